@@ -1,0 +1,23 @@
+# The two commands of the README: `make demo` (the main job) and `make test` (the test suite).
+# Both create .venv on first use, pinned through constraints.txt.
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+
+.PHONY: demo test golden
+
+$(VENV)/.installed: pyproject.toml requirements-test.txt constraints.txt
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -c constraints.txt -r requirements-test.txt
+	touch $@
+
+demo: $(VENV)/.installed
+	$(VENV)/bin/netspec validate specs/
+	$(VENV)/bin/netspec summary specs/vgg16.yaml
+
+test: $(VENV)/.installed
+	$(PY) -m pytest -q
+
+golden: $(VENV)/.installed
+	$(PY) -m tests.regen_golden

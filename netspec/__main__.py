@@ -1,0 +1,3 @@
+from netspec.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,187 @@
+"""The `netspec` command line: validate, summary, schema, build, graph.
+
+Exit codes: 0 success, 1 an invalid spec (problems on stderr, one `file:line:col: message`
+line each), 2 a usage error. Only `build`'s output is written to disk, and only atomically.
+Nothing here imports torch or TensorFlow.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+
+from netspec import __version__
+from netspec.errors import Problem, SpecError
+from netspec.network import DEFAULT_MAX_PARAMS, Network, load
+
+EXAMPLES = {
+    "validate": "netspec validate specs/\n  netspec validate --format github specs/*.yaml",
+    "summary": "netspec summary specs/resnet18.yaml",
+    "schema": "netspec schema > netspec.schema.json",
+    "build": "netspec build specs/vgg16.yaml --backend torch -o out/vgg16_torch\n"
+    "  netspec build specs/vgg16.yaml --backend keras -o out/vgg16_keras --force",
+    "graph": "netspec graph specs/resnet18.yaml --format mermaid\n"
+    "  netspec graph specs/resnet18.yaml --format svg -o resnet18.svg",
+}
+
+
+class _UsageError(Exception):
+    pass
+
+
+def spec_files(paths: Sequence[str]) -> Iterator[Path]:
+    """Expand folders into the *.yaml / *.yml files they hold (sorted, recursively)."""
+    for raw in paths:
+        path = Path(raw)
+        if path.is_dir():
+            yield from sorted(p for p in path.rglob("*") if p.suffix in (".yaml", ".yml") and p.is_file())
+        elif path.exists():
+            yield path
+        else:
+            raise _UsageError(f"no such file or folder: {raw}")
+
+
+def github_escape(text: str, *, property_: bool = False) -> str:
+    """Escape as the GitHub Actions toolkit does for workflow commands."""
+    text = text.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
+    if property_:
+        text = text.replace(":", "%3A").replace(",", "%2C")
+    return text
+
+
+def _report(problem: Problem, fmt: str) -> str:
+    if fmt == "github":
+        file = github_escape(problem.file, property_=True)
+        return f"::error file={file},line={problem.line},col={problem.col}::{github_escape(problem.message)}"
+    return str(problem)
+
+
+def _load(path: str, max_params: int) -> Network:
+    return load(Path(path), max_params=max_params)
+
+
+def cmd_validate(args: argparse.Namespace) -> int:
+    failed = 0
+    files = list(spec_files(args.specs))
+    if not files:
+        raise _UsageError("no spec files found")
+    for path in files:
+        try:
+            load(path, max_params=args.max_params)
+        except SpecError as exc:
+            failed += 1
+            for problem in exc.problems:
+                print(_report(problem, args.format), file=sys.stderr)
+    if not args.quiet:
+        print(f"{len(files) - failed} of {len(files)} spec(s) valid", file=sys.stderr)
+    return 1 if failed else 0
+
+
+def cmd_summary(args: argparse.Namespace) -> int:
+    from netspec.summary import render
+
+    sys.stdout.write(render(_load(args.spec, args.max_params)))
+    return 0
+
+
+def cmd_schema(args: argparse.Namespace) -> int:
+    from netspec.schema import schema
+
+    sys.stdout.write(json.dumps(schema(), indent=2, sort_keys=True) + "\n")
+    return 0
+
+
+def cmd_build(args: argparse.Namespace) -> int:
+    from netspec.build import build
+
+    network = _load(args.spec, args.max_params)
+    result = build(network, backend=args.backend, out=args.out, force=args.force)
+    for path in result.files:
+        print(f"wrote {path}")
+    print(f"{network.name}: {network.params:,} parameters ({args.backend}) in {result.out}")
+    return 0
+
+
+def cmd_graph(args: argparse.Namespace) -> int:
+    from netspec.graph import render_graph
+
+    network = _load(args.spec, args.max_params)
+    render_graph(network, args.format, args.output)
+    return 0
+
+
+def parser() -> argparse.ArgumentParser:
+    top = argparse.ArgumentParser(
+        prog="netspec",
+        description="Compile declarative network specs (YAML) to PyTorch and Keras 3 code.",
+        epilog="Run 'netspec COMMAND --help' for a command's options and examples.",
+    )
+    top.add_argument("--version", action="version", version=f"netspec {__version__}")
+    commands = top.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def command(name: str, help_: str) -> argparse.ArgumentParser:
+        sub = commands.add_parser(
+            name, help=help_, description=help_, epilog="examples:\n  " + EXAMPLES[name],
+            formatter_class=argparse.RawDescriptionHelpFormatter,
+        )
+        if name != "schema":
+            sub.add_argument(
+                "--max-params", type=int, default=DEFAULT_MAX_PARAMS, metavar="N",
+                help=f"refuse networks with more parameters (default {DEFAULT_MAX_PARAMS:,})",
+            )
+        return sub
+
+    sub = command("validate", "Check specs; print every problem as file:line:col: message.")
+    sub.add_argument("specs", nargs="+", metavar="SPEC_OR_FOLDER")
+    sub.add_argument("--format", choices=["text", "github"], default="text",
+                     help="'github' prints GitHub Actions annotations")
+    sub.add_argument("-q", "--quiet", action="store_true", help="print problems only")
+    sub.set_defaults(run=cmd_validate)
+
+    sub = command("summary", "Print a table of layers, output shapes, parameters and MACs.")
+    sub.add_argument("spec", metavar="SPEC")
+    sub.set_defaults(run=cmd_summary)
+
+    sub = command("schema", "Print the JSON Schema (draft-07) of the spec format.")
+    sub.set_defaults(run=cmd_schema)
+
+    sub = command("build", "Generate a Python package (model, training program, README).")
+    sub.add_argument("spec", metavar="SPEC")
+    sub.add_argument("--backend", choices=["torch", "keras"], required=True)
+    sub.add_argument("-o", "--out", default=None,
+                     help="output package folder (default: ./<name>_<backend>)")
+    sub.add_argument("--force", action="store_true", help="replace an existing output folder")
+    sub.set_defaults(run=cmd_build)
+
+    sub = command("graph", "Draw the network: Mermaid, Graphviz DOT or SVG.")
+    sub.add_argument("spec", metavar="SPEC")
+    sub.add_argument("--format", choices=["mermaid", "dot", "svg"], default="mermaid")
+    sub.add_argument("-o", "--output", default=None, help="file to write (default: stdout)")
+    sub.set_defaults(run=cmd_graph)
+    return top
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    try:
+        return args.run(args)
+    except SpecError as exc:
+        for problem in exc.problems:
+            print(_report(problem, getattr(args, "format", "text")), file=sys.stderr)
+        return 1
+    except _UsageError as exc:
+        print(f"netspec: error: {exc}", file=sys.stderr)
+        return 2
+    except FileExistsError as exc:
+        print(f"netspec: error: {exc}", file=sys.stderr)
+        return 1
+    except OSError as exc:
+        print(f"netspec: error: {exc}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

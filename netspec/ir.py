@@ -1,0 +1,598 @@
+"""The Pydantic IR: frozen, strict models of a spec, with one tagged union of layer kinds.
+
+Each layer kind is one class here and knows, in one place, its fields and their validation, the
+shape it produces, its parameter count and its multiply-accumulates. Adding a layer kind means:
+a class here (added to `Layer`), one template per backend, and the tests (a test walks `Layer`
+and fails for any kind a backend cannot emit).
+
+Fields of layers inside a block may hold `$name` references to the block's parameters
+(`ParamRef`); the expand pass substitutes them and validates the concrete layer again.
+
+Shapes are per sample and channels-first: `(C, H, W)` for images, `(F,)` for features.
+"""
+
+from __future__ import annotations
+
+import builtins
+import keyword
+import math
+from typing import Annotated, Any, ClassVar, Literal, Union
+
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Discriminator,
+    Field,
+    GetCoreSchemaHandler,
+    GetJsonSchemaHandler,
+    Tag,
+    field_validator,
+)
+from pydantic_core import PydanticCustomError, core_schema
+
+Shape = tuple[int, ...]
+
+MAX_DIM = 1 << 20
+MAX_REPEAT = 1000
+
+# Names become Python identifiers in generated code (module attributes, locals, arguments), so
+# they may not shadow what that code uses: Python's keywords and builtins, the names the
+# generated modules import or define, and the attributes of torch's nn.Module.
+RESERVED_NAMES = frozenset(
+    {"self", "x", "identity", "in_channels", "name", "inputs", "outputs", "model", "input"}
+    | {"torch", "nn", "F", "Tensor", "keras", "layers", "ops", "np", "math", "annotations"}
+    | {
+        "training", "forward", "parameters", "named_parameters", "buffers", "named_buffers",
+        "children", "named_children", "modules", "named_modules", "train", "eval", "to", "cuda",
+        "cpu", "type", "float", "double", "half", "bfloat16", "apply", "zero_grad", "state_dict",
+        "load_state_dict", "register_buffer", "register_parameter", "add_module",
+        "register_module", "get_submodule", "get_parameter", "get_buffer", "requires_grad_",
+        "share_memory", "extra_repr", "compile", "xpu", "ipu", "mtia", "to_empty",
+        "dump_patches", "call_super_init", "set_extra_state", "get_extra_state",
+    }
+)
+
+
+def _check_identifier(value: str) -> str:
+    if not value.isascii() or not value.isidentifier():
+        raise PydanticCustomError(
+            "name", "{value} is not a plain ASCII Python identifier", {"value": ascii(value)}
+        )
+    if keyword.iskeyword(value) or keyword.issoftkeyword(value):
+        raise PydanticCustomError("name", "{value} is a Python keyword", {"value": ascii(value)})
+    if value.startswith("_"):
+        raise PydanticCustomError(
+            "name", "{value}: names may not start with '_'", {"value": ascii(value)}
+        )
+    if hasattr(builtins, value) or value in RESERVED_NAMES:
+        raise PydanticCustomError(
+            "name", "{value} is reserved in generated code; choose another name", {"value": ascii(value)}
+        )
+    if len(value) > 64:
+        raise PydanticCustomError("name", "names are at most 64 characters", {})
+    return value
+
+
+def _identifier_or_passthrough(value: Any) -> Any:
+    return _check_identifier(value) if isinstance(value, str) else value
+
+
+Name = Annotated[str, BeforeValidator(_identifier_or_passthrough)]
+"""A name that becomes a Python identifier in generated code."""
+
+
+class ParamRef(str):
+    """A `$name` reference to a parameter of the enclosing block (the name, without `$`)."""
+
+
+def _param_or_value(value: Any, handler: core_schema.ValidatorFunctionWrapHandler) -> Any:
+    if isinstance(value, str) and value.startswith("$"):
+        name = value[1:]
+        if not (name.isascii() and name.isidentifier()):
+            raise PydanticCustomError(
+                "param_ref", "{value} is not a valid parameter reference", {"value": ascii(value)}
+            )
+        return ParamRef(name)
+    return handler(value)
+
+
+class _Parametric:
+    """Marks a field that may hold a `$param` reference inside a block."""
+
+    def __get_pydantic_core_schema__(self, source: Any, handler: GetCoreSchemaHandler) -> Any:
+        return core_schema.no_info_wrap_validator_function(_param_or_value, handler(source))
+
+    def __get_pydantic_json_schema__(self, schema: Any, handler: GetJsonSchemaHandler) -> Any:
+        inner = handler(schema["schema"])
+        return {"anyOf": [inner, {"type": "string", "pattern": r"^\$[A-Za-z_][A-Za-z0-9_]*$"}]}
+
+
+PARAM = _Parametric()
+PosInt = Annotated[int, Field(ge=1, le=MAX_DIM), PARAM]
+NonNegInt = Annotated[int, Field(ge=0, le=MAX_DIM), PARAM]
+
+
+def _as_pair(value: Any) -> Any:
+    """`3` and `$k` mean the same value for height and width; a list of two gives both."""
+    if isinstance(value, (int, str)) and not isinstance(value, bool):
+        return value if isinstance(value, str) and not value.startswith("$") else (value, value)
+    return tuple(value) if isinstance(value, list) else value
+
+
+Pair = Annotated[tuple[PosInt, PosInt], BeforeValidator(_as_pair)]
+PadPair = Annotated[tuple[NonNegInt, NonNegInt], BeforeValidator(_as_pair)]
+Padding = Annotated[
+    Union[
+        Annotated[Literal["valid", "same"], Tag("mode")],
+        Annotated[PadPair, Tag("pair")],
+    ],
+    Discriminator(lambda v: "mode" if isinstance(v, str) and not v.startswith("$") else "pair"),
+]
+Rate = Annotated[float, Field(ge=0.0, lt=1.0), PARAM]
+PosFloat = Annotated[float, Field(gt=0.0, le=1e6), PARAM]
+NonNegFloat = Annotated[float, Field(ge=0.0, le=1e6), PARAM]
+Fraction = Annotated[float, Field(gt=0.0, lt=1.0), PARAM]
+Bool = Annotated[bool, PARAM]
+
+
+class IRModel(BaseModel):
+    """Base of every IR model: frozen, strict (no "10" for 10), no unknown keys, no NaN/inf."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid", strict=True, allow_inf_nan=False)
+
+
+class ShapeError(ValueError):
+    """A layer cannot take the shapes it is given; the message names the shapes."""
+
+
+def fmt(shape: Shape) -> str:
+    return "(" + ", ".join(str(d) for d in shape) + ")"
+
+
+def _image(layer: str, shape: Shape) -> Shape:
+    if len(shape) != 3:
+        raise ShapeError(f"{layer} needs a (C, H, W) input, got {fmt(shape)}")
+    return shape
+
+
+# ----------------------------------------------------------------------------- activations
+
+
+class ActivationFn(IRModel):
+    """An element-wise activation: fused into a layer (`activation:`) or a layer of its own."""
+
+    type: str
+
+    def output_shape(self, inputs: list[Shape]) -> Shape:
+        return inputs[0]
+
+
+class Relu(ActivationFn):
+    type: Literal["relu"]
+
+
+class Sigmoid(ActivationFn):
+    type: Literal["sigmoid"]
+
+
+class Tanh(ActivationFn):
+    type: Literal["tanh"]
+
+
+class LeakyRelu(ActivationFn):
+    type: Literal["leaky_relu"]
+    alpha: Annotated[float, Field(ge=0.0, le=1e3), PARAM] = 0.01
+
+
+class Elu(ActivationFn):
+    type: Literal["elu"]
+    alpha: PosFloat = 1.0
+
+
+class Softmax(ActivationFn):
+    """Softmax over the feature axis (the channel axis of an image)."""
+
+    type: Literal["softmax"]
+
+
+def _activation_shorthand(value: Any) -> Any:
+    return {"type": value} if isinstance(value, str) and not value.startswith("$") else value
+
+
+Activation = Annotated[
+    Union[Relu, Sigmoid, Tanh, LeakyRelu, Elu, Softmax],
+    Field(discriminator="type"),
+    BeforeValidator(_activation_shorthand),
+]
+
+
+# ----------------------------------------------------------------------------- layers
+
+
+class LayerBase(IRModel):
+    """Fields every layer has. `inputs` names earlier layers (default: the previous layer)."""
+
+    name: Name | None = None
+    inputs: Annotated[list[Annotated[str, Field(max_length=64)]], Field(min_length=1, max_length=64)] | None = None
+    repeat: Annotated[int, Field(ge=1, le=MAX_REPEAT), PARAM] = 1
+    share: Name | None = None
+
+    arity: ClassVar[tuple[int, int]] = (1, 1)
+    """Fewest and most inputs the kind takes."""
+
+    def output_shape(self, inputs: list[Shape]) -> Shape:
+        return inputs[0]
+
+    def param_count(self, inputs: list[Shape]) -> tuple[int, int]:
+        """(trainable parameters, non-trainable buffers such as BatchNorm's running stats)."""
+        return 0, 0
+
+    def macs(self, inputs: list[Shape], output: Shape) -> int:
+        """Multiply-accumulates for one sample (FLOPs = 2 x MACs)."""
+        return 0
+
+    def channels(self, inputs: list[str]) -> str | None:
+        """Symbolic output channel count (Python source over block parameters and
+        `in_channels`), for code that builds a block for any input; None when it depends on
+        the spatial size too."""
+        return inputs[0]
+
+    @field_validator("inputs")
+    @classmethod
+    def _unique_inputs(cls, value: list[str] | None) -> list[str] | None:
+        if value is not None and len(set(value)) != len(value):
+            raise PydanticCustomError("inputs", "an input is listed twice", {})
+        return value
+
+
+def _as_expr(value: Any) -> str:
+    return str(value) if isinstance(value, ParamRef) else repr(value)
+
+
+class Conv2d(LayerBase):
+    """2-D convolution. `padding: same` keeps ceil(size / stride), padding the end more when the
+    total is odd (TensorFlow's rule, emitted as explicit padding where torch differs)."""
+
+    type: Literal["conv2d"]
+    filters: PosInt
+    kernel: Pair
+    stride: Pair = (1, 1)
+    padding: Padding = "valid"
+    dilation: Pair = (1, 1)
+    groups: PosInt = 1
+    bias: Bool = True
+    activation: Activation | None = None
+
+    def pads(self, shape: Shape) -> tuple[tuple[int, int], tuple[int, int]]:
+        """((top, bottom), (left, right)) zero padding for an input of `shape`."""
+        if self.padding == "valid":
+            return (0, 0), (0, 0)
+        if self.padding == "same":
+            result = []
+            for size, k, s, d in zip(shape[1:], self.kernel, self.stride, self.dilation):
+                out = -(-size // s)
+                total = max((out - 1) * s + d * (k - 1) + 1 - size, 0)
+                result.append((total // 2, total - total // 2))
+            return result[0], result[1]
+        ph, pw = self.padding
+        return (ph, ph), (pw, pw)
+
+    def output_shape(self, inputs: list[Shape]) -> Shape:
+        c, h, w = _image("conv2d", inputs[0])
+        if c % self.groups or self.filters % self.groups:
+            raise ShapeError(
+                f"groups={self.groups} must divide input channels {c} and filters {self.filters}"
+            )
+        (pt, pb), (pl, pr) = self.pads(inputs[0])
+        out = []
+        for size, before, after, k, s, d in zip(
+            (h, w), (pt, pl), (pb, pr), self.kernel, self.stride, self.dilation
+        ):
+            span = d * (k - 1) + 1
+            if size + before + after < span:
+                raise ShapeError(
+                    f"kernel {fmt(self.kernel)} (dilation {self.dilation}) is larger than "
+                    f"its padded input {fmt(inputs[0])}"
+                )
+            out.append((size + before + after - span) // s + 1)
+        return (self.filters, out[0], out[1])
+
+    def param_count(self, inputs: list[Shape]) -> tuple[int, int]:
+        kh, kw = self.kernel
+        weights = self.filters * (inputs[0][0] // self.groups) * kh * kw
+        return weights + (self.filters if self.bias else 0), 0
+
+    def macs(self, inputs: list[Shape], output: Shape) -> int:
+        kh, kw = self.kernel
+        return math.prod(output) * (inputs[0][0] // self.groups) * kh * kw
+
+    def channels(self, inputs: list[str]) -> str | None:
+        return _as_expr(self.filters)
+
+
+class _Pool2d(LayerBase):
+    size: Pair
+    stride: Pair | None = None
+    padding: PadPair = (0, 0)
+
+    def strides(self) -> tuple[int, int]:
+        return self.stride if self.stride is not None else self.size
+
+    def output_shape(self, inputs: list[Shape]) -> Shape:
+        c, h, w = _image(self.type, inputs[0])  # type: ignore[attr-defined]
+        out = []
+        for size, k, s, p in zip((h, w), self.size, self.strides(), self.padding):
+            if 2 * p > k:
+                raise ShapeError(f"padding {p} is more than half the pool size {k}")
+            if size + 2 * p < k:
+                raise ShapeError(f"pool size {fmt(self.size)} is larger than its input {fmt(inputs[0])}")
+            out.append((size + 2 * p - k) // s + 1)
+        return (c, out[0], out[1])
+
+
+class MaxPool2d(_Pool2d):
+    type: Literal["maxpool2d"]
+
+
+class AvgPool2d(_Pool2d):
+    """Average pooling; zero padding counts towards the average (torch's default)."""
+
+    type: Literal["avgpool2d"]
+
+
+class GlobalAvgPool2d(LayerBase):
+    """Mean over height and width: (C, H, W) -> (C,)."""
+
+    type: Literal["global_avgpool2d"]
+
+    def output_shape(self, inputs: list[Shape]) -> Shape:
+        return (_image("global_avgpool2d", inputs[0])[0],)
+
+
+class Flatten(LayerBase):
+    """(C, H, W) -> (C*H*W,) in channels-first order, whatever the backend's layout."""
+
+    type: Literal["flatten"]
+
+    def output_shape(self, inputs: list[Shape]) -> Shape:
+        return (math.prod(inputs[0]),)
+
+    def channels(self, inputs: list[str]) -> str | None:
+        return None
+
+
+class Dense(LayerBase):
+    type: Literal["dense"]
+    units: PosInt
+    bias: Bool = True
+    activation: Activation | None = None
+
+    def output_shape(self, inputs: list[Shape]) -> Shape:
+        if len(inputs[0]) != 1:
+            raise ShapeError(f"dense needs a flat (F,) input, got {fmt(inputs[0])}; add a flatten")
+        return (self.units,)
+
+    def param_count(self, inputs: list[Shape]) -> tuple[int, int]:
+        return inputs[0][0] * self.units + (self.units if self.bias else 0), 0
+
+    def macs(self, inputs: list[Shape], output: Shape) -> int:
+        return inputs[0][0] * self.units
+
+    def channels(self, inputs: list[str]) -> str | None:
+        return _as_expr(self.units)
+
+
+class Dropout(LayerBase):
+    type: Literal["dropout"]
+    rate: Rate
+
+
+class BatchNorm(LayerBase):
+    """Batch normalization over the channel (or feature) axis.
+
+    `momentum` follows torch: the weight of the new batch statistic (Keras's is 1 - momentum);
+    `epsilon` defaults to torch's 1e-5 (Keras's default is 1e-3). Emitters translate both.
+    """
+
+    type: Literal["batchnorm"]
+    momentum: Fraction = 0.1
+    epsilon: Annotated[float, Field(gt=0.0, lt=1.0), PARAM] = 1e-5
+
+    def output_shape(self, inputs: list[Shape]) -> Shape:
+        if len(inputs[0]) not in (1, 3):
+            raise ShapeError(f"batchnorm needs a (F,) or (C, H, W) input, got {fmt(inputs[0])}")
+        return inputs[0]
+
+    def param_count(self, inputs: list[Shape]) -> tuple[int, int]:
+        return 2 * inputs[0][0], 2 * inputs[0][0]
+
+
+class GaussianNoise(LayerBase):
+    """Adds N(0, stddev^2) noise while training; the identity at inference."""
+
+    type: Literal["gaussian_noise"]
+    stddev: NonNegFloat
+
+
+class ReluLayer(LayerBase, Relu):
+    pass
+
+
+class SigmoidLayer(LayerBase, Sigmoid):
+    pass
+
+
+class TanhLayer(LayerBase, Tanh):
+    pass
+
+
+class LeakyReluLayer(LayerBase, LeakyRelu):
+    pass
+
+
+class EluLayer(LayerBase, Elu):
+    pass
+
+
+class SoftmaxLayer(LayerBase, Softmax):
+    pass
+
+
+class Add(LayerBase):
+    """Element-wise sum of two or more inputs of one shape."""
+
+    type: Literal["add"]
+    arity: ClassVar[tuple[int, int]] = (2, 64)
+
+    def output_shape(self, inputs: list[Shape]) -> Shape:
+        if any(s != inputs[0] for s in inputs):
+            raise ShapeError("add needs inputs of one shape, got " + " and ".join(fmt(s) for s in inputs))
+        return inputs[0]
+
+
+class Concat(LayerBase):
+    """Concatenation along `axis` of the per-sample shape (0: channels or features)."""
+
+    type: Literal["concat"]
+    axis: Annotated[int, Field(ge=0, le=2)] = 0
+    arity: ClassVar[tuple[int, int]] = (2, 64)
+
+    def output_shape(self, inputs: list[Shape]) -> Shape:
+        first = inputs[0]
+        if self.axis >= len(first):
+            raise ShapeError(f"concat axis {self.axis} is out of range for {fmt(first)}")
+        for shape in inputs[1:]:
+            if len(shape) != len(first) or any(
+                a != b for i, (a, b) in enumerate(zip(shape, first)) if i != self.axis
+            ):
+                raise ShapeError(
+                    f"concat along axis {self.axis} needs other axes equal, got {fmt(first)} and {fmt(shape)}"
+                )
+        return tuple(
+            sum(s[i] for s in inputs) if i == self.axis else d for i, d in enumerate(first)
+        )
+
+    def channels(self, inputs: list[str]) -> str | None:
+        return " + ".join(inputs) if self.axis == 0 else inputs[0]
+
+
+Scalar = Union[int, float, bool, str]
+
+
+class BlockCall(LayerBase):
+    """Use of a reusable block: its layers, with `args` bound to its parameters."""
+
+    type: Literal["block"]
+    block: Name
+    args: dict[Name, Annotated[Scalar, PARAM]] = Field(default_factory=dict, max_length=64)
+
+
+Layer = Annotated[
+    Union[
+        Conv2d, MaxPool2d, AvgPool2d, GlobalAvgPool2d, Flatten, Dense, Dropout, BatchNorm,
+        GaussianNoise, ReluLayer, SigmoidLayer, TanhLayer, LeakyReluLayer, EluLayer,
+        SoftmaxLayer, Add, Concat, BlockCall,
+    ],
+    Field(discriminator="type"),
+]
+
+LAYER_KINDS: dict[str, type[LayerBase]] = {
+    cls.model_fields["type"].annotation.__args__[0]: cls  # type: ignore[union-attr]
+    for cls in Layer.__origin__.__args__  # type: ignore[attr-defined]
+}
+"""Every layer kind by its `type` tag."""
+
+
+# ----------------------------------------------------------------------------- network
+
+
+class InputSpec(IRModel):
+    shape: Annotated[list[Annotated[int, Field(ge=1, le=MAX_DIM)]], Field(min_length=1, max_length=3)]
+
+    @field_validator("shape")
+    @classmethod
+    def _rank(cls, value: list[int]) -> list[int]:
+        if len(value) == 2:
+            raise PydanticCustomError(
+                "input_rank", "input shape is (F,) or (C, H, W); got 2 dimensions", {}
+            )
+        return value
+
+
+class BlockDef(IRModel):
+    """A reusable block; `params` maps each parameter to its default (null: required)."""
+
+    doc: Annotated[str, Field(max_length=2000)] | None = None
+    params: dict[Name, Scalar | None] = Field(default_factory=dict, max_length=64)
+    layers: Annotated[list[Layer], Field(min_length=1, max_length=10_000)]
+
+
+class Sgd(IRModel):
+    type: Literal["sgd"]
+    lr: Annotated[float, Field(gt=0.0, le=10.0)] = 0.01
+    momentum: Annotated[float, Field(ge=0.0, lt=1.0)] = 0.9
+    nesterov: bool = False
+    weight_decay: Annotated[float, Field(ge=0.0, lt=1.0)] = 0.0
+
+
+class Adam(IRModel):
+    type: Literal["adam"]
+    lr: Annotated[float, Field(gt=0.0, le=10.0)] = 1e-3
+    weight_decay: Annotated[float, Field(ge=0.0, lt=1.0)] = 0.0
+
+
+class AdamW(IRModel):
+    type: Literal["adamw"]
+    lr: Annotated[float, Field(gt=0.0, le=10.0)] = 1e-3
+    weight_decay: Annotated[float, Field(ge=0.0, lt=1.0)] = 0.01
+
+
+class StepSchedule(IRModel):
+    """Multiply the learning rate by `gamma` every `step_size` epochs."""
+
+    type: Literal["step"]
+    step_size: Annotated[int, Field(ge=1, le=100_000)]
+    gamma: Annotated[float, Field(gt=0.0, le=1.0)] = 0.1
+
+
+class CosineSchedule(IRModel):
+    """Cosine decay from `lr` to 0 over the run's epochs."""
+
+    type: Literal["cosine"]
+
+
+class NoSchedule(IRModel):
+    type: Literal["none"]
+
+
+Optimizer = Annotated[Union[Sgd, Adam, AdamW], Field(discriminator="type")]
+Schedule = Annotated[Union[NoSchedule, StepSchedule, CosineSchedule], Field(discriminator="type")]
+
+
+def _tagged_shorthand(value: Any) -> Any:
+    return {"type": value} if isinstance(value, str) else value
+
+
+class Train(IRModel):
+    """Training defaults; every field is optional. `cross_entropy` and `nll` take class
+    indices as targets (`cross_entropy` from logits, `nll` from log-probabilities)."""
+
+    loss: Literal["cross_entropy", "nll", "mse", "binary_cross_entropy", "kl_div"] = "cross_entropy"
+    optimizer: Annotated[Optimizer, BeforeValidator(_tagged_shorthand)] = Sgd(type="sgd")
+    schedule: Annotated[Schedule, BeforeValidator(_tagged_shorthand)] = NoSchedule(type="none")
+    batch_size: Annotated[int, Field(ge=1, le=1 << 20)] = 64
+    epochs: Annotated[int, Field(ge=1, le=100_000)] = 10
+    metrics: list[Literal["accuracy"]] = Field(default_factory=lambda: ["accuracy"], max_length=4)
+
+
+class NetworkSpec(IRModel):
+    """A whole spec file."""
+
+    netspec: Literal[1] = Field(description="format version")
+    name: Name = Field(description="the generated model class name")
+    doc: Annotated[str, Field(max_length=2000)] | None = None
+    input: InputSpec
+    blocks: dict[Name, BlockDef] = Field(default_factory=dict, max_length=256)
+    layers: Annotated[list[Layer], Field(min_length=1, max_length=10_000)]
+    train: Train = Field(default_factory=Train)

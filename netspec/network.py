@@ -1,0 +1,103 @@
+"""`netspec.load`: the front end in one call, and the analysed `Network` it returns."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from pathlib import Path
+
+from netspec import passes
+from netspec.errors import SpecError
+from netspec.ir import NetworkSpec, Shape
+from netspec.parse import parse
+from netspec.passes import Graph, Node, Stats
+from netspec.spec import Document
+from netspec.spec import load as load_document
+
+DEFAULT_MAX_PARAMS = 2_000_000_000
+"""Parameter budget: a spec over it is refused before any framework is imported."""
+
+
+@dataclass(frozen=True)
+class Network:
+    """A validated spec with everything the passes derived: graph, shapes, counts."""
+
+    spec: NetworkSpec
+    document: Document
+    graph: Graph
+    shapes: dict[str, Shape]
+    stats: dict[str, Stats]
+
+    @property
+    def name(self) -> str:
+        return self.spec.name
+
+    @property
+    def file(self) -> str:
+        return self.document.source.file
+
+    @property
+    def sha256(self) -> str:
+        return hashlib.sha256(self.document.text.encode("utf-8")).hexdigest()
+
+    @property
+    def input_shape(self) -> Shape:
+        return tuple(self.spec.input.shape)
+
+    @property
+    def output_shape(self) -> Shape:
+        return self.shapes[self.graph.output]
+
+    @property
+    def nodes(self) -> tuple[Node, ...]:
+        return self.graph.nodes
+
+    @property
+    def params(self) -> int:
+        """Trainable parameters (torch's `numel` of `parameters()`)."""
+        return sum(s.params for s in self.stats.values())
+
+    @property
+    def buffers(self) -> int:
+        """Non-trainable state (BatchNorm running statistics; Keras's non-trainable params)."""
+        return sum(s.buffers for s in self.stats.values())
+
+    @property
+    def macs(self) -> int:
+        """Multiply-accumulates of one forward pass of one sample (FLOPs = 2 x MACs)."""
+        return sum(s.macs for s in self.stats.values())
+
+    def line_of(self, node: Node) -> int:
+        return self.document.source.locate(node.path)[0]
+
+
+def load(
+    source: str | Path, *, name: str | None = None, max_params: int = DEFAULT_MAX_PARAMS
+) -> Network:
+    """Load, validate and analyse a spec from a path or from YAML text.
+
+    Raises `netspec.SpecError` with every problem found, each located as `file:line:col`.
+    """
+    document = load_document(source, name=name)
+    return analyse(document, max_params=max_params)
+
+
+def analyse(document: Document, *, max_params: int = DEFAULT_MAX_PARAMS) -> Network:
+    spec = parse(document)
+    source = document.source
+    graph = passes.expand(spec, source)
+    shapes = passes.infer_shapes(graph, tuple(spec.input.shape), source)
+    passes.check_shared(graph, shapes, source)
+    stats = passes.count(graph, shapes)
+    network = Network(spec, document, graph, shapes, stats)
+    if network.params + network.buffers > max_params:
+        raise SpecError(
+            [
+                source.problem(
+                    (),
+                    f"network has {network.params + network.buffers:,} parameters, over the "
+                    f"budget of {max_params:,} (raise it with --max-params)",
+                )
+            ]
+        )
+    return network

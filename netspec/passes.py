@@ -1,0 +1,352 @@
+"""Passes over the IR: expand blocks and repeats, resolve names and sharing, infer shapes, count.
+
+Each pass is a function from IR (and earlier results) to new results; nothing here mutates the
+IR. Problems are collected and raised together; a layer whose inputs already failed is skipped
+rather than reported again.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any
+
+from pydantic import BaseModel, ValidationError
+
+from netspec import parse as parse_
+from netspec.errors import Problem, SpecError
+from netspec.ir import BlockCall, LayerBase, NetworkSpec, ParamRef, Shape, ShapeError, fmt
+from netspec.spec import Path_, SourceMap
+
+INPUT = "input"
+"""The name by which a layer list refers to its own input (the network's, or the block's)."""
+
+
+@dataclass(frozen=True)
+class Node:
+    """One concrete layer of the expanded network."""
+
+    name: str
+    """Hierarchical name (`block3.conv.1`): the torch module path and the Keras layer name."""
+    layer: LayerBase
+    inputs: tuple[str, ...]
+    """Names of the nodes feeding this one; `INPUT` is the network input."""
+    path: Path_
+    """Where the layer is written in the spec."""
+    shares: str | None = None
+    """Name of the node whose weights this layer uses."""
+
+
+@dataclass(frozen=True)
+class Instance:
+    """One use of a block: the node-name prefix it owns and its bound arguments."""
+
+    name: str
+    block: str
+    args: dict[str, Any]
+    path: Path_
+
+
+@dataclass(frozen=True)
+class Graph:
+    nodes: tuple[Node, ...]
+    """In topological order (the order of the spec)."""
+    instances: tuple[Instance, ...]
+    output: str
+
+
+class _Expander:
+    def __init__(self, spec: NetworkSpec, source: SourceMap) -> None:
+        self.spec = spec
+        self.source = source
+        self.problems: list[Problem] = []
+        self.nodes: list[Node] = []
+        self.instances: list[Instance] = []
+
+    def fail(self, path: Path_, message: str, *, key: bool = False) -> None:
+        self.problems.append(self.source.problem(path, message, key=key))
+
+    def body(
+        self,
+        layers: list[LayerBase],
+        base: Path_,
+        prefix: str,
+        entry: str | None,
+        args: dict[str, Any] | None,
+        chain: tuple[str, ...],
+    ) -> str | None:
+        """Expand one layer list; returns the name of its output node (None if broken)."""
+        local = self._local_names(layers, base)
+        outputs: dict[str, str | None] = {INPUT: entry}
+        previous = entry
+        ok = entry is not None
+        for index, (layer, name) in enumerate(zip(layers, local)):
+            path = (*base, index)
+            layer = self._bind(layer, args, path)
+            if layer is None:
+                outputs[name] = previous = None
+                ok = False
+                continue
+            inputs = self._inputs(layer, path, outputs, previous, index, local)
+            full = prefix + name
+            if layer.share is not None:
+                shares = self._share(layer, path, outputs, prefix)
+            else:
+                shares = None
+            if inputs is None or not ok:
+                outputs[name] = previous = None
+                continue
+            if isinstance(layer, BlockCall):
+                out = self._call(layer, path, full, inputs, args, chain)
+            else:
+                out = self._repeat(layer, path, full, inputs, shares)
+            outputs[name] = previous = out
+        return previous
+
+    def _local_names(self, layers: list[LayerBase], base: Path_) -> list[str]:
+        taken: dict[str, int] = {}
+        for index, layer in enumerate(layers):
+            if layer.name is None:
+                continue
+            if layer.name in taken:
+                line = self.source.locate((*base, taken[layer.name]))[0]
+                self.fail((*base, index, "name"), f"name {layer.name!r} is already used on line {line}")
+            taken.setdefault(layer.name, index)
+        names, counts = [], dict.fromkeys(taken, 0)
+        for layer in layers:
+            if layer.name is not None:
+                names.append(layer.name)
+                continue
+            kind = layer.type  # type: ignore[attr-defined]
+            counts[kind] = counts.get(kind, 0) + 1
+            while f"{kind}_{counts[kind]}" in taken:
+                counts[kind] += 1
+            names.append(f"{kind}_{counts[kind]}")
+        return names
+
+    def _bind(self, layer: LayerBase, args: dict[str, Any] | None, path: Path_) -> LayerBase | None:
+        """Substitute `$param` references and validate the concrete layer again."""
+        refs = _refs(layer)
+        if not refs:
+            return layer
+        if args is None:
+            self.fail(path, f"${sorted(refs)[0]} is used outside a block")
+            return None
+        unknown = sorted(refs - set(args))
+        if unknown:
+            known = sorted(args)
+            self.fail(path, f"unknown parameter ${unknown[0]}{parse_.suggest(unknown[0], known)}")
+            return None
+        data = _substitute(layer, args)
+        try:
+            return type(layer).model_validate(data)
+        except ValidationError as exc:
+            self.problems.extend(parse_.problems(exc, data, self.source, type(layer), path))
+            return None
+
+    def _inputs(
+        self,
+        layer: LayerBase,
+        path: Path_,
+        outputs: dict[str, str | None],
+        previous: str | None,
+        index: int,
+        local: list[str],
+    ) -> tuple[str, ...] | None:
+        if layer.inputs is None:
+            found: list[str | None] = [previous]
+        else:
+            found = []
+            for i, ref in enumerate(layer.inputs):
+                if ref not in outputs:
+                    later = ref in local[index:]
+                    reason = "is defined later (inputs must come first)" if later else "is not defined"
+                    hint = "" if later else parse_.suggest(ref, list(outputs))
+                    self.fail((*path, "inputs", i), f"input {ref!r} {reason}{hint}")
+                    return None
+                found.append(outputs[ref])
+        low, high = layer.arity
+        if not low <= len(found) <= high:
+            wanted = f"{low}" if low == high else f"at least {low}"
+            self.fail((*path, "inputs"), f"{layer.type} takes {wanted} input(s), got {len(found)}")  # type: ignore[attr-defined]
+            return None
+        if any(f is None for f in found):
+            return None
+        return tuple(f for f in found if f is not None)
+
+    def _share(self, layer: LayerBase, path: Path_, outputs: dict[str, str | None], prefix: str) -> str | None:
+        target = layer.share
+        owner = next((n for n in self.nodes if n.name == prefix + str(target)), None)
+        if owner is None:
+            hint = parse_.suggest(str(target), [k for k in outputs if k != INPUT])
+            self.fail((*path, "share"), f"share: {target!r} is not an earlier layer here{hint}")
+            return None
+        if owner.shares is not None or type(owner.layer) is not type(layer) or "repeat" in layer.model_fields_set:
+            self.fail((*path, "share"), f"share: {target!r} must be an earlier, unshared, unrepeated layer of type {layer.type}")  # type: ignore[attr-defined]
+            return None
+        ignore = {"name", "inputs", "share"}
+        mine = {k: getattr(layer, k) for k in type(layer).model_fields if k not in ignore}
+        theirs = {k: getattr(owner.layer, k) for k in type(layer).model_fields if k not in ignore}
+        differ = [k for k in mine if mine[k] != theirs[k]]
+        if differ:
+            what = ", ".join(f"{k} ({mine[k]!r} vs {theirs[k]!r})" for k in differ)
+            self.fail((*path, "share"), f"share: {target!r} is configured differently: {what}")
+            return None
+        return owner.name
+
+    def _repeat(self, layer: LayerBase, path: Path_, full: str, inputs: tuple[str, ...], shares: str | None) -> str:
+        if "repeat" not in layer.model_fields_set:
+            self.nodes.append(Node(full, layer, inputs, path, shares))
+            return full
+        for i in range(layer.repeat):
+            name = f"{full}.{i}"
+            self.nodes.append(Node(name, layer, inputs, path))
+            inputs = (name,)
+        return inputs[0]
+
+    def _call(
+        self,
+        call: BlockCall,
+        path: Path_,
+        full: str,
+        inputs: tuple[str, ...],
+        outer_args: dict[str, Any] | None,
+        chain: tuple[str, ...],
+    ) -> str | None:
+        block = self.spec.blocks.get(call.block)
+        if block is None:
+            hint = parse_.suggest(call.block, list(self.spec.blocks))
+            self.fail((*path, "block"), f"unknown block {call.block!r}{hint}")
+            return None
+        if call.block in chain:
+            self.fail((*path, "block"), f"block {call.block!r} uses itself ({' -> '.join((*chain, call.block))})")
+            return None
+        args: dict[str, Any] = {}
+        for key, value in call.args.items():
+            if key not in block.params:
+                hint = parse_.suggest(key, list(block.params))
+                self.fail((*path, "args", key), f"block {call.block!r} has no parameter {key!r}{hint}", key=True)
+                return None
+            args[key] = value
+        for key, default in block.params.items():
+            if key not in args:
+                if default is None:
+                    self.fail((*path, "args"), f"block {call.block!r} needs parameter {key!r}")
+                    return None
+                args[key] = default
+        args = {k: _substitute(v, outer_args or {}) for k, v in args.items()}
+        copies = call.repeat if "repeat" in call.model_fields_set else None
+        out: str | None = inputs[0]
+        for i in range(copies or 1):
+            name = full if copies is None else f"{full}.{i}"
+            self.instances.append(Instance(name, call.block, args, path))
+            out = self.body(list(block.layers), ("blocks", call.block, "layers"), name + ".", out, args, (*chain, call.block))
+            if out is None:
+                return None
+        return out
+
+
+def _refs(value: Any) -> set[str]:
+    if isinstance(value, ParamRef):
+        return {str(value)}
+    if isinstance(value, BaseModel):
+        return set().union(*(_refs(getattr(value, k)) for k in value.model_fields_set))
+    if isinstance(value, (list, tuple)):
+        return set().union(*(_refs(v) for v in value))
+    if isinstance(value, dict):
+        return set().union(*(_refs(v) for v in value.values()))
+    return set()
+
+
+def _substitute(value: Any, args: dict[str, Any]) -> Any:
+    """Plain data for `value` with every `$param` replaced by its argument."""
+    if isinstance(value, ParamRef):
+        return args.get(str(value), value)
+    if isinstance(value, BaseModel):
+        return {k: _substitute(getattr(value, k), args) for k in value.model_fields_set}
+    if isinstance(value, (list, tuple)):
+        return [_substitute(v, args) for v in value]
+    if isinstance(value, dict):
+        return {k: _substitute(v, args) for k, v in value.items()}
+    return value
+
+
+def expand(spec: NetworkSpec, source: SourceMap) -> Graph:
+    """Flatten blocks and repeats into a graph of concrete layers with hierarchical names."""
+    expander = _Expander(spec, source)
+    output = expander.body(list(spec.layers), ("layers",), "", INPUT, None, ())
+    _check_used(expander, output)
+    if expander.problems or output is None:
+        raise SpecError(expander.problems or [source.problem((), "network has no output")])
+    return Graph(tuple(expander.nodes), tuple(expander.instances), output)
+
+
+def _check_used(expander: _Expander, output: str | None) -> None:
+    """Every layer must reach the output: an unused branch is almost always a wiring mistake."""
+    used = {output} | {i for n in expander.nodes for i in n.inputs}
+    for node in expander.nodes:
+        if node.name not in used:
+            expander.fail(node.path, f"output of {node.name!r} is never used")
+
+
+@dataclass(frozen=True)
+class Stats:
+    """Per-node counts: trainable parameters, non-trainable buffers, multiply-accumulates."""
+
+    params: int
+    buffers: int
+    macs: int
+
+
+def infer_shapes(graph: Graph, input_shape: Shape, source: SourceMap) -> dict[str, Shape]:
+    """Output shape of every node, by the layer formulas; impossible shapes are located errors."""
+    shapes: dict[str, Shape] = {INPUT: input_shape}
+    problems = []
+    for node in graph.nodes:
+        if any(i not in shapes for i in node.inputs):
+            continue
+        ins = [shapes[i] for i in node.inputs]
+        try:
+            shapes[node.name] = node.layer.output_shape(ins)
+        except ShapeError as exc:
+            problems.append(source.problem(node.path, f"{node.name}: {exc}"))
+    if problems:
+        raise SpecError(problems)
+    return shapes
+
+
+def check_shared(graph: Graph, shapes: dict[str, Shape], source: SourceMap) -> None:
+    """A shared layer must see inputs of the shape its weights were made for."""
+    problems = []
+    by_name = {n.name: n for n in graph.nodes}
+    for node in graph.nodes:
+        if node.shares is None:
+            continue
+        owner = by_name[node.shares]
+        mine = [shapes[i] for i in node.inputs]
+        theirs = [shapes[i] for i in owner.inputs]
+        if node.layer.param_count(mine) != owner.layer.param_count(theirs) or mine != theirs:
+            problems.append(
+                source.problem(
+                    (*node.path, "share"),
+                    f"{node.name}: shares {owner.name!r} but its input {fmt(mine[0])} differs from "
+                    f"{fmt(theirs[0])}",
+                )
+            )
+    if problems:
+        raise SpecError(problems)
+
+
+def count(graph: Graph, shapes: dict[str, Shape]) -> dict[str, Stats]:
+    """Parameters (a shared layer counts zero), buffers and MACs of every node."""
+    result = {}
+    for node in graph.nodes:
+        ins = [shapes[i] for i in node.inputs]
+        params, buffers = (0, 0) if node.shares else node.layer.param_count(ins)
+        result[node.name] = Stats(params, buffers, node.layer.macs(ins, shapes[node.name]))
+    return result
+
+
+def activation_elements(graph: Graph, shapes: dict[str, Shape]) -> int:
+    """Elements of every layer output for one sample (what a forward pass keeps for backward)."""
+    return sum(math.prod(shapes[n.name]) for n in graph.nodes)
