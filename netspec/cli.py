@@ -37,7 +37,9 @@ def spec_files(paths: Sequence[str]) -> Iterator[Path]:
     for raw in paths:
         path = Path(raw)
         if path.is_dir():
-            yield from sorted(p for p in path.rglob("*") if p.suffix in (".yaml", ".yml") and p.is_file())
+            yield from sorted(
+                p for p in path.rglob("*") if p.suffix in (".yaml", ".yml") and p.is_file()
+            )
         elif path.exists():
             yield path
         else:
@@ -124,20 +126,30 @@ def parser() -> argparse.ArgumentParser:
 
     def command(name: str, help_: str) -> argparse.ArgumentParser:
         sub = commands.add_parser(
-            name, help=help_, description=help_, epilog="examples:\n  " + EXAMPLES[name],
+            name,
+            help=help_,
+            description=help_,
+            epilog="examples:\n  " + EXAMPLES[name],
             formatter_class=argparse.RawDescriptionHelpFormatter,
         )
         if name != "schema":
             sub.add_argument(
-                "--max-params", type=int, default=DEFAULT_MAX_PARAMS, metavar="N",
+                "--max-params",
+                type=int,
+                default=DEFAULT_MAX_PARAMS,
+                metavar="N",
                 help=f"refuse networks with more parameters (default {DEFAULT_MAX_PARAMS:,})",
             )
         return sub
 
     sub = command("validate", "Check specs; print every problem as file:line:col: message.")
     sub.add_argument("specs", nargs="+", metavar="SPEC_OR_FOLDER")
-    sub.add_argument("--format", choices=["text", "github"], default="text",
-                     help="'github' prints GitHub Actions annotations")
+    sub.add_argument(
+        "--format",
+        choices=["text", "github"],
+        default="text",
+        help="'github' prints GitHub Actions annotations",
+    )
     sub.add_argument("-q", "--quiet", action="store_true", help="print problems only")
     sub.set_defaults(run=cmd_validate)
 
@@ -151,8 +163,9 @@ def parser() -> argparse.ArgumentParser:
     sub = command("build", "Generate a Python package (model, training program, README).")
     sub.add_argument("spec", metavar="SPEC")
     sub.add_argument("--backend", choices=["torch", "keras"], required=True)
-    sub.add_argument("-o", "--out", default=None,
-                     help="output package folder (default: ./<name>_<backend>)")
+    sub.add_argument(
+        "-o", "--out", default=None, help="output package folder (default: ./<name>_<backend>)"
+    )
     sub.add_argument("--force", action="store_true", help="replace an existing output folder")
     sub.set_defaults(run=cmd_build)
 

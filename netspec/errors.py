@@ -25,10 +25,7 @@ class Problem:
 
 def _one_line(text: str) -> str:
     """Escape control and bidi characters: a message is exactly one line, shown as written."""
-    return "".join(
-        ch if ch.isprintable() and not _is_bidi(ch) else ascii(ch)[1:-1]
-        for ch in text
-    )
+    return "".join(ch if ch.isprintable() and not _is_bidi(ch) else ascii(ch)[1:-1] for ch in text)
 
 
 def _is_bidi(ch: str) -> bool:

@@ -215,7 +215,9 @@ class _Builder:
             key = key_node.value
             line = key_node.start_mark.line + 1
             if key in result:
-                self._fail(key_node, f"duplicate key {key!r} (first defined on line {first_line[key]})")
+                self._fail(
+                    key_node, f"duplicate key {key!r} (first defined on line {first_line[key]})"
+                )
                 continue
             first_line[key] = line
             self.source.keys[(*path, key)] = (line, key_node.start_mark.column + 1)

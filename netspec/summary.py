@@ -47,10 +47,16 @@ def summarize(network: Network) -> Summary:
         stats = network.stats[node.name]
         kind = node.layer.type  # type: ignore[attr-defined]
         shape = network.shapes[node.name]
-        rows.append(Row(node.name, len(enclosing), kind, shape, stats.params, stats.buffers, stats.macs))
+        rows.append(
+            Row(node.name, len(enclosing), kind, shape, stats.params, stats.buffers, stats.macs)
+        )
     return Summary(
-        tuple(rows), network.params + network.buffers, network.params, network.buffers,
-        network.macs, 4 * activation_elements(network.graph, network.shapes),
+        tuple(rows),
+        network.params + network.buffers,
+        network.params,
+        network.buffers,
+        network.macs,
+        4 * activation_elements(network.graph, network.shapes),
     )
 
 
@@ -63,8 +69,15 @@ def _enclosing(name: str, instances: dict[str, str]) -> list[str]:
 def _block_row(network: Network, prefix: str, block: str, depth: int) -> Row:
     members = [n for n in network.nodes if n.name.startswith(prefix + ".")]
     stats = [network.stats[n.name] for n in members]
-    return Row(prefix, depth, f"block {block}", network.shapes[members[-1].name],
-               sum(s.params for s in stats), sum(s.buffers for s in stats), sum(s.macs for s in stats))
+    return Row(
+        prefix,
+        depth,
+        f"block {block}",
+        network.shapes[members[-1].name],
+        sum(s.params for s in stats),
+        sum(s.buffers for s in stats),
+        sum(s.macs for s in stats),
+    )
 
 
 def _human(n: float, unit: str = "") -> str:
@@ -76,7 +89,9 @@ def _human(n: float, unit: str = "") -> str:
 
 def _relative(row: Row, rows: tuple[Row, ...]) -> str:
     """A row's name below its enclosing block row (`conv1` under `layer1.0`)."""
-    parents = [r.name for r in rows if r.depth == row.depth - 1 and row.name.startswith(r.name + ".")]
+    parents = [
+        r.name for r in rows if r.depth == row.depth - 1 and row.name.startswith(r.name + ".")
+    ]
     return row.name[len(parents[-1]) + 1 :] if row.depth and parents else row.name
 
 
@@ -85,17 +100,30 @@ def render(network: Network) -> str:
     s = summarize(network)
     header = ("Layer", "Type", "Output shape", "Params", "MACs")
     body = [
-        ("  " * r.depth + _relative(r, s.rows), r.type,
-         fmt(r.output_shape), f"{r.params:,}", f"{r.macs:,}")
+        (
+            "  " * r.depth + _relative(r, s.rows),
+            r.type,
+            fmt(r.output_shape),
+            f"{r.params:,}",
+            f"{r.macs:,}",
+        )
         for r in s.rows
     ]
     widths = [max(len(x) for x in col) for col in zip(header, *body)]
     rule = "-" * (sum(widths) + 2 * (len(widths) - 1))
 
     def line(cells: tuple[str, ...]) -> str:
-        return "  ".join(c.ljust(w) if i < 3 else c.rjust(w) for i, (c, w) in enumerate(zip(cells, widths))).rstrip()
+        return "  ".join(
+            c.ljust(w) if i < 3 else c.rjust(w) for i, (c, w) in enumerate(zip(cells, widths))
+        ).rstrip()
 
-    lines = [f"{network.name} ({network.file})", f"Input shape: {fmt(network.input_shape)} (per sample, channels first)", rule, line(header), rule]
+    lines = [
+        f"{network.name} ({network.file})",
+        f"Input shape: {fmt(network.input_shape)} (per sample, channels first)",
+        rule,
+        line(header),
+        rule,
+    ]
     lines += [line(b) for b in body]
     lines += [
         rule,
@@ -107,5 +135,3 @@ def render(network: Network) -> str:
         f"Parameter memory:      {_human(4 * s.params, 'B')} (fp32)",
     ]
     return "\n".join(lines) + "\n"
-
-

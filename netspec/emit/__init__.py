@@ -1,0 +1,45 @@
+"""Emitters: one module per backend over `base`; `emit` renders every file of a package.
+
+`model.py` is built by the backend's module (`emit_model`); the other files of the package are
+plain templates of `templates/<backend>/` rendered with `package_context`.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from netspec.emit import keras, torch
+from netspec.emit.base import environment, header, literal
+from netspec.network import Network
+
+BACKENDS = {"torch": torch, "keras": keras}
+
+PACKAGE_TEMPLATES = {
+    "torch": ["__init__.py", "README.md"],
+    "keras": ["__init__.py", "README.md"],
+}
+"""Files of the generated package besides model.py, each rendered from `<name>.jinja`."""
+
+
+def package_context(network: Network, backend: str) -> dict[str, Any]:
+    """What the package templates may use (all decided here; templates only lay it out)."""
+    return {
+        "header": header(network, ""),
+        "name": network.name,
+        "name_literal": literal(network.name),
+        "backend": backend,
+        "params": f"{network.params:,}",
+        "input_shape": literal(network.input_shape),
+    }
+
+
+def emit(network: Network, backend: str) -> dict[str, str]:
+    """File name -> text of the generated package for `backend`."""
+    if backend not in BACKENDS:
+        raise ValueError(f"unknown backend {backend!r} (choose from {', '.join(BACKENDS)})")
+    env = environment(backend)
+    context = package_context(network, backend)
+    files = {"model.py": BACKENDS[backend].emit_model(network)}
+    for name in PACKAGE_TEMPLATES[backend]:
+        files[name] = env.get_template(f"{name}.jinja").render(**context)
+    return files

@@ -1,0 +1,260 @@
+"""The PyTorch emitter: one `nn.Module` class per block and one for the network.
+
+Every layer of the spec is a submodule named as in the spec, so `state_dict()` keys are the
+spec's hierarchical names (`block3.conv.1.weight`); `repeat` becomes an `nn.ModuleList`.
+Fused activations are applied functionally in `forward`. Constructors of block classes take
+`in_channels` and the block's parameters, and every channel count inside is an expression of
+them, so one class serves every use of the block (as torchvision's `BasicBlock` does).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from netspec.emit.base import (
+    Body,
+    Item,
+    Namespace,
+    bodies,
+    camel,
+    environment,
+    expr,
+    header,
+    literal,
+    wrap,
+)
+from netspec.ir import ActivationFn, BlockCall, Conv2d
+from netspec.network import Network
+from netspec.passes import INPUT
+
+HELPERS = {"gaussian_noise": "GaussianNoise", "add": "Add", "concat": "Concat"}
+"""Layer kinds torch has no module for: the generated file defines a small one."""
+
+_FUSED: dict[str, Callable[[ActivationFn, str], str]] = {
+    "relu": lambda a, x: f"F.relu({x})",
+    "sigmoid": lambda a, x: f"torch.sigmoid({x})",
+    "tanh": lambda a, x: f"torch.tanh({x})",
+    "leaky_relu": lambda a, x: f"F.leaky_relu({x}, {expr(a.alpha)})",  # type: ignore[attr-defined]
+    "elu": lambda a, x: f"F.elu({x}, {expr(a.alpha)})",  # type: ignore[attr-defined]
+    "softmax": lambda a, x: f"F.softmax({x}, dim=1)",
+}
+
+
+class _Context:
+    """Per-body state while emitting: channel expressions and the classes of blocks."""
+
+    def __init__(
+        self, network: Network, classes: dict[str, str], block_out: dict[str, str]
+    ) -> None:
+        self.network = network
+        self.classes = classes
+        self.block_out = block_out
+        self.channels: dict[str, str] = {}
+
+
+def _args(item: Item, ctx: _Context, ins: list[str]) -> dict[str, str]:
+    """What an item's module template needs (Python decides; the template lays out)."""
+    layer, kind = item.layer, item.kind
+    shapes = ctx.network.shapes
+    if kind == "batchnorm":
+        rank = item.uniform("input rank", lambda n: len(shapes[n.inputs[0]]))
+        args = f"{ins[0]}, eps={expr(layer.epsilon)}, momentum={expr(layer.momentum)}"  # type: ignore[attr-defined]
+        return {"args": args, "dims": "1d" if rank == 1 else "2d"}
+    if kind == "block":
+        assert isinstance(layer, BlockCall)
+        args = ", ".join([ins[0]] + [f"{k}={expr(v)}" for k, v in layer.args.items()])
+        return {"args": args, "class": ctx.classes[layer.block]}
+    return {"args": _plain_args(item, ctx, ins)}
+
+
+def _plain_args(item: Item, ctx: _Context, ins: list[str]) -> str:
+    layer, kind = item.layer, item.kind
+    if kind == "conv2d":
+        assert isinstance(layer, Conv2d)
+        return ", ".join(
+            filter(
+                None,
+                [
+                    ins[0],
+                    expr(layer.filters),
+                    f"kernel_size={expr(layer.kernel)}",
+                    _kw("stride", layer.stride, (1, 1)),
+                    _conv_padding(item, ctx, layer),
+                    _kw("dilation", layer.dilation, (1, 1)),
+                    _kw("groups", layer.groups, 1),
+                    _kw("bias", layer.bias, True),
+                ],
+            )
+        )
+    if kind in ("maxpool2d", "avgpool2d"):
+        return ", ".join(
+            filter(
+                None,
+                [
+                    expr(layer.size),
+                    _kw("stride", layer.stride, None),  # type: ignore[attr-defined]
+                    _kw("padding", layer.padding, (0, 0)),
+                ],
+            )
+        )  # type: ignore[attr-defined]
+    if kind == "dense":
+        return ", ".join(filter(None, [ins[0], expr(layer.units), _kw("bias", layer.bias, True)]))  # type: ignore[attr-defined]
+    if kind == "dropout":
+        return expr(layer.rate)  # type: ignore[attr-defined]
+    if kind == "gaussian_noise":
+        return expr(layer.stddev)  # type: ignore[attr-defined]
+    if kind in ("leaky_relu", "elu"):
+        return expr(layer.alpha)  # type: ignore[attr-defined]
+    if kind == "softmax":
+        return "dim=1"
+    if kind == "concat":
+        return str(layer.axis + 1)  # type: ignore[attr-defined]
+    return ""
+
+
+def _kw(name: str, value: Any, default: Any) -> str | None:
+    return None if value == default else f"{name}={expr(value)}"
+
+
+def _conv_padding(item: Item, ctx: _Context, layer: Conv2d) -> str | None:
+    if layer.padding == "valid":
+        return None
+    if layer.padding != "same":
+        return _kw("padding", layer.padding, (0, 0))
+    if _asymmetric_pad(item, ctx) is not None:
+        return None  # padded explicitly in forward
+    (top, _), (left, _) = _same_pads(item, ctx, layer)
+    return _kw("padding", (top, left), (0, 0))
+
+
+def _same_pads(item: Item, ctx: _Context, layer: Conv2d) -> Any:
+    shapes = ctx.network.shapes
+    return item.uniform("'same' padding", lambda n: layer.pads(shapes[n.inputs[0]]))
+
+
+def _asymmetric_pad(item: Item, ctx: _Context) -> tuple[int, int, int, int] | None:
+    """torch pads both sides alike; netspec's 'same' pads the end more when the total is odd."""
+    layer = item.layer
+    if not isinstance(layer, Conv2d) or layer.padding != "same":
+        return None
+    (top, bottom), (left, right) = _same_pads(item, ctx, layer)
+    return None if (top == bottom and left == right) else (left, right, top, bottom)
+
+
+def _channels(item: Item, ctx: _Context, ins: list[str]) -> str:
+    layer = item.layer
+    if isinstance(layer, BlockCall):
+        result = ctx.block_out[layer.block]
+        mapping = {"in_channels": ins[0], **{k: expr(v) for k, v in layer.args.items()}}
+        return " + ".join(mapping.get(tok, tok) for tok in result.split(" + "))
+    out = layer.channels(ins)
+    if out is None:
+        shapes = ctx.network.shapes
+        return str(item.uniform("flattened size", lambda n: shapes[n.name][0]))
+    return out
+
+
+def _body_view(body: Body, ctx: _Context, env: Any, ns: Namespace) -> dict[str, Any]:
+    ctx.channels = {INPUT: "in_channels" if body.block else str(ctx.network.input_shape[0])}
+    init: list[str] = []
+    forward: list[str] = []
+    if body.input_var == "identity":
+        forward.append("        identity = x")
+    previous = INPUT
+    for item in body.items:
+        refs = item.layer.inputs or [previous]
+        ins = [ctx.channels[r] for r in refs]
+        out = _channels(item, ctx, ins)
+        ctx.channels[item.name] = out
+        previous = item.name
+        line = f"# spec line {item.line}"
+        if item.shares is None:
+            template = env.get_template(f"layers/{item.kind}.py.jinja")
+            if item.repeated:
+                first = ins[0] if ins[0] == out else f"{ins[0]} if i == 0 else {out}"
+                ctor = template.module.module(_args(item, ctx, [first]))
+                loop = f"for {'_' if first == ins[0] else 'i'} in range({expr(item.layer.repeat)})"
+                statement = f"self.{item.name} = nn.ModuleList({ctor} {loop})"
+                if len(statement) + 8 > 88:
+                    statement = f"self.{item.name} = nn.ModuleList(\n{wrap(ctor, 12)}\n            {loop}\n        )"
+                init.append(_with_comment(statement, line))
+            else:
+                ctor = template.module.module(_args(item, ctx, ins))
+                statement = f"self.{item.name} = {ctor}"
+                init.append(_with_comment(statement, line))
+        forward.extend(_forward(item, ctx))
+    return {
+        "name": ns.claim(camel(body.block)) if body.block else None,
+        "block": body.block,
+        "params": body.params,
+        "doc": body.doc,
+        "line": body.line,
+        "init": init,
+        "forward": forward,
+        "output": body.output_var,
+        "out_channels": ctx.channels[previous],
+    }
+
+
+def _with_comment(statement: str, comment: str) -> str:
+    one = f"        {statement}  {comment}"
+    if "\n" in statement:
+        return f"        {comment}\n        {statement}"
+    if len(one) <= 88:
+        return one
+    return f"        {comment}\n{wrap(statement, 8)}"
+
+
+def _forward(item: Item, ctx: _Context) -> list[str]:
+    pad = " " * 8
+    target = item.shares or item.name
+    act = getattr(item.layer, "activation", None)
+
+    def fused(x: str) -> str:
+        return _FUSED[act.type](act, x) if act is not None else x
+
+    if item.repeated:
+        lines = (
+            [] if item.input_vars[0] == item.var else [f"{pad}{item.var} = {item.input_vars[0]}"]
+        )
+        lines.append(f"{pad}for module in self.{target}:")
+        lines.append(wrap(f"{item.var} = {fused(f'module({item.var})')}", 12))
+        return lines
+    args = ", ".join(item.input_vars)
+    pad_ = _asymmetric_pad(item, ctx)
+    if pad_ is not None:
+        args = f"F.pad({args}, {literal(pad_)})"
+    return [wrap(f"{item.var} = {fused(f'self.{target}({args})')}", 8)]
+
+
+def emit_model(network: Network) -> str:
+    env = environment("torch")
+    ns = Namespace(
+        {"torch", "nn", "F", "INPUT_SHAPE", "NUM_PARAMETERS", "build_model", *HELPERS.values()}
+    )
+    model_class = ns.claim(network.name)
+    classes: dict[str, str] = {}
+    block_out: dict[str, str] = {}
+    views = []
+    for body in bodies(network):
+        ctx = _Context(network, classes, block_out)
+        view = _body_view(body, ctx, env, ns)
+        if body.block:
+            classes[body.block] = view["name"]
+            block_out[body.block] = view["out_channels"]
+        else:
+            view["name"] = model_class
+        views.append(view)
+    kinds = {n.layer.type for n in network.nodes}  # type: ignore[attr-defined]
+    return env.get_template("model.py.jinja").render(
+        header=header(network, "PyTorch model."),
+        doc=network.spec.doc,
+        spec_doc=literal(network.spec.doc or f"{network.name}, generated by netspec."),
+        views=views,
+        helpers=[k for k in HELPERS if k in kinds],
+        model=model_class,
+        input_shape=literal(network.input_shape),
+        num_parameters=f"{network.params:_}",
+        uses_functional=any("F." in line for v in views for line in v["forward"]),
+    )
