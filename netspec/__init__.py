@@ -13,6 +13,6 @@ __all__ = ["Network", "Problem", "SpecError", "__version__", "build", "load"]
 
 def build(spec, *, backend: str, out, force: bool = False):  # noqa: ANN001, ANN201
     """Generate the `backend` package for `spec` (a path, YAML text or `Network`) into `out`."""
-    from netspec.build import build as _build
+    from netspec.builder import build as _build
 
     return _build(spec, backend=backend, out=out, force=force)

@@ -97,7 +97,7 @@ def cmd_schema(args: argparse.Namespace) -> int:
 
 
 def cmd_build(args: argparse.Namespace) -> int:
-    from netspec.build import build
+    from netspec.builder import build
 
     network = _load(args.spec, args.max_params)
     result = build(network, backend=args.backend, out=args.out, force=args.force)
@@ -188,10 +188,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except _UsageError as exc:
         print(f"netspec: error: {exc}", file=sys.stderr)
         return 2
-    except FileExistsError as exc:
-        print(f"netspec: error: {exc}", file=sys.stderr)
-        return 1
-    except OSError as exc:
+    except (OSError, ValueError) as exc:  # includes FileExistsError and EmitError
         print(f"netspec: error: {exc}", file=sys.stderr)
         return 1
 

@@ -25,7 +25,7 @@ LINE_WIDTH = 88
 """ruff format's default: generated files are already formatted with no configuration."""
 
 
-class EmitError(Exception):
+class EmitError(ValueError):
     """A valid spec that a backend cannot express (the message says why and where)."""
 
 
@@ -225,13 +225,19 @@ class Body:
 
     block: str | None
     params: dict[str, str]
-    """Each parameter's Python type (from the arguments of its uses)."""
+    """Each parameter's annotation, with its default (`slope: float = 0.1`); required first."""
     doc: str | None
     line: int
     items: list[Item]
     input_var: str
     """`x`, or `identity` when a later layer refers to the list's input by name."""
     output_var: str
+
+    @property
+    def summary(self) -> str:
+        """A block's docstring: the spec's `doc` and the line the block is written on."""
+        where = f"spec line {self.line}"
+        return f"{self.doc} ({where})" if self.doc else f"Block {self.block!r} ({where})."
 
 
 def bodies(network: Network) -> list[Body]:
@@ -249,7 +255,10 @@ def bodies(network: Network) -> list[Body]:
         uses = [i.name + "." for i in network.graph.instances if i.block == name]
         line = network.document.source.locate(("blocks", name))[0]
         args = [i.args for i in network.graph.instances if i.block == name]
-        types = {p: _type_name({type(a[p]) for a in args}) for p in block.params}
+        types = {
+            p: _type_name({type(a[p]) for a in args}) + ("" if d is None else f" = {literal(d)}")
+            for p, d in sorted(block.params.items(), key=lambda kv: kv[1] is not None)
+        }
         result.append(
             _body(
                 network,

@@ -52,7 +52,7 @@ class _Emitter:
 
     def layer_name(self, body: Body, local: str, suffix: str = "") -> str:
         if body.block is None:
-            return f'f"{local}.{{i}}{suffix}"' if "{i}" in local else literal(local + suffix)
+            return f'f"{local}{suffix}"' if "{i}" in local else literal(local + suffix)
         return f'f"{{name}}.{local}{suffix}"'
 
     def args(self, item: Item, name: str) -> str:
@@ -193,8 +193,7 @@ class _Emitter:
 def _doc(body: Body) -> str:
     if body.block is None:
         return "A freshly initialised model; input (H, W, C) images, channels last."
-    text = f"Block {body.block!r} of the spec (line {body.line})."
-    return f"{body.doc} ({text[:-1]})" if body.doc else text
+    return body.summary
 
 
 def _kw(value: Any, default: Any) -> str | None:

@@ -177,7 +177,13 @@ def _body_view(body: Body, ctx: _Context, env: Any, ns: Namespace) -> dict[str, 
                 loop = f"for {'_' if first == ins[0] else 'i'} in range({expr(item.layer.repeat)})"
                 statement = f"self.{item.name} = nn.ModuleList({ctor} {loop})"
                 if len(statement) + 8 > 88:
-                    statement = f"self.{item.name} = nn.ModuleList(\n{wrap(ctor, 12)}\n            {loop}\n        )"
+                    inner = f"{ctor} {loop}"
+                    inner = (
+                        f"            {inner}"
+                        if len(inner) + 12 <= 88
+                        else f"{wrap(ctor, 12)}\n            {loop}"
+                    )
+                    statement = f"self.{item.name} = nn.ModuleList(\n{inner}\n        )"
                 init.append(_with_comment(statement, line))
             else:
                 ctor = template.module.module(_args(item, ctx, ins))
@@ -188,7 +194,7 @@ def _body_view(body: Body, ctx: _Context, env: Any, ns: Namespace) -> dict[str, 
         "name": ns.claim(camel(body.block)) if body.block else None,
         "block": body.block,
         "params": body.params,
-        "doc": body.doc,
+        "doc": literal(body.summary),
         "line": body.line,
         "init": init,
         "forward": forward,

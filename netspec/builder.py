@@ -7,6 +7,7 @@ is only replaced with `force`, and then swapped out only after the new one is co
 
 from __future__ import annotations
 
+import keyword
 import os
 import shutil
 import tempfile
@@ -33,7 +34,7 @@ def build(
     """Generate the `backend` ("torch" or "keras") package for `spec` into the folder `out`."""
     network = spec if isinstance(spec, Network) else load(spec)
     target = Path(out) if out is not None else default_out(network, backend)
-    if not target.name.isidentifier():
+    if not (target.name.isascii() and target.name.isidentifier()) or keyword.iskeyword(target.name):
         raise ValueError(f"output folder name {target.name!r} is not a valid Python package name")
     files = emit(network, backend)
     target = target.absolute()

@@ -1,0 +1,74 @@
+"""Run a generated Keras package in its own process (see tests/frameworks.py).
+
+Prints one JSON line: trainable and non-trainable parameter counts, and the output shape of
+every spec layer in the spec's channels-first order (the model itself is channels-last).
+Inputs and outputs on disk are in the spec's layout and transposed here.
+"""
+
+import argparse
+import importlib
+import json
+import os
+import sys
+from pathlib import Path
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+import keras  # noqa: E402
+import numpy as np  # noqa: E402
+
+import netspec  # noqa: E402
+from netspec import weights  # noqa: E402
+
+parser = argparse.ArgumentParser()
+parser.add_argument("spec")
+parser.add_argument("package")
+parser.add_argument("--x")
+parser.add_argument("--y")
+parser.add_argument("--load")
+parser.add_argument("--save")
+args = parser.parse_args()
+
+package = Path(args.package)
+sys.path.insert(0, str(package.parent))
+module = importlib.import_module(f"{package.name}.model")
+network = netspec.load(args.spec)
+keras.utils.set_random_seed(0)
+model = module.build_model()
+if args.load:
+    weights.load(model, network, args.load)
+if args.save:
+    weights.save(model, network, args.save)
+
+
+def spec_order(shape):
+    """(H, W, C) -> (C, H, W); flat shapes unchanged."""
+    shape = list(shape)
+    return [shape[-1], *shape[:-1]] if len(shape) == 3 else shape
+
+
+def keras_order(array):
+    return array.transpose(0, 2, 3, 1) if array.ndim == 4 else array
+
+
+shared = {n.shares for n in network.nodes if n.shares} | {n.name for n in network.nodes if n.shares}
+probe = [n.name for n in network.nodes if n.name not in shared]
+x = np.load(args.x)["x"] if args.x else np.random.rand(2, *module.INPUT_SHAPE)
+x = keras_order(x.astype("float32"))
+outputs = keras.Model(model.inputs, [model.get_layer(n).output for n in probe])(x, training=False)
+shapes = {n: spec_order(o.shape[1:]) for n, o in zip(probe, outputs)}
+y = np.asarray(model(x, training=False))
+if args.y:
+    np.save(args.y, y.transpose(0, 3, 1, 2) if y.ndim == 4 else y)
+count = lambda ws: int(sum(np.prod(w.shape) for w in ws))  # noqa: E731
+print(
+    json.dumps(
+        {
+            "params": count(model.trainable_weights),
+            "buffers": count(model.non_trainable_weights),
+            "constant": module.NUM_PARAMETERS,
+            "shapes": shapes,
+            "output": spec_order(y.shape[1:]),
+        }
+    )
+)

@@ -1,0 +1,78 @@
+"""Run a generated torch package in its own process (see tests/frameworks.py).
+
+Prints one JSON line: trainable parameters, buffers, and the output shape (per sample) of every
+spec layer, taken from forward hooks during a real forward pass. Optionally loads weights from
+an .npz, randomises BatchNorm statistics (so inference-mode parity means something), saves the
+weights and writes the outputs for the inputs given.
+"""
+
+import argparse
+import importlib
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+import torch
+
+import netspec
+from netspec import weights
+
+parser = argparse.ArgumentParser()
+parser.add_argument("spec")
+parser.add_argument("package", help="path of the generated package")
+parser.add_argument("--x", help=".npz with array x (N, *spec input shape)")
+parser.add_argument("--y", help="write the outputs here (.npy)")
+parser.add_argument("--load", help="weights .npz to load")
+parser.add_argument("--save", help="write the weights here (.npz)")
+args = parser.parse_args()
+
+package = Path(args.package)
+sys.path.insert(0, str(package.parent))
+module = importlib.import_module(f"{package.name}.model")
+network = netspec.load(args.spec)
+torch.manual_seed(0)
+model = module.build_model().eval()
+if args.load:
+    weights.load(model, network, args.load)
+else:
+    generator = torch.Generator().manual_seed(1)
+    for layer in model.modules():
+        if isinstance(layer, torch.nn.modules.batchnorm._BatchNorm):
+            for buffer in (layer.weight, layer.bias, layer.running_mean):
+                buffer.data.uniform_(-0.5, 0.5, generator=generator)
+            layer.running_var.data.uniform_(0.5, 2.0, generator=generator)
+if args.save:
+    weights.save(model, network, args.save)
+
+names = {n.name for n in network.nodes}
+shapes: dict[str, list[int]] = {}
+
+
+def record(name):
+    def hook(_module, _inputs, output):
+        shapes.setdefault(name, list(output.shape[1:]))
+
+    return hook
+
+
+for name, layer in model.named_modules():
+    if name in names:
+        layer.register_forward_hook(record(name))
+x = torch.from_numpy(np.load(args.x)["x"]) if args.x else torch.randn(2, *module.INPUT_SHAPE)
+with torch.no_grad():
+    y = model(x)
+if args.y:
+    np.save(args.y, y.numpy())
+buffers = sum(b.numel() for n, b in model.named_buffers() if not n.endswith("num_batches_tracked"))
+print(
+    json.dumps(
+        {
+            "params": sum(p.numel() for p in model.parameters()),
+            "buffers": buffers,
+            "constant": module.NUM_PARAMETERS,
+            "shapes": shapes,
+            "output": list(y.shape[1:]),
+        }
+    )
+)
