@@ -15,6 +15,9 @@ $(VENV)/.installed: pyproject.toml requirements-test.txt constraints.txt
 demo: $(VENV)/.installed
 	$(VENV)/bin/netspec validate specs/
 	$(VENV)/bin/netspec summary specs/vgg16.yaml
+	$(VENV)/bin/netspec build specs/vgg16.yaml --backend torch -o out/vgg16_torch --force
+	$(PY) -c "import torch; from out.vgg16_torch.model import VGG16, INPUT_SHAPE; \
+	y = VGG16().eval()(torch.randn(1, *INPUT_SHAPE)); print('VGG16 forward pass:', tuple(y.shape))"
 
 test: $(VENV)/.installed
 	$(PY) -m pytest -q

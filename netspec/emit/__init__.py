@@ -8,15 +8,15 @@ from __future__ import annotations
 
 from typing import Any
 
-from netspec.emit import keras, torch
+from netspec.emit import keras, torch, training
 from netspec.emit.base import environment, header, literal
 from netspec.network import Network
 
 BACKENDS = {"torch": torch, "keras": keras}
 
 PACKAGE_TEMPLATES = {
-    "torch": ["__init__.py", "README.md"],
-    "keras": ["__init__.py", "README.md"],
+    "torch": ["__init__.py", "README.md", "export.py", "train.py"],
+    "keras": ["__init__.py", "README.md", "export.py", "train.py"],
 }
 """Files of the generated package besides model.py, each rendered from `<name>.jinja`."""
 
@@ -30,6 +30,7 @@ def package_context(network: Network, backend: str) -> dict[str, Any]:
         "backend": backend,
         "params": f"{network.params:,}",
         "input_shape": literal(network.input_shape),
+        **training.view(network, backend),
     }
 
 

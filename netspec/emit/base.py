@@ -169,6 +169,17 @@ def wrap(line: str, indent: int) -> str:
     return f"{pad}{head}\n{body}\n{pad}{tail}"
 
 
+def commented(statement: str, comment: str, indent: int) -> str:
+    """A statement with a trailing comment, or the comment on its own line above it when the
+    two do not fit on one line (so ruff format leaves it alone)."""
+    pad = " " * indent
+    if "\n" in statement:
+        return f"{pad}{comment}\n{pad}{statement}"
+    if len(pad) + len(statement) + 2 + len(comment) <= LINE_WIDTH:
+        return f"{pad}{statement}  {comment}"
+    return f"{pad}{comment}\n{wrap(statement, indent)}"
+
+
 class Namespace:
     """Hands out legal, unique identifiers in one scope, never a keyword or builtin."""
 

@@ -20,6 +20,7 @@ from netspec.emit.base import (
     Namespace,
     bodies,
     call,
+    commented,
     environment,
     expr,
     header,
@@ -174,13 +175,15 @@ class _Emitter:
             | {"x", "identity", "name", "inputs", "i"}
             | set(body.params)
         )
-        lines = ["identity = x"] if body.input_var == "identity" else []
+        indented = ["    identity = x"] if body.input_var == "identity" else []
         for item in body.items:
-            lines.extend(self.statements(body, item, local_ns))
-        indented = []
-        for line in lines:
-            depth = 4 + (len(line) - len(line.lstrip(" ")))
-            indented.append(wrap(line.lstrip(" "), depth))
+            for index, line in enumerate(self.statements(body, item, local_ns)):
+                depth = 4 + (len(line) - len(line.lstrip(" ")))
+                text = line.lstrip(" ")
+                if index == 0:
+                    indented.append(commented(text, f"# spec line {item.line}", depth))
+                else:
+                    indented.append(wrap(text, depth))
         return {
             "lines": indented,
             "output": body.output_var,

@@ -18,6 +18,7 @@ from netspec.emit.base import (
     Namespace,
     bodies,
     camel,
+    commented,
     environment,
     expr,
     header,
@@ -184,11 +185,11 @@ def _body_view(body: Body, ctx: _Context, env: Any, ns: Namespace) -> dict[str, 
                         else f"{wrap(ctor, 12)}\n            {loop}"
                     )
                     statement = f"self.{item.name} = nn.ModuleList(\n{inner}\n        )"
-                init.append(_with_comment(statement, line))
+                init.append(commented(statement, line, 8))
             else:
                 ctor = template.module.module(_args(item, ctx, ins))
                 statement = f"self.{item.name} = {ctor}"
-                init.append(_with_comment(statement, line))
+                init.append(commented(statement, line, 8))
         forward.extend(_forward(item, ctx))
     return {
         "name": ns.claim(camel(body.block)) if body.block else None,
@@ -201,15 +202,6 @@ def _body_view(body: Body, ctx: _Context, env: Any, ns: Namespace) -> dict[str, 
         "output": body.output_var,
         "out_channels": ctx.channels[previous],
     }
-
-
-def _with_comment(statement: str, comment: str) -> str:
-    one = f"        {statement}  {comment}"
-    if "\n" in statement:
-        return f"        {comment}\n        {statement}"
-    if len(one) <= 88:
-        return one
-    return f"        {comment}\n{wrap(statement, 8)}"
 
 
 def _forward(item: Item, ctx: _Context) -> list[str]:
