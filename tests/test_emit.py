@@ -238,3 +238,32 @@ def test_output_never_goes_through_a_symlink(tmp_path):
     with pytest.raises(FileExistsError, match="symbolic link"):
         netspec.build(ROOT / "specs/mlp.yaml", backend="torch", out=tmp_path / "pkg", force=True)
     assert list((tmp_path / "elsewhere").iterdir()) == []
+
+
+def test_what_a_backend_cannot_express_is_a_clear_error(tmp_path):
+    """A block whose 'same' padding differs between its uses (torch pads explicitly), and a
+    strided dilated convolution (Keras refuses it): refused at build time, nothing written."""
+    block_at_two_sizes = """netspec: 1
+name: TwoSizes
+input: {shape: [3, 15, 15]}
+blocks:
+  down:
+    layers: [{type: conv2d, name: conv, filters: 4, kernel: 3, stride: 2, padding: same}]
+layers:
+  - {type: block, name: first, block: down}
+  - {type: block, name: second, block: down}
+  - {type: flatten}
+  - {type: dense, units: 2}
+"""
+    with pytest.raises(ValueError, match=r"'conv' \(line 6\) needs a 'same' padding that differs"):
+        netspec.build(block_at_two_sizes, backend="torch", out=tmp_path / "a")
+    netspec.build(block_at_two_sizes, backend="keras", out=tmp_path / "b")
+    strided_dilated = """netspec: 1
+name: Dilated
+input: {shape: [3, 16, 16]}
+layers:
+  - {type: conv2d, name: conv, filters: 4, kernel: 3, stride: 2, dilation: 2}
+"""
+    with pytest.raises(ValueError, match="stride above 1 together with a dilation"):
+        netspec.build(strided_dilated, backend="keras", out=tmp_path / "c")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["b"]

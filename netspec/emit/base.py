@@ -260,6 +260,7 @@ def bodies(network: Network) -> list[Body]:
         if inst.block not in order:
             order.append(inst.block)
     order.sort(key=lambda b: _depth(spec, b))
+    index = _index(network)
     result = []
     for name in order:
         block = spec.blocks[name]
@@ -273,6 +274,7 @@ def bodies(network: Network) -> list[Body]:
         result.append(
             _body(
                 network,
+                index,
                 name,
                 list(block.layers),
                 ("blocks", name, "layers"),
@@ -282,7 +284,8 @@ def bodies(network: Network) -> list[Body]:
                 line,
             )
         )
-    result.append(_body(network, None, list(spec.layers), ("layers",), [""], {}, spec.doc, 1))
+    top = _body(network, index, None, list(spec.layers), ("layers",), [""], {}, spec.doc, 1)
+    result.append(top)
     return result
 
 
@@ -302,6 +305,7 @@ def _depth(spec: Any, block: str, seen: tuple[str, ...] = ()) -> int:
 
 def _body(
     network: Network,
+    index: _Index,
     block: str | None,
     layers: list[LayerBase],
     base: tuple,
@@ -310,50 +314,21 @@ def _body(
     doc: str | None,
     line: int,
 ) -> Body:
-    nodes = {n.name: n for n in network.nodes}
-    # Local names as the expand pass gave them: the last segment under the use's prefix.
-    first_use = uses[0]
-    local_names: list[str] = []
-    for index in range(len(layers)):
-        path = (*base, index)
-        owned = [n for n in network.nodes if n.path == path and n.name.startswith(first_use)]
-        if owned:
-            rest = owned[0].name[len(first_use) :]
-            local_names.append(rest.split(".")[0])
-        else:  # a block call: its nodes carry the inner paths; find the instance instead
-            inst = [
-                i
-                for i in network.graph.instances
-                if i.path == path and i.name.startswith(first_use)
-            ]
-            local_names.append(inst[0].name[len(first_use) :].split(".")[0])
     items = []
-    for index, (layer, name) in enumerate(zip(layers, local_names)):
+    for position, layer in enumerate(layers):
+        path = (*base, position)
+        # The local name, as the expand pass gave it, is the first segment under the use.
+        first = next(n for n in index.by_path[path] if n.startswith(uses[0]))
+        name = first[len(uses[0]) :].split(".")[0]
         repeated = "repeat" in layer.model_fields_set
         per_use = []
         for prefix in uses:
             full = prefix + name
-            if isinstance(layer, BlockCall):
-                heads = (
-                    [full]
-                    if not repeated
-                    else sorted(
-                        {
-                            i.name
-                            for i in network.graph.instances
-                            if i.name.startswith(full + ".") and i.name[len(full) + 1 :].isdigit()
-                        },
-                        key=lambda s: int(s.rsplit(".", 1)[1]),
-                    )
-                )
-                per_use.append([_first_node(network, h) for h in heads])
-            else:
-                per_use.append(
-                    [nodes[full]]
-                    if not repeated
-                    else [nodes[f"{full}.{i}"] for i in range(_count(nodes, full))]
-                )
-        line_no = network.document.source.locate((*base, index))[0]
+            copies = (
+                [f"{full}.{i}" for i in range(index.copies.get(full, 0))] if repeated else [full]
+            )
+            per_use.append([index.first[c] for c in copies])
+        line_no = network.document.source.locate(path)[0]
         items.append(Item(name, layer, line_no, per_use, repeated))
     # Variables: a layer's output gets its own name only when a later layer asks for it.
     wanted = {ref for item in items for ref in (item.layer.inputs or [])}
@@ -370,15 +345,32 @@ def _body(
     return Body(block, params, doc, line, items, input_var, previous)
 
 
-def _count(nodes: dict[str, Node], full: str) -> int:
-    i = 0
-    while f"{full}.{i}" in nodes:
-        i += 1
-    return i
+@dataclass(frozen=True)
+class _Index:
+    by_path: dict[tuple, list[str]]
+    """Names of the nodes and block uses written at each spec path."""
+    first: dict[str, Node]
+    """First node of every node or block use, by name."""
+    copies: dict[str, int]
+    """How many copies a repeated layer or block use has, by its unindexed name."""
 
 
-def _first_node(network: Network, prefix: str) -> Node:
-    return next(n for n in network.nodes if n.name.startswith(prefix + "."))
+def _index(network: Network) -> _Index:
+    by_path: dict[tuple, list[str]] = {}
+    first: dict[str, Node] = {}
+    copies: dict[str, int] = {}
+    named = [(n.name, n.path, n) for n in network.nodes]
+    uses = [(i.name, i.path, None) for i in network.graph.instances]
+    for name, path, _ in uses + named:
+        by_path.setdefault(path, []).append(name)
+        head, _, last = name.rpartition(".")
+        if last.isdigit():
+            copies[head] = max(copies.get(head, 0), int(last) + 1)
+    for node in network.nodes:
+        parts = node.name.split(".")
+        for depth in range(1, len(parts) + 1):
+            first.setdefault(".".join(parts[:depth]), node)
+    return _Index(by_path, first, copies)
 
 
 def expr(value: Any) -> str:

@@ -16,6 +16,7 @@ from typing import Any
 
 from netspec.emit.base import (
     Body,
+    EmitError,
     Item,
     Namespace,
     bodies,
@@ -60,6 +61,11 @@ class _Emitter:
         layer, kind = item.layer, item.kind
         if kind == "conv2d":
             assert isinstance(layer, Conv2d)
+            if layer.stride != (1, 1) and layer.dilation != (1, 1):
+                raise EmitError(
+                    f"layer {item.name!r} (line {item.line}): Keras's Conv2D does not support "
+                    "a stride above 1 together with a dilation above 1"
+                )
             act, _ = _fused(layer.activation)
             return call(
                 "",
