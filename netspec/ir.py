@@ -16,7 +16,7 @@ from __future__ import annotations
 import builtins
 import keyword
 import math
-from typing import Annotated, Any, ClassVar, Literal, Union
+from typing import Annotated, Any, ClassVar, Literal, Union, get_args
 
 from pydantic import (
     BaseModel,
@@ -120,8 +120,16 @@ def _as_pair(value: Any) -> Any:
     return tuple(value) if isinstance(value, list) else value
 
 
-Pair = Annotated[tuple[PosInt, PosInt], BeforeValidator(_as_pair)]
-PadPair = Annotated[tuple[NonNegInt, NonNegInt], BeforeValidator(_as_pair)]
+class _OneForBoth:
+    """JSON Schema of a pair that may also be written as one value for both (`kernel: 3`)."""
+
+    def __get_pydantic_json_schema__(self, schema: Any, handler: GetJsonSchemaHandler) -> Any:
+        pair = handler(schema)
+        return {"anyOf": [pair["prefixItems"][0], pair]}
+
+
+Pair = Annotated[tuple[PosInt, PosInt], BeforeValidator(_as_pair), _OneForBoth()]
+PadPair = Annotated[tuple[NonNegInt, NonNegInt], BeforeValidator(_as_pair), _OneForBoth()]
 Padding = Annotated[
     Union[
         Annotated[Literal["valid", "same"], Tag("mode")],
@@ -196,15 +204,41 @@ class Softmax(ActivationFn):
     type: Literal["softmax"]
 
 
-def _activation_shorthand(value: Any) -> Any:
-    return {"type": value} if isinstance(value, str) and not value.startswith("$") else value
+def _tagged_shorthand(value: Any) -> Any:
+    """A bare tag (`relu`) is the tagged model with every field at its default."""
+    if isinstance(value, str) and value.startswith("$"):
+        raise PydanticCustomError(
+            "param_ref", "{value}: this field cannot take a block parameter", {"value": ascii(value)}
+        )
+    return {"type": value} if isinstance(value, str) else value
 
 
-Activation = Annotated[
-    Union[Relu, Sigmoid, Tanh, LeakyRelu, Elu, Softmax],
-    Field(discriminator="type"),
-    BeforeValidator(_activation_shorthand),
-]
+class _TagShorthand:
+    """JSON Schema of a tagged union that may also be written as a bare tag (`activation: relu`):
+    the tags of the members that need nothing but their `type`."""
+
+    def __init__(self, *members: type[BaseModel]) -> None:
+        self.tags = [
+            get_args(cls.model_fields["type"].annotation)[0]
+            for cls in members
+            if [k for k, f in cls.model_fields.items() if f.is_required()] == ["type"]
+        ]
+
+    def __get_pydantic_json_schema__(self, schema: Any, handler: GetJsonSchemaHandler) -> Any:
+        return {"anyOf": [{"type": "string", "enum": self.tags}, handler(schema)]}
+
+
+def tagged(*members: type[BaseModel]) -> Any:
+    """A union of tagged models, discriminated by `type`, that also takes a bare tag."""
+    return Annotated[
+        Union[members],  # type: ignore[valid-type]
+        Field(discriminator="type"),
+        BeforeValidator(_tagged_shorthand),
+        _TagShorthand(*members),
+    ]
+
+
+Activation = tagged(Relu, Sigmoid, Tanh, LeakyRelu, Elu, Softmax)
 
 
 # ----------------------------------------------------------------------------- layers
@@ -241,8 +275,9 @@ class LayerBase(IRModel):
     @field_validator("inputs")
     @classmethod
     def _unique_inputs(cls, value: list[str] | None) -> list[str] | None:
-        if value is not None and len(set(value)) != len(value):
-            raise PydanticCustomError("inputs", "an input is listed twice", {})
+        twice = sorted({ref for ref in value or () if value.count(ref) > 1})
+        if twice:
+            raise PydanticCustomError("inputs", "input {ref} is listed twice", {"ref": ascii(twice[0])})
         return value
 
 
@@ -291,12 +326,20 @@ class Conv2d(LayerBase):
         ):
             span = d * (k - 1) + 1
             if size + before + after < span:
-                raise ShapeError(
-                    f"kernel {fmt(self.kernel)} (dilation {self.dilation}) is larger than "
-                    f"its padded input {fmt(inputs[0])}"
-                )
+                raise ShapeError(f"kernel {self._extent(inputs[0])} is larger than its input {fmt(inputs[0])}")
             out.append((size + before + after - span) // s + 1)
         return (self.filters, out[0], out[1])
+
+    def _extent(self, shape: Shape) -> str:
+        """The kernel, dilated, against the padded input: what did not fit, in the spec's words."""
+        text = fmt(self.kernel)
+        if self.dilation != (1, 1):
+            spans = tuple(d * (k - 1) + 1 for k, d in zip(self.kernel, self.dilation))
+            text += f" dilated by {fmt(self.dilation)} to {fmt(spans)}"
+        (pt, pb), (pl, pr) = self.pads(shape)
+        if pt + pb + pl + pr:
+            text += f" (input padded to {shape[1] + pt + pb}x{shape[2] + pl + pr})"
+        return text
 
     def param_count(self, inputs: list[Shape]) -> tuple[int, int]:
         kh, kw = self.kernel
@@ -566,12 +609,8 @@ class NoSchedule(IRModel):
     type: Literal["none"]
 
 
-Optimizer = Annotated[Union[Sgd, Adam, AdamW], Field(discriminator="type")]
-Schedule = Annotated[Union[NoSchedule, StepSchedule, CosineSchedule], Field(discriminator="type")]
-
-
-def _tagged_shorthand(value: Any) -> Any:
-    return {"type": value} if isinstance(value, str) else value
+Optimizer = tagged(Sgd, Adam, AdamW)
+Schedule = tagged(NoSchedule, StepSchedule, CosineSchedule)
 
 
 class Train(IRModel):
@@ -579,17 +618,30 @@ class Train(IRModel):
     indices as targets (`cross_entropy` from logits, `nll` from log-probabilities)."""
 
     loss: Literal["cross_entropy", "nll", "mse", "binary_cross_entropy", "kl_div"] = "cross_entropy"
-    optimizer: Annotated[Optimizer, BeforeValidator(_tagged_shorthand)] = Sgd(type="sgd")
-    schedule: Annotated[Schedule, BeforeValidator(_tagged_shorthand)] = NoSchedule(type="none")
+    optimizer: Optimizer = Sgd(type="sgd")
+    schedule: Schedule = NoSchedule(type="none")
     batch_size: Annotated[int, Field(ge=1, le=1 << 20)] = 64
     epochs: Annotated[int, Field(ge=1, le=100_000)] = 10
     metrics: list[Literal["accuracy"]] = Field(default_factory=lambda: ["accuracy"], max_length=4)
 
 
+FORMAT_VERSION = 1
+
+
+def _check_version(value: Any) -> Any:
+    if isinstance(value, int) and not isinstance(value, bool) and value != FORMAT_VERSION:
+        raise PydanticCustomError(
+            "version",
+            "unsupported format version {value}; this netspec reads version {version}",
+            {"value": value, "version": FORMAT_VERSION},
+        )
+    return value
+
+
 class NetworkSpec(IRModel):
     """A whole spec file."""
 
-    netspec: Literal[1] = Field(description="format version")
+    netspec: Annotated[Literal[1], BeforeValidator(_check_version)] = Field(description="format version")
     name: Name = Field(description="the generated model class name")
     doc: Annotated[str, Field(max_length=2000)] | None = None
     input: InputSpec

@@ -12,6 +12,7 @@ import difflib
 from typing import Any, get_args, get_origin
 
 from pydantic import BaseModel, ValidationError
+from pydantic_core.core_schema import ErrorType
 
 from netspec.errors import Problem, SpecError
 from netspec.ir import NetworkSpec
@@ -56,11 +57,12 @@ def _data_path(loc: tuple[Any, ...], data: Any, model: Any) -> tuple[Path_, Any]
         elif isinstance(node, list) and isinstance(part, int) and part < len(node):
             path.append(part)
             node = node[part]
-        elif isinstance(part, str) and isinstance(node, dict) and node.get("type") == part:
-            owner = _tagged_model(owner, part)
-        elif part == loc[-1]:
+        elif isinstance(part, str) and (node == part or isinstance(node, dict) and node.get("type") == part):
+            owner = _tagged_model(owner, part)  # a union member's tag, written out or as shorthand
+            node = {"type": part} if node == part else node
+        elif part == loc[-1] and isinstance(node, dict):
             path.append(part)  # a missing or unknown key
-        # else: a union member name or other pydantic-internal step
+        # else: a union member's tag or other pydantic-internal step
     return tuple(path), owner
 
 
@@ -101,8 +103,21 @@ def suggest(word: str, choices: list[str]) -> str:
     return f"; did you mean {close[0]!r}?" if close else ""
 
 
+_EXPECTED = {
+    "int_type": "an integer", "int_from_float": "an integer", "float_type": "a number",
+    "bool_type": "true or false", "string_type": "a string", "list_type": "a list",
+    "dict_type": "a mapping", "model_type": "a mapping", "model_attributes_type": "a mapping",
+    "tuple_type": "a list of two",
+}
+_BOUNDS = {
+    "greater_than": ("more than", "gt"), "greater_than_equal": ("at least", "ge"),
+    "less_than": ("less than", "lt"), "less_than_equal": ("at most", "le"),
+}
+_PYDANTIC_ERRORS = frozenset(get_args(ErrorType))
+
+
 def _message(error: dict[str, Any], owner: Any) -> str:
-    kind, value = error["type"], error.get("input")
+    kind, value, ctx = error["type"], error.get("input"), error.get("ctx", {})
     shown = ascii(value) if isinstance(value, str) else repr(value)
     if len(shown) > 60:
         shown = shown[:57] + "..."
@@ -112,21 +127,26 @@ def _message(error: dict[str, Any], owner: Any) -> str:
         valid = ", ".join(f for f in fields if f != "type")
         return f"unknown key {ascii(key)}{suggest(key, fields)} (valid keys: {valid})"
     if kind == "union_tag_invalid":
-        tag = error["ctx"]["tag"]
-        tags = [t.strip(" '") for t in error["ctx"]["expected_tags"].split(",")]
+        tag = ctx["tag"]
+        tags = [t.strip(" '") for t in ctx["expected_tags"].split(",")]
         return f"unknown type {ascii(tag)}{suggest(str(tag), tags)} (valid types: {', '.join(tags)})"
     if kind == "union_tag_not_found":
         return "missing key 'type'"
     if kind == "missing":
         return "missing required key"
-    if kind in ("int_type", "float_type", "bool_type", "string_type", "int_from_float", "list_type",
-                "dict_type", "model_type", "tuple_type"):
-        expected = {
-            "int_type": "an integer", "int_from_float": "an integer", "float_type": "a number",
-            "bool_type": "true or false", "string_type": "a string", "list_type": "a list",
-            "dict_type": "a mapping", "model_type": "a mapping", "tuple_type": "a list of two",
-        }[kind]
-        return f"expected {expected}, got {type(value).__name__} {shown}"
+    if kind in _EXPECTED:
+        return f"expected {_EXPECTED[kind]}, got {type(value).__name__} {shown}"
     if kind == "finite_number":
         return f"NaN and infinity are not allowed, got {shown}"
-    return f"{error['msg']} (got {shown})" if "input" in error and kind != "name" else error["msg"]
+    if kind == "literal_error":
+        return f"expected {ctx['expected']}, got {shown}"
+    if kind in _BOUNDS:
+        words, bound = _BOUNDS[kind]
+        return f"must be {words} {ctx[bound]}, got {shown}"
+    if kind in ("too_long", "too_short"):
+        words, bound = ("at most", "max_length") if kind == "too_long" else ("at least", "min_length")
+        items = "item" if ctx[bound] == 1 else "items"
+        return f"expected {words} {ctx[bound]} {items}, got {ctx['actual_length']}"
+    if kind not in _PYDANTIC_ERRORS:  # our own errors (netspec.ir) say what they need to
+        return error["msg"]
+    return f"{error['msg']} (got {shown})" if "input" in error else error["msg"]

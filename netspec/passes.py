@@ -8,7 +8,7 @@ rather than reported again.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from pydantic import BaseModel, ValidationError
@@ -20,6 +20,13 @@ from netspec.spec import Path_, SourceMap
 
 INPUT = "input"
 """The name by which a layer list refers to its own input (the network's, or the block's)."""
+
+MAX_LAYERS = 100_000
+"""Most concrete layers a network may expand to: nested blocks and repeats multiply."""
+
+
+class _TooLarge(Exception):
+    """Expansion stopped at `MAX_LAYERS` (the problem is already recorded)."""
 
 
 @dataclass(frozen=True)
@@ -61,6 +68,7 @@ class _Expander:
         self.source = source
         self.problems: list[Problem] = []
         self.nodes: list[Node] = []
+        self.by_name: dict[str, Node] = {}
         self.instances: list[Instance] = []
 
     def fail(self, path: Path_, message: str, *, key: bool = False) -> None:
@@ -126,22 +134,27 @@ class _Expander:
 
     def _bind(self, layer: LayerBase, args: dict[str, Any] | None, path: Path_) -> LayerBase | None:
         """Substitute `$param` references and validate the concrete layer again."""
-        refs = _refs(layer)
+        refs = _refs(layer, path)
         if not refs:
             return layer
         if args is None:
-            self.fail(path, f"${sorted(refs)[0]} is used outside a block")
+            for ref, where in refs.items():
+                message = f"{'$' + ref!r} is used outside a block (only a block's layers can use its parameters)"
+                self.fail(where, message)
             return None
-        unknown = sorted(refs - set(args))
+        unknown = [ref for ref in refs if ref not in args]
+        for ref in unknown:
+            hint = parse_.suggest(f"${ref}", [f"${a}" for a in args])
+            self.fail(refs[ref], f"unknown parameter {'$' + ref!r}{hint}")
         if unknown:
-            known = sorted(args)
-            self.fail(path, f"unknown parameter ${unknown[0]}{parse_.suggest(unknown[0], known)}")
             return None
         data = _substitute(layer, args)
         try:
             return type(layer).model_validate(data)
         except ValidationError as exc:
-            self.problems.extend(parse_.problems(exc, data, self.source, type(layer), path))
+            given = ", ".join(f"${k} = {args[k]!r}" for k in refs)
+            for problem in parse_.problems(exc, data, self.source, type(layer), path):
+                self.problems.append(replace(problem, message=f"{problem.message} (where {given})"))
             return None
 
     def _inputs(
@@ -167,8 +180,11 @@ class _Expander:
                 found.append(outputs[ref])
         low, high = layer.arity
         if not low <= len(found) <= high:
-            wanted = f"{low}" if low == high else f"at least {low}"
-            self.fail((*path, "inputs"), f"{layer.type} takes {wanted} input(s), got {len(found)}")  # type: ignore[attr-defined]
+            wanted = f"{low} input" if low == high == 1 else (
+                f"{low} inputs" if low == high else f"{low} to {high} inputs"
+            )
+            hint = "" if layer.inputs is not None else " (the previous layer); name them in inputs: [...]"
+            self.fail((*path, "inputs"), f"{layer.type} takes {wanted}, got {len(found)}{hint}")  # type: ignore[attr-defined]
             return None
         if any(f is None for f in found):
             return None
@@ -176,7 +192,7 @@ class _Expander:
 
     def _share(self, layer: LayerBase, path: Path_, outputs: dict[str, str | None], prefix: str) -> str | None:
         target = layer.share
-        owner = next((n for n in self.nodes if n.name == prefix + str(target)), None)
+        owner = self.by_name.get(prefix + str(target))
         if owner is None:
             hint = parse_.suggest(str(target), [k for k in outputs if k != INPUT])
             self.fail((*path, "share"), f"share: {target!r} is not an earlier layer here{hint}")
@@ -196,13 +212,24 @@ class _Expander:
 
     def _repeat(self, layer: LayerBase, path: Path_, full: str, inputs: tuple[str, ...], shares: str | None) -> str:
         if "repeat" not in layer.model_fields_set:
-            self.nodes.append(Node(full, layer, inputs, path, shares))
+            self._add(Node(full, layer, inputs, path, shares))
             return full
         for i in range(layer.repeat):
             name = f"{full}.{i}"
-            self.nodes.append(Node(name, layer, inputs, path))
+            self._add(Node(name, layer, inputs, path))
             inputs = (name,)
         return inputs[0]
+
+    def _add(self, node: Node) -> None:
+        if len(self.nodes) >= MAX_LAYERS:
+            self.fail(
+                node.path,
+                f"network expands to more than {MAX_LAYERS:,} layers (at {node.name!r}); "
+                "check the repeat counts",
+            )
+            raise _TooLarge
+        self.nodes.append(node)
+        self.by_name[node.name] = node
 
     def _call(
         self,
@@ -225,7 +252,12 @@ class _Expander:
         for key, value in call.args.items():
             if key not in block.params:
                 hint = parse_.suggest(key, list(block.params))
-                self.fail((*path, "args", key), f"block {call.block!r} has no parameter {key!r}{hint}", key=True)
+                known = ", ".join(block.params) or "none"
+                self.fail(
+                    (*path, "args", key),
+                    f"block {call.block!r} has no parameter {key!r}{hint} (parameters: {known})",
+                    key=True,
+                )
                 return None
             args[key] = value
         for key, default in block.params.items():
@@ -246,16 +278,23 @@ class _Expander:
         return out
 
 
-def _refs(value: Any) -> set[str]:
+def _refs(value: Any, path: Path_) -> dict[str, Path_]:
+    """The `$param` references in `value`, each with the path of its first use."""
     if isinstance(value, ParamRef):
-        return {str(value)}
+        return {str(value): path}
     if isinstance(value, BaseModel):
-        return set().union(*(_refs(getattr(value, k)) for k in value.model_fields_set))
-    if isinstance(value, (list, tuple)):
-        return set().union(*(_refs(v) for v in value))
-    if isinstance(value, dict):
-        return set().union(*(_refs(v) for v in value.values()))
-    return set()
+        items: Any = ((k, getattr(value, k)) for k in type(value).model_fields if k in value.model_fields_set)
+    elif isinstance(value, (list, tuple)):
+        items = enumerate(value)
+    elif isinstance(value, dict):
+        items = value.items()
+    else:
+        return {}
+    found: dict[str, Path_] = {}
+    for key, item in items:
+        for ref, where in _refs(item, (*path, key)).items():
+            found.setdefault(ref, where)
+    return found
 
 
 def _substitute(value: Any, args: dict[str, Any]) -> Any:
@@ -274,8 +313,12 @@ def _substitute(value: Any, args: dict[str, Any]) -> Any:
 def expand(spec: NetworkSpec, source: SourceMap) -> Graph:
     """Flatten blocks and repeats into a graph of concrete layers with hierarchical names."""
     expander = _Expander(spec, source)
-    output = expander.body(list(spec.layers), ("layers",), "", INPUT, None, ())
-    _check_used(expander, output)
+    try:
+        output = expander.body(list(spec.layers), ("layers",), "", INPUT, None, ())
+    except _TooLarge:
+        raise SpecError(expander.problems) from None
+    if not expander.problems:  # after a wiring error, "never used" is mostly its echo
+        _check_used(expander, output)
     if expander.problems or output is None:
         raise SpecError(expander.problems or [source.problem((), "network has no output")])
     return Graph(tuple(expander.nodes), tuple(expander.instances), output)

@@ -122,26 +122,25 @@ def load_text(text: str, file: str) -> Document:
         raise SpecError([Problem(file, 1, 1, f"spec is larger than {MAX_BYTES} bytes")])
     if not text.strip():
         raise SpecError([Problem(file, 1, 1, "spec is empty")])
+    builder = _Builder(source)
     try:
-        _check_events(text, file)
-        node = yaml.compose(text, Loader=_CoreLoader)
+        data = builder.build(text)
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line, col = (mark.line + 1, mark.column + 1) if mark else (1, 1)
-        raise SpecError([Problem(file, line, col, f"invalid YAML: {exc.problem}")]) from None
+        builder.problems.append(Problem(file, line, col, f"invalid YAML: {exc.problem}"))
     except yaml.reader.ReaderError as exc:
         line, col = _position(text, exc.position)
         char = exc.character if isinstance(exc.character, int) else ord(exc.character)
-        message = f"invalid character U+{char:04X} in spec"
-        raise SpecError([Problem(file, line, col, message)]) from None
+        builder.problems.append(Problem(file, line, col, f"invalid character U+{char:04X} in spec"))
     except yaml.YAMLError as exc:  # remaining YAML errors carry no position
-        raise SpecError([Problem(file, 1, 1, f"invalid YAML: {exc}")]) from None
-    if node is None:
+        builder.problems.append(Problem(file, 1, 1, f"invalid YAML: {exc}"))
+    except _Stop:
+        pass
+    if builder.problems:
+        raise SpecError(builder.problems)
+    if data is _NOTHING:
         raise SpecError([Problem(file, 1, 1, "spec is empty")])
-    problems: list[Problem] = []
-    data = _Builder(source, problems).build(node, ())
-    if problems:
-        raise SpecError(problems)
     return Document(data, source, text)
 
 
@@ -150,82 +149,229 @@ def _position(text: str, offset: int) -> tuple[int, int]:
     return before.count("\n") + 1, offset - (before.rfind("\n") + 1) + 1
 
 
-def _check_events(text: str, file: str) -> None:
-    """Refuse tags, several documents and deep nesting from the event stream.
+def _shorthand(tag: str) -> str:
+    """A tag as it is usually written: `!!int` for `tag:yaml.org,2002:int`."""
+    prefix = "tag:yaml.org,2002:"
+    return "!!" + tag[len(prefix) :] if tag.startswith(prefix) else tag
 
-    The event parser is iterative, so this runs before the recursive composer could hit
-    Python's recursion limit on a hostile file.
-    """
-    depth = 0
-    documents = 0
-    for event in yaml.parse(text, Loader=_CoreLoader):
-        mark = event.start_mark
-        where = (mark.line + 1, mark.column + 1)
-        if isinstance(event, yaml.DocumentStartEvent):
-            documents += 1
-            if documents > 1:
-                raise SpecError([Problem(file, *where, "a spec is one YAML document, found more")])
-        tag = getattr(event, "tag", None)
-        if tag is not None:
-            raise SpecError([Problem(file, *where, f"YAML tags are not allowed (found {tag!r})")])
-        if isinstance(event, (yaml.MappingStartEvent, yaml.SequenceStartEvent)):
-            depth += 1
-            if depth > MAX_DEPTH:
-                message = f"spec is nested deeper than {MAX_DEPTH} levels"
-                raise SpecError([Problem(file, *where, message)])
-        elif isinstance(event, (yaml.MappingEndEvent, yaml.SequenceEndEvent)):
-            depth -= 1
+
+class _Stop(Exception):
+    """Building cannot go on (several documents, too deep, too many values)."""
+
+
+_NOTHING: Any = object()
+_SKIP: Any = object()
+_STR = "tag:yaml.org,2002:str"
+_Position = tuple[Path_, tuple[int, int], bool]
+_NodeStart = (yaml.ScalarEvent, yaml.SequenceStartEvent, yaml.MappingStartEvent, yaml.AliasEvent)
+
+
+@dataclass
+class _Open:
+    """A mapping or sequence being built, and (for a mapping) the key whose value comes next."""
+
+    path: Path_
+    value: Any
+    anchor: tuple[str, int, int] | None
+    key: Any = _NOTHING
+    first_line: dict[str, int] = field(default_factory=dict)
 
 
 class _Builder:
-    """Turns composed YAML nodes into plain data, recording positions and problems."""
+    """Builds plain data and the source map straight from the YAML event stream, in one pass.
 
-    def __init__(self, source: SourceMap, problems: list[Problem]) -> None:
+    Iterative, so a hostile nesting depth is refused before it could exhaust Python's stack, and
+    single-pass, so a spec is scanned once. Tags, merge keys, non-string and duplicate keys and
+    oversized numbers are collected as problems; several documents, too deep a nesting or too
+    many values (an alias bomb) stop the build.
+    """
+
+    def __init__(self, source: SourceMap) -> None:
         self.source = source
-        self.problems = problems
+        self.problems: list[Problem] = []
         self.nodes = 0
+        self.stack: list[_Open] = []
+        self.skipping = 0
+        """Depth inside a subtree being skipped (a bad key, or a duplicate key's value)."""
+        self.skipping_key = False
+        """Whether that subtree is a key, so that its value is skipped next."""
+        self.log: list[_Position] = []
+        """Every position recorded, in order, so an alias can copy its anchor's positions."""
+        self.anchors: dict[str, tuple[Any, int, list[_Position], int]] = {}
+        """Each complete anchored node: its value, path length, positions and value count."""
+        self.open_anchors: set[str] = set()
 
-    def _fail(self, node: yaml.Node, message: str) -> None:
-        mark = node.start_mark
+    def _fail(self, mark: yaml.Mark, message: str) -> None:
         self.problems.append(Problem(self.source.file, mark.line + 1, mark.column + 1, message))
 
-    def build(self, node: yaml.Node, path: Path_) -> Any:
-        self.nodes += 1
+    def _stop(self, mark: yaml.Mark, message: str) -> None:
+        self._fail(mark, message)
+        raise _Stop
+
+    def build(self, text: str) -> Any:
+        self.loader = loader = _CoreLoader(text)
+        try:
+            root = _NOTHING
+            documents = 0
+            while loader.check_event():
+                event = loader.get_event()
+                if isinstance(event, yaml.DocumentStartEvent):
+                    documents += 1
+                    if documents > 1:
+                        self._stop(event.start_mark, "a spec is one YAML document, found more")
+                elif isinstance(event, _NodeStart) or isinstance(event, yaml.CollectionEndEvent):
+                    done = self._event(event)
+                    if done is not _NOTHING:
+                        root = done
+            return root
+        finally:
+            loader.dispose()
+
+    def _event(self, event: yaml.Event) -> Any:
+        """Handle one node event; returns the root value once it is complete."""
+        opens = isinstance(event, yaml.CollectionStartEvent)
+        if opens and len(self.stack) + self.skipping >= MAX_DEPTH:
+            self._stop(event.start_mark, f"spec is nested deeper than {MAX_DEPTH} levels")
+        if self.skipping:
+            if isinstance(event, yaml.CollectionStartEvent):
+                self.skipping += 1
+            elif isinstance(event, yaml.CollectionEndEvent):
+                self.skipping -= 1
+            if not self.skipping:
+                if self.skipping_key:
+                    self.skipping_key = False
+                else:
+                    self._after_value()
+            return _NOTHING
+        if isinstance(event, yaml.CollectionEndEvent):
+            return self._close()
+        top = self.stack[-1] if self.stack else None
+        if top is not None and isinstance(top.value, dict) and top.key is _NOTHING:
+            self._key(event, top)
+            return _NOTHING
+        if top is not None and top.key is _SKIP:
+            return self._skip(event)
+        if top is None:
+            path: Path_ = ()
+        else:
+            path = (*top.path, top.key if isinstance(top.value, dict) else len(top.value))
+        tag = getattr(event, "tag", None)
+        if tag is not None:
+            self._fail(event.start_mark, f"YAML tags are not allowed (found {_shorthand(tag)!r})")
+            return self._skip(event)
+        if isinstance(event, yaml.AliasEvent):
+            return self._store(path, self._alias(event, path))
+        self._count(event.start_mark, 1)
+        self._record(path, event.start_mark, key=False)
+        anchor = None
+        if event.anchor is not None:
+            if event.anchor in self.anchors or event.anchor in self.open_anchors:
+                message = f"invalid YAML: anchor {event.anchor!r} is defined twice"
+                self._fail(event.start_mark, message)
+            self.open_anchors.add(event.anchor)
+            anchor = (event.anchor, len(self.log) - 1, self.nodes - 1)
+        if isinstance(event, yaml.ScalarEvent):
+            tag = self.loader.resolve(yaml.ScalarNode, event.value, event.implicit)
+            value = self._scalar(event, tag)
+            if anchor is not None:
+                self._anchor(anchor, value, path)
+            return self._store(path, value)
+        empty: Any = {} if isinstance(event, yaml.MappingStartEvent) else []
+        self.stack.append(_Open(path, empty, anchor))
+        return _NOTHING
+
+    def _count(self, mark: yaml.Mark, nodes: int) -> None:
+        self.nodes += nodes
         if self.nodes > MAX_NODES:
-            if self.nodes == MAX_NODES + 1:
-                self._fail(node, f"spec expands to more than {MAX_NODES} values (alias bomb?)")
+            self._stop(mark, f"spec expands to more than {MAX_NODES} values (alias bomb?)")
+
+    def _record(self, path: Path_, mark: yaml.Mark, *, key: bool) -> None:
+        position = (mark.line + 1, mark.column + 1)
+        table = self.source.keys if key else self.source.values
+        if path not in table:
+            table[path] = position
+            self.log.append((path, position, key))
+
+    def _key(self, event: yaml.Event, top: _Open) -> None:
+        top.key = _SKIP  # unless the key is good: then its value is built
+        tag = getattr(event, "tag", None)
+        if tag is not None:
+            self._fail(event.start_mark, f"YAML tags are not allowed (found {_shorthand(tag)!r})")
+            self.skipping_key = isinstance(event, yaml.CollectionStartEvent)
+            self.skipping = int(self.skipping_key)
+        elif isinstance(event, yaml.ScalarEvent) and event.implicit[0] and event.value == "<<":
+            self._fail(event.start_mark, "YAML merge keys ('<<') are not allowed")
+        elif (
+            not isinstance(event, yaml.ScalarEvent)
+            or self.loader.resolve(yaml.ScalarNode, event.value, event.implicit) != _STR
+        ):
+            self._fail(event.start_mark, "keys must be plain strings")
+            self.skipping_key = isinstance(event, yaml.CollectionStartEvent)
+            self.skipping = int(self.skipping_key)
+        elif event.value in top.value:
+            first = top.first_line[event.value]
+            message = f"duplicate key {event.value!r} (first defined on line {first})"
+            self._fail(event.start_mark, message)
+        else:
+            top.first_line[event.value] = event.start_mark.line + 1
+            self._record((*top.path, event.value), event.start_mark, key=True)
+            top.key = event.value
+
+    def _skip(self, event: yaml.Event) -> Any:
+        if isinstance(event, yaml.CollectionStartEvent):
+            self.skipping = 1
+            return _NOTHING
+        return self._after_value()
+
+    def _after_value(self) -> Any:
+        """A skipped value is complete: the enclosing mapping waits for its next key."""
+        if self.stack:
+            top = self.stack[-1]
+            if isinstance(top.value, dict):
+                top.key = _NOTHING
+            else:
+                top.value.append(None)
+            return _NOTHING
+        return None
+
+    def _close(self) -> Any:
+        done = self.stack.pop()
+        if done.anchor is not None:
+            self._anchor(done.anchor, done.value, done.path)
+        return self._store(done.path, done.value)
+
+    def _store(self, path: Path_, value: Any) -> Any:
+        if not self.stack:
+            return value
+        top = self.stack[-1]
+        if isinstance(top.value, dict):
+            top.value[top.key] = value
+            top.key = _NOTHING
+        else:
+            top.value.append(value)
+        return _NOTHING
+
+    def _anchor(self, anchor: tuple[str, int, int], value: Any, path: Path_) -> None:
+        name, first, nodes = anchor
+        self.open_anchors.discard(name)
+        self.anchors.setdefault(name, (value, len(path), self.log[first:], self.nodes - nodes))
+
+    def _alias(self, event: yaml.AliasEvent, path: Path_) -> Any:
+        name = event.anchor
+        if name not in self.anchors:
+            word = "recursive" if name in self.open_anchors else "undefined"
+            self._fail(event.start_mark, f"invalid YAML: {word} alias {name!r}")
             return None
-        self.source.values.setdefault(path, (node.start_mark.line + 1, node.start_mark.column + 1))
-        if isinstance(node, yaml.MappingNode):
-            return self._mapping(node, path)
-        if isinstance(node, yaml.SequenceNode):
-            return [self.build(item, (*path, i)) for i, item in enumerate(node.value)]
-        return self._scalar(node)
+        value, depth, positions, nodes = self.anchors[name]
+        self._count(event.start_mark, nodes)
+        self._record(path, event.start_mark, key=False)
+        for where, position, key in positions[1:]:
+            table = self.source.keys if key else self.source.values
+            table.setdefault((*path, *where[depth:]), position)
+        return value
 
-    def _mapping(self, node: yaml.MappingNode, path: Path_) -> dict[str, Any]:
-        result: dict[str, Any] = {}
-        first_line: dict[str, int] = {}
-        for key_node, value_node in node.value:
-            if key_node.tag == "tag:yaml.org,2002:merge":
-                self._fail(key_node, "YAML merge keys ('<<') are not allowed")
-                continue
-            if not isinstance(key_node, yaml.ScalarNode) or key_node.tag != "tag:yaml.org,2002:str":
-                self._fail(key_node, "keys must be plain strings")
-                continue
-            key = key_node.value
-            line = key_node.start_mark.line + 1
-            if key in result:
-                self._fail(
-                    key_node, f"duplicate key {key!r} (first defined on line {first_line[key]})"
-                )
-                continue
-            first_line[key] = line
-            self.source.keys[(*path, key)] = (line, key_node.start_mark.column + 1)
-            result[key] = self.build(value_node, (*path, key))
-        return result
-
-    def _scalar(self, node: yaml.ScalarNode) -> Any:
-        tag, value = node.tag, node.value
+    def _scalar(self, event: yaml.ScalarEvent, tag: str) -> Any:
+        value = event.value
         if tag == "tag:yaml.org,2002:null":
             return None
         if tag == "tag:yaml.org,2002:bool":
@@ -233,12 +379,12 @@ class _Builder:
         if tag == "tag:yaml.org,2002:int":
             digits = value.lstrip("+-")
             if len(digits) > MAX_INT_DIGITS:
-                self._fail(node, f"integer with {len(digits)} digits is too large")
+                self._fail(event.start_mark, f"integer with {len(digits)} digits is too large")
                 return None
             return int(value, 0) if digits.startswith(("0x", "0o")) else int(value)
         if tag == "tag:yaml.org,2002:float":
             if len(value) > 64:
-                self._fail(node, "number literal is too long")
+                self._fail(event.start_mark, "number literal is too long")
                 return None
             return float(value.lower().replace(".inf", "inf").replace(".nan", "nan"))
         return value

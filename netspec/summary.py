@@ -7,6 +7,7 @@ forward pass of one sample, counted for convolutions and dense layers; FLOPs = 2
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from netspec.ir import fmt
 from netspec.network import Network
@@ -37,19 +38,32 @@ class Summary:
 
 
 def summarize(network: Network) -> Summary:
-    rows: list[Row] = []
+    """Rows in spec order, each block use as a row (its totals) above its layers; one pass."""
     instances = {i.name: i.block for i in network.graph.instances}
+    blocks: dict[str, list[Any]] = {}  # block use -> [depth, params, buffers, macs, last node]
+    order: list[tuple[str, int]] = []  # (name, depth) of every row
     for node in network.nodes:
         enclosing = _enclosing(node.name, instances)
-        for depth, prefix in enumerate(enclosing):
-            if not any(r.name == prefix for r in rows):
-                rows.append(_block_row(network, prefix, instances[prefix], depth))
         stats = network.stats[node.name]
-        kind = node.layer.type  # type: ignore[attr-defined]
-        shape = network.shapes[node.name]
-        rows.append(
-            Row(node.name, len(enclosing), kind, shape, stats.params, stats.buffers, stats.macs)
-        )
+        for depth, prefix in enumerate(enclosing):
+            if prefix not in blocks:
+                blocks[prefix] = [depth, 0, 0, 0, node.name]
+                order.append((prefix, depth))
+            totals = blocks[prefix]
+            totals[1:] = [totals[1] + stats.params, totals[2] + stats.buffers,
+                          totals[3] + stats.macs, node.name]  # fmt: skip
+        order.append((node.name, len(enclosing)))
+    by_name = {node.name: node for node in network.nodes}
+    rows = []
+    for name, depth in order:
+        if name in blocks:
+            _, params, buffers, macs, last = blocks[name]
+            kind, shape = f"block {instances[name]}", network.shapes[last]
+        else:
+            stats = network.stats[name]
+            params, buffers, macs = stats.params, stats.buffers, stats.macs
+            kind, shape = by_name[name].layer.type, network.shapes[name]  # type: ignore[attr-defined]
+        rows.append(Row(name, depth, kind, shape, params, buffers, macs))
     return Summary(
         tuple(rows),
         network.params + network.buffers,
@@ -66,20 +80,6 @@ def _enclosing(name: str, instances: dict[str, str]) -> list[str]:
     return [p for p in (".".join(parts[:d]) for d in range(1, len(parts))) if p in instances]
 
 
-def _block_row(network: Network, prefix: str, block: str, depth: int) -> Row:
-    members = [n for n in network.nodes if n.name.startswith(prefix + ".")]
-    stats = [network.stats[n.name] for n in members]
-    return Row(
-        prefix,
-        depth,
-        f"block {block}",
-        network.shapes[members[-1].name],
-        sum(s.params for s in stats),
-        sum(s.buffers for s in stats),
-        sum(s.macs for s in stats),
-    )
-
-
 def _human(n: float, unit: str = "") -> str:
     for suffix, scale in (("T", 1e12), ("G", 1e9), ("M", 1e6), ("k", 1e3)):
         if n >= scale:
@@ -87,12 +87,16 @@ def _human(n: float, unit: str = "") -> str:
     return f"{n:g} {unit}".strip()
 
 
-def _relative(row: Row, rows: tuple[Row, ...]) -> str:
-    """A row's name below its enclosing block row (`conv1` under `layer1.0`)."""
-    parents = [
-        r.name for r in rows if r.depth == row.depth - 1 and row.name.startswith(r.name + ".")
-    ]
-    return row.name[len(parents[-1]) + 1 :] if row.depth and parents else row.name
+def _relative(rows: tuple[Row, ...]) -> list[str]:
+    """Each row's name below its enclosing block row (`conv1` under `layer1.0`)."""
+    parents: list[str] = []  # the latest block row at each depth
+    names = []
+    for row in rows:
+        del parents[row.depth :]
+        names.append(row.name[len(parents[-1]) + 1 :] if row.depth and parents else row.name)
+        if row.type.startswith("block "):
+            parents.append(row.name)
+    return names
 
 
 def render(network: Network) -> str:
@@ -100,14 +104,8 @@ def render(network: Network) -> str:
     s = summarize(network)
     header = ("Layer", "Type", "Output shape", "Params", "MACs")
     body = [
-        (
-            "  " * r.depth + _relative(r, s.rows),
-            r.type,
-            fmt(r.output_shape),
-            f"{r.params:,}",
-            f"{r.macs:,}",
-        )
-        for r in s.rows
+        ("  " * r.depth + relative, r.type, fmt(r.output_shape), f"{r.params:,}", f"{r.macs:,}")
+        for r, relative in zip(s.rows, _relative(s.rows))
     ]
     widths = [max(len(x) for x in col) for col in zip(header, *body)]
     rule = "-" * (sum(widths) + 2 * (len(widths) - 1))

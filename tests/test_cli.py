@@ -1,0 +1,203 @@
+"""The `netspec` command line: exit codes, output formats, help, and what it must not import.
+
+Exit codes are the contract with CI: 0 every spec is valid, 1 some spec is invalid (problems on
+stderr, one per line), 2 a usage error (a missing path, a bad option).
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from netspec.cli import github_escape, main
+
+ROOT = Path(__file__).resolve().parent.parent
+SPECS = ROOT / "specs"
+VALID = "netspec: 1\nname: Net\ninput: {shape: [4]}\nlayers:\n  - {type: dense, units: 2}\n"
+INVALID = "netspec: 1\nname: Net\ninput: {shape: [4]}\nlayers:\n  - {type: dense, unit: 2}\n"
+
+
+def netspec(*args: str, cwd: Path = ROOT) -> subprocess.CompletedProcess[str]:
+    """Run `python -m netspec ARGS` as a user would."""
+    return subprocess.run(
+        [sys.executable, "-m", "netspec", *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+# ----------------------------------------------------------------------------- validate
+
+
+def test_valid_specs_exit_0() -> None:
+    result = netspec("validate", "specs")
+    assert (result.returncode, result.stdout, result.stderr) == (0, "", "5 of 5 spec(s) valid\n")
+
+
+def test_an_invalid_spec_exits_1_with_one_located_line_per_problem(tmp_path: Path) -> None:
+    (tmp_path / "bad.yaml").write_text(INVALID)
+    (tmp_path / "good.yaml").write_text(VALID)
+    result = netspec("validate", str(tmp_path / "bad.yaml"), str(tmp_path / "good.yaml"))
+    bad = tmp_path / "bad.yaml"
+    assert result.returncode == 1
+    assert result.stderr == (
+        f"{bad}:5:5: layers[0].units: missing required key\n"
+        f"{bad}:5:19: layers[0].unit: unknown key 'unit'; did you mean 'units'? "
+        "(valid keys: activation, bias, inputs, name, repeat, share, units)\n"
+        "1 of 2 spec(s) valid\n"
+    )
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["validate", "no/such.yaml"], "netspec: error: no such file or folder: no/such.yaml\n"),
+        (["validate"], "the following arguments are required: SPEC_OR_FOLDER"),
+        (["validate", "--format", "json", "specs"], "invalid choice: 'json'"),
+        (["frobnicate"], "invalid choice: 'frobnicate'"),
+        ([], "the following arguments are required: COMMAND"),
+    ],
+)
+def test_usage_errors_exit_2(args: list[str], message: str) -> None:
+    result = netspec(*args)
+    assert result.returncode == 2
+    assert message in result.stderr
+
+
+def test_a_folder_without_specs_is_a_usage_error(tmp_path: Path) -> None:
+    (tmp_path / "notes.txt").write_text("not a spec")
+    result = netspec("validate", str(tmp_path))
+    assert (result.returncode, result.stderr) == (2, "netspec: error: no spec files found\n")
+
+
+def test_folders_expand_to_their_yaml_files_recursively_in_sorted_order(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (tmp_path / "b.yaml").write_text(INVALID)
+    (tmp_path / "nested" / "deeper").mkdir(parents=True)
+    (tmp_path / "nested" / "deeper" / "a.yml").write_text(INVALID)
+    (tmp_path / "nested" / "c.yaml").write_text(VALID)
+    (tmp_path / "README.md").write_text("# not a spec")
+    assert main(["validate", str(tmp_path)]) == 1
+    files = [line.split(":")[0] for line in capsys.readouterr().err.splitlines()[:-1]]
+    assert files == [str(tmp_path / "b.yaml")] * 2 + [str(tmp_path / "nested/deeper/a.yml")] * 2
+    assert main(["validate", "-q", str(tmp_path / "nested" / "c.yaml")]) == 0
+    assert capsys.readouterr().err == ""
+
+
+def test_github_format_prints_workflow_annotations(tmp_path: Path) -> None:
+    spec = tmp_path / "v1,net:50%.yaml"
+    spec.write_text(INVALID.replace("unit: 2", "'100%': 2"))
+    result = netspec("validate", "--format", "github", "-q", str(spec))
+    file = str(tmp_path).replace(":", "%3A").replace(",", "%2C") + "/v1%2Cnet%3A50%25.yaml"
+    assert result.returncode == 1
+    assert result.stderr.splitlines() == [
+        f"::error file={file},line=5,col=5::layers[0].units: missing required key",
+        f"::error file={file},line=5,col=19::layers[0].100%25: unknown key '100%25' "
+        "(valid keys: activation, bias, inputs, name, repeat, share, units)",
+    ]
+
+
+@pytest.mark.parametrize(
+    ("text", "message", "property_"),
+    [
+        ("50% done", "50%25 done", "50%25 done"),
+        ("line 1\nline 2\r\n", "line 1%0Aline 2%0D%0A", "line 1%0Aline 2%0D%0A"),
+        ("a:b,c", "a:b,c", "a%3Ab%2Cc"),
+        ("%0A", "%250A", "%250A"),
+    ],
+)
+def test_github_escaping_follows_the_actions_toolkit(
+    text: str, message: str, property_: str
+) -> None:
+    assert github_escape(text) == message
+    assert github_escape(text, property_=True) == property_
+
+
+# ----------------------------------------------------------------------------- summary
+
+
+def test_summary_prints_the_totals_and_states_the_macs_convention() -> None:
+    result = netspec("summary", "specs/vgg16_bn.yaml")
+    assert result.returncode == 0
+    lines = result.stdout.splitlines()
+    assert lines[:2] == [
+        "VGG16BN (specs/vgg16_bn.yaml)",
+        "Input shape: (3, 224, 224) (per sample, channels first)",
+    ]
+    assert "Total params:          138,374,440" in lines
+    assert "Trainable params:      138,365,992" in lines
+    assert "Non-trainable params:  8,448 (BatchNorm running statistics, buffers in torch)" in lines
+    assert (
+        "MACs per sample:       15,470,264,320 (15.47 GMACs = 30.94 GFLOPs; FLOPs = 2 x MACs)"
+        in lines
+    )
+
+
+def test_summary_lists_block_uses_with_their_layers_indented() -> None:
+    lines = netspec("summary", "specs/resnet18.yaml").stdout.splitlines()
+    rows = [line.split()[0:3] for line in lines if line.startswith(("layer4_1", "  conv1"))]
+    assert rows[-2:] == [["layer4_1", "block", "basic"], ["conv1", "conv2d", "(512,"]]
+
+
+def test_summary_of_an_invalid_spec_exits_1(tmp_path: Path) -> None:
+    (tmp_path / "bad.yaml").write_text(INVALID)
+    result = netspec("summary", str(tmp_path / "bad.yaml"))
+    assert result.returncode == 1
+    assert result.stdout == ""
+    assert result.stderr.count("\n") == 2
+
+
+# ----------------------------------------------------------------------------- help, schema
+
+
+@pytest.mark.parametrize("command", ["validate", "summary", "schema", "build", "graph"])
+def test_every_command_has_help_with_examples(
+    command: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit) as exited:
+        main([command, "--help"])
+    assert exited.value.code == 0
+    out = capsys.readouterr().out
+    assert out.startswith(f"usage: netspec {command}")
+    assert f"examples:\n  netspec {command}" in out
+
+
+def test_top_level_help_and_version() -> None:
+    help_ = netspec("--help")
+    assert help_.returncode == 0
+    for command in ["validate", "summary", "schema", "build", "graph"]:
+        assert command in help_.stdout
+    version = netspec("--version")
+    assert (version.returncode, version.stdout) == (0, "netspec 0.1.0\n")
+
+
+def test_schema_prints_json() -> None:
+    result = netspec("schema")
+    assert result.returncode == 0
+    assert json.loads(result.stdout)["$schema"] == "http://json-schema.org/draft-07/schema#"
+
+
+# ----------------------------------------------------------------------------- imports
+
+
+def test_validate_and_summary_import_no_deep_learning_framework() -> None:
+    """Validating a spec in CI must not pay for (or need) torch or TensorFlow."""
+    code = (
+        "import sys\n"
+        "from netspec.cli import main\n"
+        "assert main(['validate', '-q', 'specs']) == 0\n"
+        "assert main(['summary', 'specs/resnet18.yaml']) == 0\n"
+        "heavy = {'torch', 'tensorflow', 'keras', 'jax', 'numpy'}\n"
+        "print(sorted(m for m in sys.modules if m.partition('.')[0] in heavy), file=sys.stderr)\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=60
+    )
+    assert (result.returncode, result.stderr) == (0, "[]\n")

@@ -1,0 +1,774 @@
+"""The front end, as a specification: what a valid spec means, and what an invalid one prints.
+
+The shipped specs must validate with the parameter counts of the published models (torchvision's
+for VGG and ResNet); the broken specs below are snapshot tests of the *whole* error output, one
+`file:line:col: message` line per problem, exactly as `netspec validate` prints it.
+"""
+
+# ruff: noqa: E501  (snapshots are kept verbatim, one problem per line, however long)
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+import netspec
+
+SPECS = Path(__file__).resolve().parent.parent / "specs"
+IMAGE = "netspec: 1\nname: Net\ninput: {shape: [3, 32, 32]}\n"
+FLAT = "netspec: 1\nname: Net\ninput: {shape: [16]}\n"
+
+
+def load(text: str) -> netspec.Network:
+    return netspec.load(text, name="spec.yaml")
+
+
+def problems(text: str | bytes, tmp_path: Path) -> str:
+    """Everything `netspec validate` would print for a spec file holding `text`."""
+    path = tmp_path / "spec.yaml"
+    path.write_bytes(text if isinstance(text, bytes) else text.encode("utf-8"))
+    with pytest.raises(netspec.SpecError) as caught:
+        netspec.load(path, name="spec.yaml")
+    return "".join(f"{problem}\n" for problem in caught.value.problems)
+
+
+# ----------------------------------------------------------------------------- shipped specs
+
+
+@pytest.mark.parametrize("path", sorted(SPECS.glob("*.yaml")), ids=lambda p: p.stem)
+def test_every_shipped_spec_validates(path: Path) -> None:
+    network = netspec.load(path)
+    assert network.nodes and network.params > 0
+
+
+@pytest.mark.parametrize(
+    ("spec", "params", "buffers", "macs"),
+    [
+        ("lenet5", 61_706, 0, 416_520),
+        ("vgg16", 138_357_544, 0, 15_470_264_320),
+        ("vgg16_bn", 138_365_992, 8_448, 15_470_264_320),
+        ("resnet18", 11_689_512, 9_600, 1_814_073_344),
+        ("mlp", 235_658, 512, 234_752),
+    ],
+)
+def test_totals_match_the_published_models(spec: str, params: int, buffers: int, macs: int) -> None:
+    """Trainable parameters as torch's `parameters()` counts them, BatchNorm running statistics
+    as buffers, and multiply-accumulates of one sample (convolutions and dense layers)."""
+    network = netspec.load(SPECS / f"{spec}.yaml")
+    assert (network.params, network.buffers, network.macs) == (params, buffers, macs)
+
+
+@pytest.mark.parametrize(
+    ("spec", "node", "shape"),
+    [
+        ("lenet5", "c1", (6, 28, 28)),
+        ("lenet5", "s4", (16, 5, 5)),
+        ("lenet5", "flatten_1", (400,)),
+        ("vgg16", "block1.conv.0", (64, 224, 224)),
+        ("vgg16", "block3.conv.2", (256, 56, 56)),
+        ("vgg16", "block5.pool", (512, 7, 7)),
+        ("vgg16", "flatten_1", (25_088,)),
+        ("vgg16_bn", "block3.conv.2.bn", (256, 56, 56)),
+        ("resnet18", "maxpool", (64, 56, 56)),
+        ("resnet18", "layer1.1.add", (64, 56, 56)),
+        ("resnet18", "layer2_0.proj", (128, 28, 28)),
+        ("resnet18", "layer4_1.relu2", (512, 7, 7)),
+        ("resnet18", "avgpool", (512,)),
+        ("mlp", "fc2", (128,)),
+    ],
+)
+def test_inferred_shapes(spec: str, node: str, shape: tuple[int, ...]) -> None:
+    assert netspec.load(SPECS / f"{spec}.yaml").shapes[node] == shape
+
+
+# ----------------------------------------------------------------------------- meaning
+
+
+def test_names_are_hierarchical_and_unnamed_layers_are_numbered_by_type() -> None:
+    network = load(
+        IMAGE
+        + """\
+blocks:
+  pair:
+    params: {n: 2}
+    layers:
+      - {type: conv2d, name: conv, filters: 4, kernel: 3, padding: same, repeat: $n}
+      - {type: relu}
+layers:
+  - {type: block, name: stage, block: pair, repeat: 2}
+  - {type: relu}
+  - {type: conv2d, filters: 4, kernel: 1}
+  - {type: relu}
+  - {type: global_avgpool2d}
+"""
+    )
+    assert [node.name for node in network.nodes] == [
+        "stage.0.conv.0", "stage.0.conv.1", "stage.0.relu_1",
+        "stage.1.conv.0", "stage.1.conv.1", "stage.1.relu_1",
+        "relu_1", "conv2d_1", "relu_2", "global_avgpool2d_1",
+    ]  # fmt: skip
+
+
+def test_an_explicit_name_is_never_taken_by_an_automatic_one() -> None:
+    network = load(FLAT + "layers:\n  - {type: relu, name: relu_1}\n  - {type: relu}\n")
+    assert [node.name for node in network.nodes] == ["relu_1", "relu_2"]
+
+
+def test_yaml_is_read_with_the_yaml_1_2_core_schema() -> None:
+    network = load(
+        FLAT
+        + """\
+doc: no
+layers:
+  - {type: batchnorm, name: off, epsilon: 1e-3}
+  - {type: dense, name: yes, units: 0x10, bias: false}
+"""
+    )
+    assert network.spec.doc == "no"
+    assert [node.name for node in network.nodes] == ["off", "yes"]
+    assert network.spec.layers[0].epsilon == 0.001
+    assert network.spec.layers[1].units == 16
+
+
+def test_shorthands_mean_their_long_forms() -> None:
+    short = load(
+        IMAGE
+        + """\
+layers:
+  - {type: conv2d, filters: 4, kernel: 3, padding: 1, activation: relu}
+  - {type: flatten}
+  - {type: dense, units: 2}
+train: {optimizer: adam, schedule: cosine}
+"""
+    )
+    long = load(
+        IMAGE
+        + """\
+layers:
+  - {type: conv2d, filters: 4, kernel: [3, 3], padding: [1, 1], activation: {type: relu}}
+  - {type: flatten}
+  - {type: dense, units: 2}
+train: {optimizer: {type: adam}, schedule: {type: cosine}}
+"""
+    )
+    assert short.spec == long.spec
+
+
+def test_padding_same_pads_the_end_more_like_tensorflow() -> None:
+    network = load(
+        "netspec: 1\nname: Net\ninput: {shape: [1, 6, 6]}\n"
+        "layers:\n  - {type: conv2d, name: conv, filters: 1, kernel: 3, stride: 2, padding: same}\n"
+    )
+    (conv,) = network.nodes
+    assert network.shapes["conv"] == (1, 3, 3)  # ceil(6 / 2)
+    assert conv.layer.pads((1, 6, 6)) == ((0, 1), (0, 1))
+
+
+def test_a_shared_layer_reuses_the_weights_of_the_layer_it_names() -> None:
+    network = load(
+        IMAGE
+        + """\
+layers:
+  - {type: conv2d, name: a, filters: 3, kernel: 3, padding: same}
+  - {type: conv2d, name: b, filters: 3, kernel: 3, padding: same, share: a}
+"""
+    )
+    assert network.nodes[1].shares == "a"
+    assert (network.stats["a"].params, network.stats["b"].params) == (84, 0)
+    assert network.stats["a"].macs == network.stats["b"].macs == 3 * 32 * 32 * 3 * 9
+
+
+def test_block_arguments_can_pass_on_the_parameters_of_an_outer_block() -> None:
+    network = netspec.load(SPECS / "vgg16_bn.yaml")
+    assert network.shapes["block4.conv.2.conv"] == (512, 28, 28)
+    assert network.stats["block4.conv.2.conv"].params == 512 * 512 * 9 + 512
+
+
+# ----------------------------------------------------------------------------- broken specs
+
+BROKEN = [
+    pytest.param(
+        IMAGE
+        + """\
+layers:
+  - {type: conv2d, filter: 8, kernel: 3}
+""",
+        """\
+spec.yaml:5:5: layers[0].filters: missing required key
+spec.yaml:5:20: layers[0].filter: unknown key 'filter'; did you mean 'filters'? (valid keys: activation, bias, dilation, filters, groups, inputs, kernel, name, padding, repeat, share, stride)
+""",
+        id="unknown key suggests the closest",
+    ),
+    pytest.param(
+        IMAGE
+        + """\
+layers:
+  - {type: conv2D, filters: 8, kernel: 3}
+""",
+        """\
+spec.yaml:5:5: layers[0]: unknown type 'conv2D'; did you mean 'conv2d'? (valid types: conv2d, maxpool2d, avgpool2d, global_avgpool2d, flatten, dense, dropout, batchnorm, gaussian_noise, relu, sigmoid, tanh, leaky_relu, elu, softmax, add, concat, block)
+""",
+        id="unknown layer type lists valid ones",
+    ),
+    pytest.param(
+        IMAGE
+        + """\
+layers:
+  - {type: conv2d, filters: "10", kernel: 3}
+""",
+        """\
+spec.yaml:5:29: layers[0].filters: expected an integer, got str '10'
+""",
+        id="quoted number is not an int",
+    ),
+    pytest.param(
+        IMAGE
+        + """\
+layers:
+  - {type: conv2d, filters: 8, kernel: 3, bias: no}
+""",
+        """\
+spec.yaml:5:49: layers[0].bias: expected true or false, got str 'no'
+""",
+        id="no is a string not false",
+    ),
+    pytest.param(
+        IMAGE
+        + """\
+layers:
+  - {type: conv2d, filters: 1e-3, kernel: 3}
+""",
+        """\
+spec.yaml:5:29: layers[0].filters: expected an integer, got float 0.001
+""",
+        id="exponent without dot is a float",
+    ),
+    pytest.param(
+        FLAT
+        + """\
+layers:
+  - {type: dropout, rate: .nan}
+""",
+        """\
+spec.yaml:5:27: layers[0].rate: NaN and infinity are not allowed, got nan
+""",
+        id="nan",
+    ),
+    pytest.param(
+        FLAT
+        + """\
+layers:
+  - {type: gaussian_noise, stddev: -.inf}
+""",
+        """\
+spec.yaml:5:36: layers[0].stddev: NaN and infinity are not allowed, got -inf
+""",
+        id="infinity",
+    ),
+    pytest.param(
+        IMAGE
+        + """\
+layers:
+  - type: conv2d
+    filters: 8
+    kernel: 3
+    filters: 16
+""",
+        """\
+spec.yaml:8:5: duplicate key 'filters' (first defined on line 6)
+""",
+        id="duplicate key names both lines",
+    ),
+    pytest.param(
+        IMAGE
+        + """\
+layers:
+  - !!python/object/apply:os.system [echo hi]
+""",
+        """\
+spec.yaml:5:5: YAML tags are not allowed (found '!!python/object/apply:os.system')
+""",
+        id="tags are refused",
+    ),
+    pytest.param(
+        FLAT
+        + """\
+layers:
+  - {type: relu}
+---
+netspec: 1
+""",
+        """\
+spec.yaml:6:1: a spec is one YAML document, found more
+""",
+        id="several documents",
+    ),
+    pytest.param(
+        FLAT + "layers: " + "[" * 65 + "]" * 65 + "\n",
+        """\
+spec.yaml:4:72: spec is nested deeper than 64 levels
+""",
+        id="deep nesting",
+    ),
+    pytest.param(
+        FLAT
+        + """\
+layers:
+  - {type: dense, units: 123456789012345678901234567890}
+""",
+        """\
+spec.yaml:5:26: integer with 30 digits is too large
+""",
+        id="huge integer",
+    ),
+    pytest.param(
+        "",
+        """\
+spec.yaml:1:1: spec is empty
+""",
+        id="empty file",
+    ),
+    pytest.param(
+        """\
+# yaml-language-server: $schema=../netspec.schema.json
+""",
+        """\
+spec.yaml:1:1: spec is empty
+""",
+        id="comments only",
+    ),
+    pytest.param(
+        b"netspec: 1\nname: Net\ndoc: caf\xe9\n",
+        """\
+spec.yaml:3:9: spec is not valid UTF-8 (byte 0xe9)
+""",
+        id="not utf8",
+    ),
+    pytest.param(
+        """\
+- {type: relu}
+""",
+        """\
+spec.yaml:1:1: a spec is a mapping (key: value lines)
+""",
+        id="not a mapping",
+    ),
+    pytest.param(
+        FLAT
+        + """\
+layers:
+  - {type: relu
+""",
+        """\
+spec.yaml:6:1: invalid YAML: expected ',' or '}', but got '<stream end>'
+""",
+        id="yaml syntax error",
+    ),
+    pytest.param(
+        FLAT
+        + """\
+base: &relu {type: relu}
+layers:
+  - {<<: *relu, name: act}
+""",
+        """\
+spec.yaml:6:6: YAML merge keys ('<<') are not allowed
+""",
+        id="merge keys are refused",
+    ),
+    pytest.param(
+        FLAT
+        + """\
+layers: &loop
+  - *loop
+""",
+        """\
+spec.yaml:5:5: invalid YAML: recursive alias 'loop'
+""",
+        id="recursive alias",
+    ),
+    pytest.param(
+        FLAT
+        + """\
+layers:
+  - {type: relu, name: lambda}
+""",
+        """\
+spec.yaml:5:24: layers[0].name: 'lambda' is a Python keyword
+""",
+        id="keyword name",
+    ),
+    pytest.param(
+        FLAT
+        + """\
+layers:
+  - {type: relu, name: len}
+""",
+        """\
+spec.yaml:5:24: layers[0].name: 'len' is reserved in generated code; choose another name
+""",
+        id="builtin name",
+    ),
+    pytest.param(
+        FLAT
+        + """\
+layers:
+  - {type: relu, name: __class__}
+""",
+        """\
+spec.yaml:5:24: layers[0].name: '__class__': names may not start with '_'
+""",
+        id="dunder name",
+    ),
+    pytest.param(
+        FLAT
+        + """\
+layers:
+  - {type: relu, name: réseau}
+""",
+        """\
+spec.yaml:5:24: layers[0].name: 'r\\xe9seau' is not a plain ASCII Python identifier
+""",
+        id="non ascii name",
+    ),
+    pytest.param(
+        FLAT
+        + """\
+layers:
+  - {type: relu, name: forward}
+""",
+        """\
+spec.yaml:5:24: layers[0].name: 'forward' is reserved in generated code; choose another name
+""",
+        id="name reserved by generated code",
+    ),
+    pytest.param(
+        """\
+netspec: 1
+name: Net
+input: {shape: [1, 4, 4]}
+layers:
+  - {type: conv2d, name: conv, filters: 8, kernel: 5}
+""",
+        """\
+spec.yaml:5:5: conv: kernel (5, 5) is larger than its input (1, 4, 4)
+""",
+        id="kernel larger than input",
+    ),
+    pytest.param(
+        IMAGE
+        + """\
+layers:
+  - {type: conv2d, name: a, filters: 8, kernel: 3}
+  - {type: conv2d, name: b, inputs: [input], filters: 8, kernel: 1}
+  - {type: add, name: total, inputs: [a, b]}
+""",
+        """\
+spec.yaml:7:5: total: add needs inputs of one shape, got (8, 30, 30) and (8, 32, 32)
+""",
+        id="add of different shapes",
+    ),
+    pytest.param(
+        IMAGE
+        + """\
+layers:
+  - {type: conv2d, name: a, filters: 8, kernel: 3}
+  - {type: conv2d, name: b, inputs: [input], filters: 4, kernel: 1}
+  - {type: concat, name: cat, inputs: [a, b]}
+""",
+        """\
+spec.yaml:7:5: cat: concat along axis 0 needs other axes equal, got (8, 30, 30) and (4, 32, 32)
+""",
+        id="concat of different sizes",
+    ),
+    pytest.param(
+        IMAGE
+        + """\
+layers:
+  - {type: conv2d, filters: 8, kernel: 3}
+  - {type: dense, units: 10}
+""",
+        """\
+spec.yaml:6:5: dense_1: dense needs a flat (F,) input, got (8, 30, 30); add a flatten
+""",
+        id="dense without flatten",
+    ),
+    pytest.param(
+        IMAGE
+        + """\
+layers:
+  - {type: conv2d, name: conv, filters: 8, kernel: 3}
+  - {type: relu, inputs: [cnov]}
+""",
+        """\
+spec.yaml:6:27: input 'cnov' is not defined; did you mean 'conv'?
+""",
+        id="unknown input",
+    ),
+    pytest.param(
+        FLAT
+        + """\
+layers:
+  - {type: relu, name: a, inputs: [b]}
+  - {type: relu, name: b}
+""",
+        """\
+spec.yaml:5:36: input 'b' is defined later (inputs must come first)
+""",
+        id="forward reference",
+    ),
+    pytest.param(
+        FLAT
+        + """\
+layers:
+  - {type: relu, name: act}
+  - {type: sigmoid, name: act}
+""",
+        """\
+spec.yaml:6:27: name 'act' is already used on line 5
+""",
+        id="duplicate layer names",
+    ),
+    pytest.param(
+        FLAT
+        + """\
+layers:
+  - {type: relu}
+  - {type: add}
+""",
+        """\
+spec.yaml:6:5: add takes 2 to 64 inputs, got 1 (the previous layer); name them in inputs: [...]
+""",
+        id="add needs named inputs",
+    ),
+    pytest.param(
+        FLAT
+        + """\
+blocks:
+  stage:
+    layers:
+      - {type: relu}
+layers:
+  - {type: block, block: stag}
+""",
+        """\
+spec.yaml:9:26: unknown block 'stag'; did you mean 'stage'?
+""",
+        id="unknown block",
+    ),
+    pytest.param(
+        FLAT
+        + """\
+blocks:
+  fc:
+    params: {units: null}
+    layers:
+      - {type: dense, units: $units}
+layers:
+  - {type: block, block: fc}
+""",
+        """\
+spec.yaml:10:5: block 'fc' needs parameter 'units'
+""",
+        id="missing block parameter",
+    ),
+    pytest.param(
+        FLAT
+        + """\
+blocks:
+  fc:
+    params: {units: 8}
+    layers:
+      - {type: dense, units: $units}
+layers:
+  - {type: block, block: fc, args: {unit: 4}}
+""",
+        """\
+spec.yaml:10:37: block 'fc' has no parameter 'unit'; did you mean 'units'? (parameters: units)
+""",
+        id="unknown block argument",
+    ),
+    pytest.param(
+        FLAT
+        + """\
+blocks:
+  fc:
+    params: {units: null}
+    layers:
+      - {type: dense, units: $units}
+layers:
+  - {type: block, block: fc, args: {units: 0}}
+""",
+        """\
+spec.yaml:8:30: blocks.fc.layers[0].units: must be at least 1, got 0 (where $units = 0)
+""",
+        id="bad block argument",
+    ),
+    pytest.param(
+        FLAT
+        + """\
+blocks:
+  fc:
+    params: {units: 8}
+    layers:
+      - {type: dense, units: $unit}
+layers:
+  - {type: block, block: fc}
+""",
+        """\
+spec.yaml:8:30: unknown parameter '$unit'; did you mean '$units'?
+""",
+        id="unknown param reference",
+    ),
+    pytest.param(
+        FLAT
+        + """\
+layers:
+  - {type: dense, units: $units}
+""",
+        """\
+spec.yaml:5:26: '$units' is used outside a block (only a block's layers can use its parameters)
+""",
+        id="param outside a block",
+    ),
+    pytest.param(
+        FLAT
+        + """\
+blocks:
+  loop:
+    layers:
+      - {type: block, block: loop}
+layers:
+  - {type: block, block: loop}
+""",
+        """\
+spec.yaml:7:30: block 'loop' uses itself (loop -> loop)
+""",
+        id="block using itself",
+    ),
+    pytest.param(
+        IMAGE
+        + """\
+layers:
+  - {type: conv2d, name: branch, filters: 8, kernel: 3}
+  - {type: conv2d, name: main, inputs: [input], filters: 8, kernel: 3}
+""",
+        """\
+spec.yaml:5:5: output of 'branch' is never used
+""",
+        id="unused output",
+    ),
+    pytest.param(
+        IMAGE
+        + """\
+layers:
+  - {type: conv2d, name: a, filters: 3, kernel: 3, padding: same}
+  - {type: conv2d, name: b, filters: 3, kernel: 5, padding: same, share: a}
+""",
+        """\
+spec.yaml:6:74: share: 'a' is configured differently: kernel ((5, 5) vs (3, 3))
+""",
+        id="share with a different config",
+    ),
+    pytest.param(
+        FLAT
+        + """\
+layers:
+  - {type: dense, units: 8, activation: rleu}
+""",
+        """\
+spec.yaml:5:41: layers[0].activation: unknown type 'rleu'; did you mean 'relu'? (valid types: relu, sigmoid, tanh, leaky_relu, elu, softmax)
+""",
+        id="unknown activation",
+    ),
+    pytest.param(
+        FLAT
+        + """\
+layers:
+  - {type: dense, units: 8}
+train: {optimizer: adamm, schedule: step}
+""",
+        """\
+spec.yaml:6:20: train.optimizer: unknown type 'adamm'; did you mean 'adam'? (valid types: sgd, adam, adamw)
+spec.yaml:6:37: train.schedule.step_size: missing required key
+""",
+        id="bad optimizer and schedule shorthands",
+    ),
+    pytest.param(
+        """\
+netspec: 2
+name: Net
+input: {shape: [16]}
+layers:
+  - {type: relu}
+""",
+        """\
+spec.yaml:1:10: netspec: unsupported format version 2; this netspec reads version 1
+""",
+        id="format version 2",
+    ),
+    pytest.param(
+        """\
+netspec: 1
+name: Net
+layer:
+  - {type: relu}
+""",
+        """\
+spec.yaml:1:1: input: missing required key
+spec.yaml:1:1: layers: missing required key
+spec.yaml:3:1: layer: unknown key 'layer'; did you mean 'layers'? (valid keys: blocks, doc, input, layers, name, netspec, train)
+""",
+        id="missing top level keys",
+    ),
+    pytest.param(
+        IMAGE
+        + """\
+layers:
+  - {type: conv2d, filters: 0, kernel: 3, stride: [1, 2, 3]}
+  - {type: maxpool2d, sise: 2}
+  - {type: dense, units: "10", activation: relu}
+train: {epochs: 0, batch_size: 1.5}
+""",
+        """\
+spec.yaml:5:29: layers[0].filters: must be at least 1, got 0
+spec.yaml:5:51: layers[0].stride: expected at most 2 items, got 3
+spec.yaml:6:5: layers[1].size: missing required key
+spec.yaml:6:23: layers[1].sise: unknown key 'sise'; did you mean 'size'? (valid keys: inputs, name, padding, repeat, share, size, stride)
+spec.yaml:7:26: layers[2].units: expected an integer, got str '10'
+spec.yaml:8:17: train.epochs: must be at least 1, got 0
+spec.yaml:8:32: train.batch_size: expected an integer, got float 1.5
+""",
+        id="several problems at once sorted by position",
+    ),
+]
+
+
+@pytest.mark.parametrize(("text", "expected"), BROKEN)
+def test_broken_spec_reports(text: str | bytes, expected: str, tmp_path: Path) -> None:
+    assert problems(text, tmp_path) == expected
+
+
+# ----------------------------------------------------------------------------- the reference
+
+
+def _doc_examples() -> list[str]:
+    text = (SPECS.parent / "docs" / "spec.md").read_text()
+    blocks = [block.split("```", 1)[0] for block in text.split("```yaml\n")[1:]]
+    return [
+        block for block in blocks if any(not line.startswith("#") for line in block.splitlines())
+    ]
+
+
+@pytest.mark.parametrize("example", _doc_examples())
+def test_every_yaml_example_in_the_reference_is_valid(example: str) -> None:
+    """Examples in docs/spec.md are whole specs or fragments of one (layers, blocks, train)."""
+    if "netspec: 1" not in example:
+        shape = "[3, 32, 32]" if "conv2d" in example else "[16]"
+        if example.startswith("- "):
+            example = "layers:\n" + "".join(f"  {line}\n" for line in example.splitlines())
+        elif example.startswith("train:"):
+            example = "layers: [{type: relu}]\n" + example
+        example = f"netspec: 1\nname: Example\ninput: {{shape: {shape}}}\n" + example
+    load(example)
