@@ -1,0 +1,246 @@
+"""The generated packages' `export.py`: ONNX from torch, `.keras`/SavedModel from Keras.
+
+For every spec: the torch package exports ONNX with a dynamic batch axis, `onnx.checker`
+passes with full shape inference, and onnxruntime's outputs equal torch's (eval mode, random
+input, batches 2 and 3) within 1e-5 relative to the output's largest magnitude; the Keras
+package saves a `.keras` file that reloads with `safe_mode=True` and computes the same outputs.
+
+Each backend runs in its own subprocess (torch and TensorFlow never share a process), once
+for all specs; the parametrised tests then check each spec's results.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from netspec import build
+
+ROOT = Path(__file__).resolve().parent.parent
+SPECS = sorted(p.stem for p in (ROOT / "specs").glob("*.yaml"))
+TOLERANCE = 1e-5
+
+TORCH_CHECK = r"""
+import importlib, json, sys, traceback
+import numpy as np
+import onnx
+import onnxruntime as ort
+import torch
+
+torch.set_num_threads(2)
+out, specs = sys.argv[1], sys.argv[2:]
+results = {}
+for spec in specs:
+    try:
+        export = importlib.import_module(f"{spec}_torch.export")
+        model_module = importlib.import_module(f"{spec}_torch.model")
+        path = f"{out}/{spec}.onnx"
+        torch.manual_seed(0)
+        model = model_module.build_model()
+        export.export_onnx(model, path)
+        assert not model.training
+        proto = onnx.load(path)
+        # full_check includes shape inference with check_type and strict_mode
+        onnx.checker.check_model(proto, full_check=True)
+        out_shape = proto.graph.output[0].type.tensor_type.shape
+        dims = [d.dim_param or d.dim_value for d in out_shape.dim]
+        batch = proto.graph.input[0].type.tensor_type.shape.dim[0].dim_param
+        session = ort.InferenceSession(path, providers=["CPUExecutionProvider"])
+        errors = {}
+        generator = torch.Generator().manual_seed(1)
+        for n in (2, 3):
+            x = torch.randn(n, *model_module.INPUT_SHAPE, generator=generator)
+            with torch.no_grad():
+                want = model(x).numpy()
+            got = session.run(None, {"input": x.numpy()})[0]
+            assert got.shape == want.shape, (got.shape, want.shape)
+            errors[n] = float(np.abs(got - want).max() / np.abs(want).max())
+        results[spec] = {
+            "errors": errors,
+            "opset": proto.opset_import[0].version,
+            "batch_axis": batch,
+            "output_dims": dims,
+        }
+    except Exception:
+        results[spec] = {"error": traceback.format_exc()}
+print(json.dumps(results))
+"""
+
+KERAS_CHECK = r"""
+import importlib, json, sys, traceback
+import numpy as np
+import keras
+
+out, specs = sys.argv[1], sys.argv[2:]
+results = {}
+for spec in specs:
+    try:
+        export = importlib.import_module(f"{spec}_keras.export")
+        model_module = importlib.import_module(f"{spec}_keras.model")
+        path = f"{out}/{spec}.keras"
+        keras.utils.set_random_seed(0)
+        model = model_module.build_model()
+        export.save_keras(model, path)
+        reloaded = keras.saving.load_model(path, safe_mode=True)
+        shape = tuple(model.inputs[0].shape[1:])
+        x = np.random.default_rng(1).standard_normal((2, *shape)).astype("float32")
+        want = np.asarray(model(x, training=False))
+        got = np.asarray(reloaded(x, training=False))
+        assert got.shape == want.shape, (got.shape, want.shape)
+        results[spec] = {
+            "error": None,
+            "relative": float(np.abs(got - want).max() / np.abs(want).max()),
+            "lambda": any(isinstance(layer, keras.layers.Lambda) for layer in reloaded.layers),
+        }
+    except Exception:
+        results[spec] = {"error": traceback.format_exc()}
+print(json.dumps(results))
+"""
+
+
+def _env(packages: Path) -> dict[str, str]:
+    env = dict(os.environ)
+    env["PYTHONPATH"] = str(packages)
+    env["KERAS_BACKEND"] = "tensorflow"
+    env["TF_CPP_MIN_LOG_LEVEL"] = "2"
+    env["CUDA_VISIBLE_DEVICES"] = ""
+    return env
+
+
+def _run(code_or_args: list[str], packages: Path, timeout: int) -> subprocess.CompletedProcess:
+    result = subprocess.run(
+        [sys.executable, *code_or_args],
+        cwd=packages,
+        env=_env(packages),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+    assert result.returncode == 0, result.stderr[-4000:]
+    return result
+
+
+def _build_all(root: Path, backend: str) -> Path:
+    for spec in SPECS:
+        build(ROOT / "specs" / f"{spec}.yaml", backend=backend, out=root / f"{spec}_{backend}")
+    return root
+
+
+@pytest.fixture(scope="module")
+def torch_packages(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return _build_all(tmp_path_factory.mktemp("torch_packages"), "torch")
+
+
+@pytest.fixture(scope="module")
+def keras_packages(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return _build_all(tmp_path_factory.mktemp("keras_packages"), "keras")
+
+
+@pytest.fixture(scope="module")
+def torch_results(torch_packages: Path) -> dict:
+    pytest.importorskip("torch")
+    pytest.importorskip("onnx")
+    pytest.importorskip("onnxruntime")
+    result = _run(["-c", TORCH_CHECK, str(torch_packages), *SPECS], torch_packages, timeout=900)
+    return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+@pytest.fixture(scope="module")
+def keras_results(keras_packages: Path) -> dict:
+    pytest.importorskip("keras")
+    pytest.importorskip("tensorflow")
+    result = _run(["-c", KERAS_CHECK, str(keras_packages), *SPECS], keras_packages, timeout=900)
+    return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+@pytest.mark.parametrize("spec", SPECS)
+def test_onnx_matches_torch(spec: str, torch_results: dict) -> None:
+    result = torch_results[spec]
+    assert "error" not in result, result["error"]
+    assert result["opset"] == 17
+    assert result["batch_axis"] == "batch"
+    assert result["output_dims"][0] == "batch"
+    assert set(result["errors"]) == {"2", "3"}
+    for batch, error in result["errors"].items():
+        assert error <= TOLERANCE, f"batch {batch}: relative error {error:.2e}"
+
+
+@pytest.mark.parametrize("spec", SPECS)
+def test_keras_file_reloads_safely(spec: str, keras_results: dict) -> None:
+    result = keras_results[spec]
+    assert result["error"] is None, result["error"]
+    assert result["relative"] <= 1e-6
+    assert not result["lambda"]
+
+
+def test_torch_export_command(torch_packages: Path, tmp_path: Path) -> None:
+    """`python -m <package>.export --onnx` as a user runs it, with `--weights` from an .npz."""
+    pytest.importorskip("torch")
+    pytest.importorskip("onnx")
+    weights = tmp_path / "weights.npz"
+    save = (
+        "import sys, numpy as np, torch\n"
+        "from lenet5_torch.model import build_model\n"
+        "torch.manual_seed(7)\n"
+        "state = {k: v.numpy() for k, v in build_model().state_dict().items()}\n"
+        "np.savez(sys.argv[1], **state)\n"
+    )
+    _run(["-c", save, str(weights)], torch_packages, timeout=300)
+    target = tmp_path / "lenet5.onnx"
+    args = ["-m", "lenet5_torch.export", "--onnx", str(target), "--weights", str(weights)]
+    result = _run(args, torch_packages, timeout=300)
+    assert f"wrote {target}" in result.stdout
+    check = (
+        "import sys, numpy as np, onnx, torch\n"
+        "from lenet5_torch.model import build_model\n"
+        "proto = onnx.load(sys.argv[1])\n"
+        "names = {i.name: onnx.numpy_helper.to_array(i) for i in proto.graph.initializer}\n"
+        "torch.manual_seed(7)\n"
+        "w = build_model().state_dict()['c1.weight'].numpy()\n"
+        "assert any(a.shape == w.shape and np.array_equal(a, w) for a in names.values())\n"
+    )
+    _run(["-c", check, str(target)], torch_packages, timeout=300)
+    missing = _run_fail(["-m", "lenet5_torch.export"], torch_packages)
+    assert "--onnx" in missing
+
+
+def test_keras_export_command(keras_packages: Path, tmp_path: Path) -> None:
+    """`python -m <package>.export --keras F --savedmodel D`; the SavedModel serves the model."""
+    pytest.importorskip("tensorflow")
+    target, saved = tmp_path / "resnet.keras", tmp_path / "saved"
+    args = ["-m", "lenet5_keras.export", "--keras", str(target), "--savedmodel", str(saved)]
+    result = _run(args, keras_packages, timeout=300)
+    assert f"wrote {target}" in result.stdout and f"wrote {saved}" in result.stdout
+    check = (
+        "import sys, numpy as np, tensorflow as tf\n"
+        "from lenet5_keras import export\n"
+        "model = export.load(sys.argv[1])\n"
+        "served = tf.saved_model.load(sys.argv[2])\n"
+        "x = np.random.default_rng(0).standard_normal((3, 32, 32, 1)).astype('float32')\n"
+        "want = np.asarray(model(x, training=False))\n"
+        "got = np.asarray(served.serve(x))\n"
+        "assert np.abs(got - want).max() <= 1e-5 * np.abs(want).max()\n"
+    )
+    _run(["-c", check, str(target), str(saved)], keras_packages, timeout=300)
+    bad = _run_fail(
+        ["-m", "lenet5_keras.export", "--keras", str(tmp_path / "x.h5")], keras_packages
+    )
+    assert "must end in .keras" in bad
+
+
+def _run_fail(args: list[str], packages: Path) -> str:
+    result = subprocess.run(
+        [sys.executable, *args],
+        cwd=packages,
+        env=_env(packages),
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 2, result.stderr[-2000:]
+    return result.stderr
