@@ -1,0 +1,217 @@
+"""Batch-1 CPU inference latency: netspec's generated torch models vs hand-written references.
+
+    .venv/bin/python bench/latency.py            # all specs, results as a Markdown table
+    .venv/bin/python bench/latency.py --specs lenet5 resnet18 --repeats 50
+
+Each reference is written here by hand the way one writes it without netspec (a torchvision-
+style ResNet-18 with `BasicBlock`, `nn.Sequential` stacks for the others; no torchvision). The
+reference receives the generated model's weights (parameter by parameter, in order, shapes
+checked) and must compute the same outputs before it is timed, so both sides run exactly the
+same network. Timing: eval mode, `torch.inference_mode`, warm-up, then generated and reference
+runs interleaved (ABAB...) so that drift of the machine hits both alike; the median of each is
+reported, and the ratio generated / reference (1.00 = no overhead).
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import platform
+import statistics
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import torch
+from torch import nn
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from netspec import build  # noqa: E402  (after the path: runs from a checkout)
+
+# ----------------------------------------------------------------------------- references
+
+
+class LeNet5(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.features = nn.Sequential(
+            nn.Conv2d(1, 6, 5), nn.ReLU(), nn.MaxPool2d(2),
+            nn.Conv2d(6, 16, 5), nn.ReLU(), nn.MaxPool2d(2),
+        )  # fmt: skip
+        self.classifier = nn.Sequential(
+            nn.Flatten(), nn.Linear(400, 120), nn.ReLU(), nn.Linear(120, 84), nn.ReLU(),
+            nn.Linear(84, 10),
+        )  # fmt: skip
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.classifier(self.features(x))
+
+
+class MLP(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.net = nn.Sequential(
+            nn.Linear(784, 256), nn.BatchNorm1d(256, eps=1e-3), nn.LeakyReLU(0.1),
+            nn.Dropout(0.2), nn.Linear(256, 128), nn.ELU(), nn.Dropout(0.2), nn.Linear(128, 10),
+        )  # fmt: skip
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net(x)  # eval mode: the input noise layer is the identity
+
+
+class BasicBlock(nn.Module):
+    def __init__(self, cin: int, cout: int, stride: int) -> None:
+        super().__init__()
+        self.conv1 = nn.Conv2d(cin, cout, 3, stride, 1, bias=False)
+        self.bn1 = nn.BatchNorm2d(cout)
+        self.conv2 = nn.Conv2d(cout, cout, 3, 1, 1, bias=False)
+        self.bn2 = nn.BatchNorm2d(cout)
+        self.downsample = (
+            nn.Sequential(nn.Conv2d(cin, cout, 1, stride, bias=False), nn.BatchNorm2d(cout))
+            if stride != 1
+            else None
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        out = torch.relu(self.bn1(self.conv1(x)))
+        out = self.bn2(self.conv2(out))
+        identity = x if self.downsample is None else self.downsample(x)
+        return torch.relu(out + identity)
+
+
+class ResNet18(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv1 = nn.Conv2d(3, 64, 7, 2, 3, bias=False)
+        self.bn1 = nn.BatchNorm2d(64)
+        self.maxpool = nn.MaxPool2d(3, 2, 1)
+        blocks, cin = [], 64
+        for cout, stride in [(64, 1), (64, 1), (128, 2), (128, 1), (256, 2), (256, 1)] + [
+            (512, 2),
+            (512, 1),
+        ]:
+            blocks.append(BasicBlock(cin, cout, stride))
+            cin = cout
+        self.blocks = nn.Sequential(*blocks)
+        self.fc = nn.Linear(512, 1000)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.maxpool(torch.relu(self.bn1(self.conv1(x))))
+        x = self.blocks(x)
+        return self.fc(torch.flatten(torch.mean(x, dim=(2, 3)), 1))
+
+
+class VGG16(nn.Module):
+    def __init__(self, batch_norm: bool) -> None:
+        super().__init__()
+        layers: list[nn.Module] = []
+        cin = 3
+        for convs, cout in [(2, 64), (2, 128), (3, 256), (3, 512), (3, 512)]:
+            for _ in range(convs):
+                layers.append(nn.Conv2d(cin, cout, 3, padding=1))
+                layers += [nn.BatchNorm2d(cout)] if batch_norm else []
+                layers.append(nn.ReLU())
+                cin = cout
+            layers.append(nn.MaxPool2d(2))
+        self.features = nn.Sequential(*layers)
+        self.classifier = nn.Sequential(
+            nn.Flatten(), nn.Linear(512 * 7 * 7, 4096), nn.ReLU(), nn.Dropout(0.5),
+            nn.Linear(4096, 4096), nn.ReLU(), nn.Dropout(0.5), nn.Linear(4096, 1000),
+        )  # fmt: skip
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.classifier(self.features(x))
+
+
+REFERENCES: dict[str, Callable[[], nn.Module]] = {
+    "lenet5": LeNet5,
+    "mlp": MLP,
+    "resnet18": ResNet18,
+    "vgg16": lambda: VGG16(batch_norm=False),
+    "vgg16_bn": lambda: VGG16(batch_norm=True),
+}
+
+# ----------------------------------------------------------------------------- measuring
+
+
+def copy_weights(source: nn.Module, target: nn.Module) -> None:
+    """Copy parameters and buffers in order (both models define them in spec order)."""
+    src, dst = source.state_dict(), target.state_dict()
+    src_values = [v for k, v in src.items() if not k.endswith("num_batches_tracked")]
+    dst_keys = [k for k in dst if not k.endswith("num_batches_tracked")]
+    assert len(src_values) == len(dst_keys), (len(src_values), len(dst_keys))
+    for value, key in zip(src_values, dst_keys):
+        assert value.shape == dst[key].shape, (key, value.shape, dst[key].shape)
+        dst[key] = value.clone()
+    target.load_state_dict(dst)
+
+
+def measure(generated: nn.Module, reference: nn.Module, x: torch.Tensor, repeats: int) -> dict:
+    times: dict[str, list[float]] = {"generated": [], "reference": []}
+    models = {"generated": generated, "reference": reference}
+    with torch.inference_mode():
+        for _ in range(max(10, repeats // 5)):  # warm-up: allocator, kernels, caches
+            for model in models.values():
+                model(x)
+        for i in range(repeats):
+            order = ("generated", "reference") if i % 2 == 0 else ("reference", "generated")
+            for name in order:
+                start = time.perf_counter()
+                models[name](x)
+                times[name].append(time.perf_counter() - start)
+    gen, ref = (statistics.median(times[k]) * 1e3 for k in ("generated", "reference"))
+    return {"generated_ms": gen, "reference_ms": ref, "ratio": gen / ref}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--specs", nargs="+", default=list(REFERENCES), choices=list(REFERENCES))
+    parser.add_argument("--repeats", type=int, default=0, help="runs per model (0: by size)")
+    parser.add_argument("--threads", type=int, default=0, help="torch threads (0: default)")
+    args = parser.parse_args(argv)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    torch.manual_seed(0)
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        sys.path.insert(0, tmp)
+        for spec in args.specs:
+            build(ROOT / "specs" / f"{spec}.yaml", backend="torch", out=Path(tmp) / f"{spec}_gen")
+            module = importlib.import_module(f"{spec}_gen.model")
+            generated = module.build_model().eval()
+            reference = REFERENCES[spec]().eval()
+            copy_weights(generated, reference)
+            x = torch.randn(1, *module.INPUT_SHAPE)
+            with torch.inference_mode():
+                want, got = generated(x), reference(x)
+            error = float((want - got).abs().max() / want.abs().max())
+            assert error < 1e-5, f"{spec}: reference differs from the generated model ({error})"
+            params = sum(p.numel() for p in generated.parameters())
+            repeats = args.repeats or (200 if params < 1e6 else 40 if params < 5e7 else 10)
+            result = measure(generated, reference, x, repeats)
+            rows.append((spec, repeats, result))
+            print(
+                f"{spec}: generated {result['generated_ms']:.3f} ms, reference "
+                f"{result['reference_ms']:.3f} ms, ratio {result['ratio']:.3f}",
+                file=sys.stderr,
+            )
+    print(
+        f"torch {torch.__version__}, {torch.get_num_threads()} threads, "
+        f"{platform.processor() or platform.machine()}, Python {platform.python_version()}\n"
+    )
+    print("| spec | runs | generated (ms) | hand-written (ms) | ratio |")
+    print("| --- | ---: | ---: | ---: | ---: |")
+    for spec, repeats, r in rows:
+        print(
+            f"| {spec} | {repeats} | {r['generated_ms']:.3f} | {r['reference_ms']:.3f} "
+            f"| {r['ratio']:.3f} |"
+        )
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
