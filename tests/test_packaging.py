@@ -1,0 +1,147 @@
+"""The wheel works anywhere: it carries the templates, and a fresh virtual environment with
+netspec's core only (pydantic, PyYAML, Jinja2; no torch, no TensorFlow) validates specs and
+builds packages from it. Also: the pre-commit hook names a real command, and the extras are
+what the README promises.
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+import sys
+import venv
+import zipfile
+from pathlib import Path
+
+import pytest
+import tomllib
+import yaml
+
+from netspec import __version__
+from netspec.cli import EXAMPLES
+
+ROOT = Path(__file__).resolve().parent.parent
+CORE = {"pydantic", "pyyaml", "jinja2"}
+
+
+def _run(args: list[str | Path], cwd: Path, timeout: int = 300) -> subprocess.CompletedProcess:
+    result = subprocess.run(
+        [str(a) for a in args], cwd=cwd, capture_output=True, text=True, timeout=timeout
+    )
+    assert result.returncode == 0, f"{args}\n{result.stdout[-2000:]}\n{result.stderr[-3000:]}"
+    return result
+
+
+@pytest.fixture(scope="module")
+def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Build the wheel from a copy of the sources (the checkout gets no build/ folder)."""
+    pytest.importorskip("setuptools")
+    src = tmp_path_factory.mktemp("src")
+    for name in ("pyproject.toml", "README.md"):
+        shutil.copy(ROOT / name, src / name)
+    for folder in ("netspec", "templates"):
+        shutil.copytree(ROOT / folder, src / folder, ignore=shutil.ignore_patterns("__pycache__"))
+    out = tmp_path_factory.mktemp("wheel")
+    result = _run(
+        [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-v"]
+        + ["--disable-pip-version-check", "-w", out, src],
+        cwd=src,
+    )
+    # setuptools ships data only of packages it is told about: no template folder left out
+    assert "absent from the `packages` configuration" not in result.stdout + result.stderr
+    (found,) = out.glob("netspec-*.whl")
+    return found
+
+
+def test_wheel_contains_every_template(wheel: Path) -> None:
+    with zipfile.ZipFile(wheel) as archive:
+        names = set(archive.namelist())
+    templates = {
+        "netspec/templates/" + p.relative_to(ROOT / "templates").as_posix()
+        for p in (ROOT / "templates").rglob("*.jinja")
+    }
+    assert templates and templates <= names, sorted(templates - names)
+    assert {"netspec/templates/torch/export.py.jinja", "netspec/graph.py"} <= names
+    assert not [n for n in names if n.startswith(("tests/", "specs/", "bench/"))]
+
+
+def test_fresh_venv_with_core_only(wheel: Path, tmp_path: Path) -> None:
+    env_dir = tmp_path / "venv"
+    venv.EnvBuilder(with_pip=True, clear=True).create(env_dir)
+    python = env_dir / "bin" / "python"
+    pip = [python, "-m", "pip", "install", "-q", "--disable-pip-version-check"]
+    _run([*pip, "--no-deps", wheel], cwd=tmp_path)
+    deps = subprocess.run(
+        [str(a) for a in pip] + ["pydantic>=2.7,<3", "PyYAML>=6", "Jinja2>=3.1"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    if deps.returncode != 0:
+        pytest.skip(f"cannot install netspec's core dependencies here: {deps.stderr[-500:]}")
+    work = tmp_path / "work"  # outside the checkout: only the installed wheel is importable
+    shutil.copytree(ROOT / "specs", work / "specs")
+    netspec = env_dir / "bin" / "netspec"
+
+    version = _run([netspec, "--version"], cwd=work)
+    assert version.stdout.strip() == f"netspec {__version__}"
+    frameworks = _run(
+        [
+            python,
+            "-c",
+            "import importlib.util as u; print([m for m in ('torch', 'tensorflow',"
+            " 'keras') if u.find_spec(m)])",
+        ],
+        cwd=work,
+    )
+    assert frameworks.stdout.strip() == "[]"
+    where = _run([python, "-c", "import netspec.templates as t; print(t.__file__)"], cwd=work)
+    assert str(env_dir) in where.stdout
+
+    validated = _run([netspec, "validate", "specs/"], cwd=work)
+    assert "5 of 5 spec(s) valid" in validated.stderr
+    for backend in ("torch", "keras"):
+        out = work / f"lenet5_{backend}"
+        _run([netspec, "build", "specs/lenet5.yaml", "--backend", backend, "-o", out], cwd=work)
+        assert {"model.py", "export.py", "__init__.py"} <= {p.name for p in out.iterdir()}
+        compile((out / "model.py").read_text(), str(out / "model.py"), "exec")
+    graph = _run([netspec, "graph", "specs/resnet18.yaml"], cwd=work)
+    assert graph.stdout.startswith("flowchart TD")
+
+
+def test_extras() -> None:
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    names = {re.split(r"[<>=!~\[ ;]", d)[0].lower() for d in project["dependencies"]}
+    assert names == CORE
+    extras = project["optional-dependencies"]
+    assert {"torch", "keras", "all", "dev"} <= set(extras)
+    assert any(d.startswith("torch") for d in extras["torch"])
+    assert any(d.startswith("tensorflow") for d in extras["keras"])
+    assert any(d.startswith("keras>=3") for d in extras["keras"])
+    assert extras["all"] == ["netspec[torch,keras]"]
+    assert project["scripts"] == {"netspec": "netspec.cli:main"}
+
+
+def test_pre_commit_hook_names_a_real_command() -> None:
+    hooks = yaml.safe_load((ROOT / ".pre-commit-hooks.yaml").read_text())
+    (hook,) = [h for h in hooks if h["id"] == "netspec-validate"]
+    assert hook["language"] == "python"
+    program, command, *options = hook["entry"].split()
+    scripts = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["scripts"]
+    assert program in scripts
+    assert not options
+    assert command in EXAMPLES  # a subcommand of the CLI
+    files = re.compile(hook["files"])
+    assert files.search("specs/resnet18.yaml") and files.search("a/b.yml")
+    assert not files.search("netspec.schema.json") and not files.search("x.yaml.bak")
+    # what pre-commit runs: the entry followed by the matching staged files
+    staged = sorted(str(p.relative_to(ROOT)) for p in (ROOT / "specs").glob("*.yaml"))
+    result = subprocess.run(
+        [sys.executable, "-m", "netspec", command, *staged],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr
