@@ -208,7 +208,9 @@ def _tagged_shorthand(value: Any) -> Any:
     """A bare tag (`relu`) is the tagged model with every field at its default."""
     if isinstance(value, str) and value.startswith("$"):
         raise PydanticCustomError(
-            "param_ref", "{value}: this field cannot take a block parameter", {"value": ascii(value)}
+            "param_ref",
+            "{value}: this field cannot take a block parameter",
+            {"value": ascii(value)},
         )
     return {"type": value} if isinstance(value, str) else value
 
@@ -231,7 +233,7 @@ class _TagShorthand:
 def tagged(*members: type[BaseModel]) -> Any:
     """A union of tagged models, discriminated by `type`, that also takes a bare tag."""
     return Annotated[
-        Union[members],  # type: ignore[valid-type]
+        Union[members],  # type: ignore[valid-type]  # noqa: UP007 (a union of the tuple's members)
         Field(discriminator="type"),
         BeforeValidator(_tagged_shorthand),
         _TagShorthand(*members),
@@ -277,7 +279,8 @@ class LayerBase(IRModel):
     def _unique_inputs(cls, value: list[str] | None) -> list[str] | None:
         twice = sorted({ref for ref in value or () if value.count(ref) > 1})
         if twice:
-            raise PydanticCustomError("inputs", "input {ref} is listed twice", {"ref": ascii(twice[0])})
+            message = "input {ref} is listed twice"
+            raise PydanticCustomError("inputs", message, {"ref": ascii(twice[0])})
         return value
 
 
@@ -326,7 +329,8 @@ class Conv2d(LayerBase):
         ):
             span = d * (k - 1) + 1
             if size + before + after < span:
-                raise ShapeError(f"kernel {self._extent(inputs[0])} is larger than its input {fmt(inputs[0])}")
+                kernel = self._extent(inputs[0])
+                raise ShapeError(f"kernel {kernel} is larger than its input {fmt(inputs[0])}")
             out.append((size + before + after - span) // s + 1)
         return (self.filters, out[0], out[1])
 
@@ -641,7 +645,9 @@ def _check_version(value: Any) -> Any:
 class NetworkSpec(IRModel):
     """A whole spec file."""
 
-    netspec: Annotated[Literal[1], BeforeValidator(_check_version)] = Field(description="format version")
+    netspec: Annotated[Literal[1], BeforeValidator(_check_version)] = Field(
+        description="format version"
+    )
     name: Name = Field(description="the generated model class name")
     doc: Annotated[str, Field(max_length=2000)] | None = None
     input: InputSpec

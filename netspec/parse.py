@@ -57,7 +57,9 @@ def _data_path(loc: tuple[Any, ...], data: Any, model: Any) -> tuple[Path_, Any]
         elif isinstance(node, list) and isinstance(part, int) and part < len(node):
             path.append(part)
             node = node[part]
-        elif isinstance(part, str) and (node == part or isinstance(node, dict) and node.get("type") == part):
+        elif isinstance(part, str) and (
+            node == part or isinstance(node, dict) and node.get("type") == part
+        ):
             owner = _tagged_model(owner, part)  # a union member's tag, written out or as shorthand
             node = {"type": part} if node == part else node
         elif part == loc[-1] and isinstance(node, dict):
@@ -144,7 +146,8 @@ def _message(error: dict[str, Any], owner: Any) -> str:
         words, bound = _BOUNDS[kind]
         return f"must be {words} {ctx[bound]}, got {shown}"
     if kind in ("too_long", "too_short"):
-        words, bound = ("at most", "max_length") if kind == "too_long" else ("at least", "min_length")
+        longest = kind == "too_long"
+        words, bound = ("at most", "max_length") if longest else ("at least", "min_length")
         items = "item" if ctx[bound] == 1 else "items"
         return f"expected {words} {ctx[bound]} {items}, got {ctx['actual_length']}"
     if kind not in _PYDANTIC_ERRORS:  # our own errors (netspec.ir) say what they need to

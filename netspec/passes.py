@@ -139,7 +139,10 @@ class _Expander:
             return layer
         if args is None:
             for ref, where in refs.items():
-                message = f"{'$' + ref!r} is used outside a block (only a block's layers can use its parameters)"
+                message = (
+                    f"{'$' + ref!r} is used outside a block "
+                    "(only a block's layers can use its parameters)"
+                )
                 self.fail(where, message)
             return None
         unknown = [ref for ref in refs if ref not in args]
@@ -183,7 +186,7 @@ class _Expander:
             wanted = f"{low} input" if low == high == 1 else (
                 f"{low} inputs" if low == high else f"{low} to {high} inputs"
             )
-            hint = "" if layer.inputs is not None else " (the previous layer); name them in inputs: [...]"
+            hint = "" if layer.inputs else " (the previous layer); name them in inputs: [...]"
             self.fail((*path, "inputs"), f"{layer.type} takes {wanted}, got {len(found)}{hint}")  # type: ignore[attr-defined]
             return None
         if any(f is None for f in found):
@@ -283,7 +286,8 @@ def _refs(value: Any, path: Path_) -> dict[str, Path_]:
     if isinstance(value, ParamRef):
         return {str(value): path}
     if isinstance(value, BaseModel):
-        items: Any = ((k, getattr(value, k)) for k in type(value).model_fields if k in value.model_fields_set)
+        fields = [k for k in type(value).model_fields if k in value.model_fields_set]
+        items: Any = ((k, getattr(value, k)) for k in fields)
     elif isinstance(value, (list, tuple)):
         items = enumerate(value)
     elif isinstance(value, dict):
