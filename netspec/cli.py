@@ -25,6 +25,8 @@ EXAMPLES = {
     "  netspec build specs/vgg16.yaml --backend keras -o out/vgg16_keras --force",
     "graph": "netspec graph specs/resnet18.yaml --format mermaid\n"
     "  netspec graph specs/resnet18.yaml --format svg -o resnet18.svg",
+    "completion": 'eval "$(netspec completion bash)"    # in ~/.bashrc\n'
+    '  eval "$(netspec completion zsh)"     # in ~/.zshrc, after compinit',
 }
 
 
@@ -115,6 +117,13 @@ def cmd_graph(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_completion(args: argparse.Namespace) -> int:
+    from netspec.completion import script
+
+    sys.stdout.write(script(parser(), args.shell))
+    return 0
+
+
 def parser() -> argparse.ArgumentParser:
     top = argparse.ArgumentParser(
         prog="netspec",
@@ -132,7 +141,7 @@ def parser() -> argparse.ArgumentParser:
             epilog="examples:\n  " + EXAMPLES[name],
             formatter_class=argparse.RawDescriptionHelpFormatter,
         )
-        if name != "schema":
+        if name not in ("schema", "completion"):
             sub.add_argument(
                 "--max-params",
                 type=int,
@@ -174,6 +183,10 @@ def parser() -> argparse.ArgumentParser:
     sub.add_argument("--format", choices=["mermaid", "dot", "svg"], default="mermaid")
     sub.add_argument("-o", "--output", default=None, help="file to write (default: stdout)")
     sub.set_defaults(run=cmd_graph)
+
+    sub = command("completion", "Print a shell completion script (bash or zsh).")
+    sub.add_argument("shell", choices=["bash", "zsh"])
+    sub.set_defaults(run=cmd_completion)
     return top
 
 

@@ -19,7 +19,7 @@ import tomllib
 import yaml
 
 from netspec import __version__
-from netspec.cli import EXAMPLES
+from netspec.cli import EXAMPLES, parser
 
 ROOT = Path(__file__).resolve().parent.parent
 CORE = {"pydantic", "pyyaml", "jinja2"}
@@ -145,3 +145,57 @@ def test_pre_commit_hook_names_a_real_command() -> None:
         timeout=120,
     )
     assert result.returncode == 0, result.stderr
+
+
+BASH_PROBE = r"""
+source /dev/stdin
+probe() { COMP_WORDS=("$@"); COMP_CWORD=$(( ${#COMP_WORDS[@]} - 1 )); COMPREPLY=(); _netspec;
+          echo "${COMPREPLY[*]}"; }
+probe netspec bu
+probe netspec build --backend ""
+probe netspec graph --format ""
+probe netspec validate --f
+probe netspec completion ""
+probe netspec summary specs/resnet1
+"""
+
+
+@pytest.mark.skipif(shutil.which("bash") is None, reason="bash is not installed")
+def test_bash_completion() -> None:
+    script = subprocess.run(
+        [sys.executable, "-m", "netspec", "completion", "bash"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    ).stdout
+    result = subprocess.run(
+        ["bash", "-c", BASH_PROBE],
+        input=script,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines() == [
+        "build",
+        "torch keras",
+        "mermaid dot svg",
+        "--format",
+        "bash zsh",
+        "specs/resnet18.yaml",
+    ]
+
+
+def test_zsh_completion_lists_every_command() -> None:
+    from netspec.completion import script
+
+    text = script(parser(), "zsh")
+    assert text.startswith("#compdef netspec\n")
+    for name in EXAMPLES:
+        assert f"'{name}:" in text and f"{name}) _arguments" in text
+    assert "'--backend[]:value:(torch keras)'" in text
+    if shutil.which("zsh"):
+        check = subprocess.run(["zsh", "-n"], input=text, text=True, capture_output=True)
+        assert check.returncode == 0, check.stderr
