@@ -15,7 +15,7 @@ from netspec.cli import main
 from netspec.passes import INPUT
 
 ROOT = Path(__file__).resolve().parent.parent
-SPECS = sorted((ROOT / "specs").glob("*.yaml"))
+SPECS = sorted((ROOT / "specs").glob("*.yaml")) + sorted((ROOT / "tests" / "specs").glob("*.yaml"))
 NODE = re.compile(r'^\s*(n_\w+)(\["|\(\[")(.*?)("\]|"\]\))$')
 EDGE = re.compile(r"^\s*(n_\w+) (-->|-\.->) (n_\w+)$")
 DOT_EDGE = re.compile(r"^\s*(n_\w+) -> (n_\w+)( \[style=dashed.*\])?;$")
@@ -51,7 +51,7 @@ def _id(name: str) -> str:
     return "n_" + re.sub(r"\W", "_", name)
 
 
-@pytest.mark.parametrize("spec", SPECS, ids=lambda p: p.stem)
+@pytest.mark.parametrize("spec", SPECS, ids=lambda p: p.parent.name + "/" + p.stem)
 def test_mermaid_has_every_node_cluster_and_edge(spec: Path) -> None:
     network = load(spec)
     text = graph.mermaid(network)
@@ -124,7 +124,7 @@ def test_nested_blocks_are_nested_clusters() -> None:
     assert dot.count("subgraph cluster_") == len(network.graph.instances)
 
 
-@pytest.mark.parametrize("spec", SPECS, ids=lambda p: p.stem)
+@pytest.mark.parametrize("spec", SPECS, ids=lambda p: p.parent.name + "/" + p.stem)
 def test_dot_has_every_node_and_edge(spec: Path) -> None:
     network = load(spec)
     text = graph.dot(network)
@@ -135,7 +135,7 @@ def test_dot_has_every_node_and_edge(spec: Path) -> None:
     assert len(edges) == sum(len(n.inputs) for n in network.nodes) + 1
 
 
-@pytest.mark.parametrize("spec", SPECS, ids=lambda p: p.stem)
+@pytest.mark.parametrize("spec", SPECS, ids=lambda p: p.parent.name + "/" + p.stem)
 def test_output_is_deterministic(spec: Path) -> None:
     """Byte-identical across loads and across processes (no hash-order or id dependence)."""
     first = load(spec)
@@ -185,7 +185,7 @@ def test_svg_without_dot_is_a_clear_error(
 
 
 @pytest.mark.skipif(shutil.which("dot") is None, reason="Graphviz 'dot' is not installed")
-@pytest.mark.parametrize("spec", SPECS, ids=lambda p: p.stem)
+@pytest.mark.parametrize("spec", SPECS, ids=lambda p: p.parent.name + "/" + p.stem)
 def test_svg_via_dot(spec: Path, tmp_path: Path) -> None:
     target = tmp_path / f"{spec.stem}.svg"
     assert main(["graph", str(spec), "--format", "svg", "-o", str(target)]) == 0
@@ -194,3 +194,8 @@ def test_svg_via_dot(spec: Path, tmp_path: Path) -> None:
     assert "<svg" in text and f"<title>{network.name}</title>" in text
     for node in network.nodes:
         assert f"<title>{_id(node.name)}</title>" in text
+
+
+def test_shared_layer_names_its_owner() -> None:
+    text = graph.mermaid(load(ROOT / "tests" / "specs" / "shared.yaml"))
+    assert 'n_enc_again["enc_again<br/>dense + relu · 8<br/>shares enc"]' in text
