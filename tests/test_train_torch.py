@@ -161,9 +161,6 @@ def test_ddp_two_ranks_match_one_process(pkgdir: Path) -> None:
     assert "training on 2 x cpu" in done.stdout
     diff = compare(single / "model.pt", ddp / "model.pt")
     assert diff["max_diff"] <= 1e-5, diff
-    start = pkgdir / "runs" / "start"  # and training did move the weights
-    ok(train(pkgdir, "--epochs", "1", "--max-steps", "1", "--run-dir", start, "--lr", "1e-9"))
-    assert compare(start / "model.pt", ddp / "model.pt")["max_diff"] > 1e-3
 
 
 def test_sigkill_then_resume_equals_uninterrupted(pkgdir: Path, finished: Path) -> None:
