@@ -178,17 +178,22 @@ def test_keras_file_reloads_safely(spec: str, keras_results: dict) -> None:
     assert not result["lambda"]
 
 
-def test_torch_export_command(torch_packages: Path, tmp_path: Path) -> None:
-    """`python -m <package>.export --onnx` as a user runs it, with `--weights` from an .npz."""
+@pytest.mark.parametrize("suffix", [".pt", ".npz"])
+def test_torch_export_command(torch_packages: Path, tmp_path: Path, suffix: str) -> None:
+    """`python -m <package>.export --onnx` as a user runs it, with trained `--weights`: the
+    `model.pt` state_dict that train.py writes, or an .npz of the same arrays."""
     pytest.importorskip("torch")
     pytest.importorskip("onnx")
-    weights = tmp_path / "weights.npz"
+    weights = tmp_path / f"model{suffix}"
     save = (
         "import sys, numpy as np, torch\n"
         "from lenet5_torch.model import build_model\n"
         "torch.manual_seed(7)\n"
-        "state = {k: v.numpy() for k, v in build_model().state_dict().items()}\n"
-        "np.savez(sys.argv[1], **state)\n"
+        "state = build_model().state_dict()\n"
+        "if sys.argv[1].endswith('.pt'):\n"
+        "    torch.save(state, sys.argv[1])\n"
+        "else:\n"
+        "    np.savez(sys.argv[1], **{k: v.numpy() for k, v in state.items()})\n"
     )
     _run(["-c", save, str(weights)], torch_packages, timeout=300)
     target = tmp_path / "lenet5.onnx"
@@ -196,13 +201,13 @@ def test_torch_export_command(torch_packages: Path, tmp_path: Path) -> None:
     result = _run(args, torch_packages, timeout=300)
     assert f"wrote {target}" in result.stdout
     check = (
-        "import sys, numpy as np, onnx, torch\n"
+        "import sys, numpy as np, onnx, onnx.numpy_helper, torch\n"
         "from lenet5_torch.model import build_model\n"
         "proto = onnx.load(sys.argv[1])\n"
-        "names = {i.name: onnx.numpy_helper.to_array(i) for i in proto.graph.initializer}\n"
+        "arrays = [onnx.numpy_helper.to_array(i) for i in proto.graph.initializer]\n"
         "torch.manual_seed(7)\n"
         "w = build_model().state_dict()['c1.weight'].numpy()\n"
-        "assert any(a.shape == w.shape and np.array_equal(a, w) for a in names.values())\n"
+        "assert any(a.shape == w.shape and np.array_equal(a, w) for a in arrays)\n"
     )
     _run(["-c", check, str(target)], torch_packages, timeout=300)
     missing = _run_fail(["-m", "lenet5_torch.export"], torch_packages)
