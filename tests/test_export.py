@@ -215,21 +215,33 @@ def test_torch_export_command(torch_packages: Path, tmp_path: Path, suffix: str)
 
 
 def test_keras_export_command(keras_packages: Path, tmp_path: Path) -> None:
-    """`python -m <package>.export --keras F --savedmodel D`; the SavedModel serves the model."""
+    """`python -m <package>.export --keras F --savedmodel D --weights W` with the weights file
+    that train.py writes; the .keras file and the SavedModel both compute the trained model."""
     pytest.importorskip("tensorflow")
-    target, saved = tmp_path / "resnet.keras", tmp_path / "saved"
+    weights = tmp_path / "model.weights.h5"
+    save = (
+        "import sys, keras\n"
+        "from lenet5_keras.model import build_model\n"
+        "keras.utils.set_random_seed(7)\n"
+        "build_model().save_weights(sys.argv[1])\n"
+    )
+    _run(["-c", save, str(weights)], keras_packages, timeout=300)
+    target, saved = tmp_path / "lenet5.keras", tmp_path / "saved"
     args = ["-m", "lenet5_keras.export", "--keras", str(target), "--savedmodel", str(saved)]
-    result = _run(args, keras_packages, timeout=300)
+    result = _run([*args, "--weights", str(weights)], keras_packages, timeout=300)
     assert f"wrote {target}" in result.stdout and f"wrote {saved}" in result.stdout
     check = (
-        "import sys, numpy as np, tensorflow as tf\n"
+        "import sys, keras, numpy as np, tensorflow as tf\n"
         "from lenet5_keras import export\n"
+        "from lenet5_keras.model import build_model\n"
+        "keras.utils.set_random_seed(7)\n"
+        "trained = build_model()\n"
         "model = export.load(sys.argv[1])\n"
         "served = tf.saved_model.load(sys.argv[2])\n"
         "x = np.random.default_rng(0).standard_normal((3, 32, 32, 1)).astype('float32')\n"
-        "want = np.asarray(model(x, training=False))\n"
-        "got = np.asarray(served.serve(x))\n"
-        "assert np.abs(got - want).max() <= 1e-5 * np.abs(want).max()\n"
+        "want = np.asarray(trained(x, training=False))\n"
+        "for got in (np.asarray(model(x, training=False)), np.asarray(served.serve(x))):\n"
+        "    assert np.abs(got - want).max() <= 1e-5 * np.abs(want).max()\n"
     )
     _run(["-c", check, str(target), str(saved)], keras_packages, timeout=300)
     bad = _run_fail(
