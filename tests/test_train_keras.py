@@ -1,0 +1,223 @@
+"""The generated Keras training program, run for real (TensorFlow backend, CPU) in subprocesses.
+
+This process never imports TensorFlow or torch (see tests/frameworks.py for why); weights are
+compared by reading the .weights.h5 files with h5py in a subprocess.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from netspec import build
+
+ROOT = Path(__file__).parent.parent
+
+TINY = """\
+netspec: 1
+name: Tiny
+input: {shape: [1, 8, 8]}
+layers:
+  - {type: conv2d, name: conv, filters: 4, kernel: 3, padding: 1, activation: relu}
+  - {type: maxpool2d, name: pool, size: 2}
+  - {type: flatten}
+  - {type: dense, name: fc, units: 10}
+train:
+  optimizer: {type: sgd, lr: 0.05, momentum: 0.9}
+  batch_size: 16
+  epochs: 2
+"""
+
+COMPARE = """
+import json, sys, h5py, numpy as np
+def load(path):
+    out = {}
+    def visit(name, item):
+        if isinstance(item, h5py.Dataset):
+            out[name] = np.array(item)
+    with h5py.File(path, "r") as f:
+        f.visititems(visit)
+    assert out, path
+    return out
+a = load(sys.argv[1])
+res = {"finite": all(bool(np.isfinite(v).all()) for v in a.values() if v.dtype.kind == "f")}
+if len(sys.argv) > 2:
+    b = load(sys.argv[2])
+    assert a.keys() == b.keys(), (sorted(a), sorted(b))
+    res["max_diff"] = max(float(np.abs(a[k] - b[k]).max()) for k in a if a[k].size)
+print(json.dumps(res))
+"""
+
+
+def env(**extra: str) -> dict[str, str]:
+    return {
+        **os.environ,
+        "KERAS_BACKEND": "tensorflow",
+        "TF_CPP_MIN_LOG_LEVEL": "3",
+        "CUDA_VISIBLE_DEVICES": "",
+        "PYTHONPATH": "",
+        "PYTHONUNBUFFERED": "1",
+        **extra,
+    }
+
+
+@pytest.fixture(scope="module")
+def pkgdir(tmp_path_factory) -> Path:
+    root = tmp_path_factory.mktemp("keras_train")
+    (root / "tiny.yaml").write_text(TINY)
+    build(root / "tiny.yaml", backend="keras", out=root / "tiny")
+    return root
+
+
+def command(*args: str | Path, package: str = "tiny") -> list[str]:
+    return [sys.executable, "-m", f"{package}.train", *map(str, args)]
+
+
+def train(cwd: Path, *args: str | Path, package: str = "tiny", extra_env=None, timeout=300):
+    return subprocess.run(
+        command(*args, package=package),
+        cwd=cwd,
+        env=env(**(extra_env or {})),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+
+
+def ok(done: subprocess.CompletedProcess) -> subprocess.CompletedProcess:
+    assert done.returncode == 0, f"rc {done.returncode}\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}"
+    return done
+
+
+def compare(a: Path, b: Path | None = None) -> dict:
+    done = subprocess.run(
+        [sys.executable, "-c", COMPARE, str(a), *([str(b)] if b else [])],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stderr
+    return json.loads(done.stdout)
+
+
+def test_mirrored_on_two_logical_cpus_matches_one_device(pkgdir: Path) -> None:
+    common = ["--synthetic-samples", "128", "--epochs", "2"]
+    one = pkgdir / "runs" / "one"
+    ok(train(pkgdir, *common, "--strategy", "default", "--run-dir", one))
+    two = pkgdir / "runs" / "two"
+    done = ok(
+        train(pkgdir, *common, "--strategy", "mirrored", "--cpu-devices", "2", "--run-dir", two)
+    )
+    assert "training on 2 replica(s), strategy mirrored" in done.stdout
+    diff = compare(one / "model.weights.h5", two / "model.weights.h5")
+    assert diff["max_diff"] <= 1e-5, diff
+    records = [json.loads(x) for x in (two / "metrics.jsonl").read_text().splitlines()]
+    assert [r["epoch"] for r in records] == [1, 2]
+    assert (two / "checkpoints" / "last.weights.h5").exists()
+    assert not (two / "backup").exists()  # BackupAndRestore cleans up after a full run
+
+
+def test_backup_and_restore_resumes_after_sigkill(pkgdir: Path) -> None:
+    run = pkgdir / "runs" / "killed"
+    args = ["--synthetic-samples", "4096", "--epochs", "4", "--run-dir", run]
+    proc = subprocess.Popen(
+        command(*args), cwd=pkgdir, env=env(), stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL, text=True,
+    )
+    try:
+        for line in proc.stdout:
+            if line.startswith("epoch 2/4:"):
+                proc.send_signal(signal.SIGKILL)
+                break
+    finally:
+        proc.wait(timeout=60)
+        proc.stdout.close()
+    assert proc.returncode == -signal.SIGKILL
+    assert (run / "backup").is_dir() and not (run / "model.weights.h5").exists()
+    done = ok(train(pkgdir, *args))
+    epochs = [line.split(":")[0] for line in done.stdout.splitlines() if line.startswith("epoch ")]
+    assert epochs[0] in ("epoch 3/4", "epoch 4/4"), done.stdout
+    assert epochs[-1] == "epoch 4/4"
+    assert compare(run / "model.weights.h5")["finite"]
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def test_multi_worker_two_workers_on_loopback(pkgdir: Path) -> None:
+    workers = [f"127.0.0.1:{free_port()}", f"127.0.0.1:{free_port()}"]
+    run = pkgdir / "runs" / "multi"
+    procs = []
+    for index in range(2):
+        config = {"cluster": {"worker": workers}, "task": {"type": "worker", "index": index}}
+        procs.append(
+            subprocess.Popen(
+                command("--synthetic-samples", "128", "--run-dir", run),
+                cwd=pkgdir, env=env(TF_CONFIG=json.dumps(config)),
+                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+            )
+        )
+    outputs = [p.communicate(timeout=300) for p in procs]
+    for proc, (out, err) in zip(procs, outputs):
+        assert proc.returncode == 0, f"{out[-3000:]}\n{err[-3000:]}"
+    assert "strategy multi-worker" in outputs[0][0]
+    records = [json.loads(x) for x in (run / "metrics.jsonl").read_text().splitlines()]
+    assert [r["epoch"] for r in records] == [1, 2]  # written by the chief only
+    assert all(np.isfinite(r["loss"]) for r in records)
+    assert compare(run / "model.weights.h5")["finite"]
+    assert not (run / "backup" / "worker-1").exists()
+
+
+def test_nan_loss_stops_before_the_checkpoint(pkgdir: Path) -> None:
+    run = pkgdir / "runs" / "nan"
+    done = train(
+        pkgdir, "--synthetic-samples", "128", "--epochs", "3", "--run-dir", run,
+        extra_env={"NETSPEC_INJECT_NAN_STEP": "11"},  # epoch 2 (8 steps an epoch)
+    )
+    assert done.returncode == 3, done.stderr[-3000:]
+    assert "error: loss is not finite (NaN or Inf) in epoch 2 at step 3" in done.stderr
+    records = [json.loads(x) for x in (run / "metrics.jsonl").read_text().splitlines()]
+    assert [r["epoch"] for r in records] == [1]
+    assert compare(run / "checkpoints" / "last.weights.h5")["finite"]
+
+
+def test_npz_shape_mismatch_is_an_error(pkgdir: Path) -> None:
+    rng = np.random.default_rng(0)
+    data = pkgdir / "small.npz"
+    np.savez(data, x=rng.random((32, 1, 6, 6), dtype=np.float32), y=rng.integers(0, 10, 32))
+    done = train(pkgdir, "--data", data, "--run-dir", pkgdir / "runs" / "npz")
+    assert done.returncode == 2
+    assert "holds samples of shape (1, 6, 6), the network takes (1, 8, 8)" in done.stderr
+
+
+def test_lenet5_learns_digits(tmp_path: Path) -> None:
+    pytest.importorskip("sklearn")
+    from tests.test_train_torch import digits_npz
+
+    build(ROOT / "specs" / "lenet5.yaml", backend="keras", out=tmp_path / "lenet")
+    digits_npz(tmp_path / "digits.npz")
+    started = time.perf_counter()
+    done = ok(
+        train(
+            tmp_path, "--data", tmp_path / "digits.npz", "--epochs", "12",
+            "--run-dir", tmp_path / "run", package="lenet",
+        )
+    )
+    seconds = time.perf_counter() - started
+    records = [json.loads(x) for x in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
+    accuracy = records[-1]["val_accuracy"]
+    print(f"LeNet-5 (Keras) on digits: held-out accuracy {accuracy:.4f} in {seconds:.1f} s")
+    assert accuracy >= 0.95, done.stdout
+    assert seconds < 180
