@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 import shutil
 import subprocess
@@ -199,3 +200,24 @@ def test_svg_via_dot(spec: Path, tmp_path: Path) -> None:
 def test_shared_layer_names_its_owner() -> None:
     text = graph.mermaid(load(ROOT / "tests" / "specs" / "shared.yaml"))
     assert 'n_enc_again["enc_again<br/>dense + relu · 8<br/>shares enc"]' in text
+
+
+def test_random_valid_networks_draw_every_node_and_edge() -> None:
+    """Hypothesis' random networks (tests/test_properties.py): parseable Mermaid with every
+    node and edge, DOT with every node, the same text twice."""
+    hypothesis = pytest.importorskip("hypothesis")
+    properties = pytest.importorskip("tests.test_properties")
+
+    @properties.SETTINGS
+    @hypothesis.given(properties.networks())
+    def check(net) -> None:  # noqa: ANN001
+        network = load(json.dumps(net.spec()))
+        text = graph.mermaid(network)
+        nodes, edges = _mermaid_structure(text)
+        assert set(nodes) == {_id(n.name) for n in network.nodes} | {"n_input", "n_output"}
+        assert len(edges) == sum(len(n.inputs) for n in network.nodes) + 1
+        dot = graph.dot(network)
+        assert all(f"{_id(n.name)} [label=" in dot for n in network.nodes)
+        assert text == graph.mermaid(load(json.dumps(net.spec())))
+
+    check()
