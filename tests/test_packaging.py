@@ -43,18 +43,18 @@ def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
     for folder in ("netspec", "templates"):
         shutil.copytree(ROOT / folder, src / folder, ignore=shutil.ignore_patterns("__pycache__"))
     out = tmp_path_factory.mktemp("wheel")
-    result = _run(
-        [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-v"]
+    _run(
+        [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation"]
         + ["--disable-pip-version-check", "-w", out, src],
         cwd=src,
     )
-    # setuptools ships data only of packages it is told about: no template folder left out
-    assert "absent from the `packages` configuration" not in result.stdout + result.stderr
     (found,) = out.glob("netspec-*.whl")
     return found
 
 
 def test_wheel_contains_every_template(wheel: Path) -> None:
+    """setuptools (84) ships data files only of the packages pyproject.toml lists: every
+    folder of templates/ must be listed there, or the wheel builds nothing."""
     with zipfile.ZipFile(wheel) as archive:
         names = set(archive.namelist())
     templates = {
