@@ -54,7 +54,7 @@ def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def test_wheel_contains_every_template(wheel: Path) -> None:
     """setuptools (84) ships data files only of the packages pyproject.toml lists: every
-    folder of templates/ must be listed there, or the wheel builds nothing."""
+    folder of templates/ must be listed there, or its templates are silently left out."""
     with zipfile.ZipFile(wheel) as archive:
         names = set(archive.namelist())
     templates = {
