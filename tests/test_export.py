@@ -22,7 +22,12 @@ import pytest
 from netspec import build
 
 ROOT = Path(__file__).resolve().parent.parent
-SPECS = sorted(p.stem for p in (ROOT / "specs").glob("*.yaml"))
+PATHS = {
+    p.stem: p
+    for p in sorted((ROOT / "specs").glob("*.yaml")) + sorted((ROOT / "tests/specs").glob("*.yaml"))
+}
+"""The shipped specs, and the test specs (concat, shared layers, odd paddings, nested blocks)."""
+SPECS = list(PATHS)
 TOLERANCE = 1e-5
 
 TORCH_CHECK = r"""
@@ -127,7 +132,7 @@ def _run(code_or_args: list[str], packages: Path, timeout: int) -> subprocess.Co
 
 def _build_all(root: Path, backend: str) -> Path:
     for spec in SPECS:
-        build(ROOT / "specs" / f"{spec}.yaml", backend=backend, out=root / f"{spec}_{backend}")
+        build(PATHS[spec], backend=backend, out=root / f"{spec}_{backend}")
     return root
 
 
