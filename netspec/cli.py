@@ -14,7 +14,7 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 from netspec import __version__
-from netspec.errors import Problem, SpecError
+from netspec.errors import Problem, SpecError, one_line
 from netspec.network import DEFAULT_MAX_PARAMS, Network, load
 
 EXAMPLES = {
@@ -57,9 +57,10 @@ def github_escape(text: str, *, property_: bool = False) -> str:
 
 
 def _report(problem: Problem, fmt: str) -> str:
-    if fmt == "github":
-        file = github_escape(problem.file, property_=True)
-        return f"::error file={file},line={problem.line},col={problem.col}::{github_escape(problem.message)}"
+    if fmt == "github":  # escaped as in text form first: no raw control or bidi characters
+        file = github_escape(one_line(problem.file), property_=True)
+        message = github_escape(one_line(problem.message))
+        return f"::error file={file},line={problem.line},col={problem.col}::{message}"
     return str(problem)
 
 

@@ -7,7 +7,12 @@ it sees unless continuing would only produce noise.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
+
+MAX_PROBLEMS = 100
+"""Most problems a `SpecError` shows: a hostile file can hold a million mistakes, and a reader
+wants the first ones, fast."""
 
 
 @dataclass(frozen=True, order=True)
@@ -20,22 +25,34 @@ class Problem:
     message: str
 
     def __str__(self) -> str:
-        return f"{_one_line(self.file)}:{self.line}:{self.col}: {_one_line(self.message)}"
+        return f"{one_line(self.file)}:{self.line}:{self.col}: {one_line(self.message)}"
 
 
-def _one_line(text: str) -> str:
+def one_line(text: str) -> str:
     """Escape control and bidi characters: a message is exactly one line, shown as written."""
+    if text.isprintable() and not _BIDI.search(text):
+        return text
     return "".join(ch if ch.isprintable() and not _is_bidi(ch) else ascii(ch)[1:-1] for ch in text)
 
 
+_BIDI = re.compile("[\u202a-\u202e\u2066-\u2069\u200e\u200f\u061c]")
+
+
 def _is_bidi(ch: str) -> bool:
-    return "\u202a" <= ch <= "\u202e" or "\u2066" <= ch <= "\u2069" or ch in "\u200e\u200f\u061c"
+    return _BIDI.match(ch) is not None
 
 
 class SpecError(Exception):
-    """A spec is invalid. `problems` holds every problem found, sorted by position."""
+    """A spec is invalid. `problems` holds the problems found, sorted by position: all of them,
+    or the first `MAX_PROBLEMS` and a last one saying that more were left out."""
 
     def __init__(self, problems: list[Problem]) -> None:
         assert problems, "SpecError needs at least one problem"
-        self.problems = sorted(set(problems))
+        unique = sorted(set(problems))
+        if len(unique) > MAX_PROBLEMS:
+            hidden = unique[MAX_PROBLEMS]
+            message = f"too many problems; only the first {MAX_PROBLEMS} are shown"
+            note = Problem(hidden.file, hidden.line, hidden.col, message)
+            unique = [*unique[:MAX_PROBLEMS], note]
+        self.problems = unique
         super().__init__("\n".join(str(p) for p in self.problems))

@@ -14,7 +14,7 @@ from typing import Any, get_args, get_origin
 from pydantic import BaseModel, ValidationError
 from pydantic_core.core_schema import ErrorType
 
-from netspec.errors import Problem, SpecError
+from netspec.errors import MAX_PROBLEMS, Problem, SpecError
 from netspec.ir import NetworkSpec
 from netspec.spec import Document, Path_, SourceMap
 
@@ -35,7 +35,7 @@ def problems(
     """Translate a pydantic error into located problems; `data` is what was validated, found
     at `prefix` in the source."""
     result = []
-    for error in exc.errors(include_url=False):
+    for error in exc.errors(include_url=False)[: MAX_PROBLEMS + 1]:  # SpecError shows no more
         path, owner = _data_path(error["loc"], data, model)
         key = error["type"] == "extra_forbidden"
         message = f"{_dotted(prefix + path)}: {_message(error, owner)}" if prefix + path else _message(error, owner)
@@ -49,19 +49,20 @@ def _data_path(loc: tuple[Any, ...], data: Any, model: Any) -> tuple[Path_, Any]
     path: list[str | int] = []
     owner = model
     node = data
+    tagged: Any = None  # the node whose union tag was seen (a tag can also be a field name)
     for part in loc:
-        if isinstance(node, dict) and part in node:
+        if node is not tagged and isinstance(part, str) and (
+            node == part or isinstance(node, dict) and node.get("type") == part
+        ):
+            owner = _tagged_model(owner, part)  # a union member's tag, written out or as shorthand
+            node = tagged = {"type": part} if node == part else node
+        elif isinstance(node, dict) and part in node:
             owner = _field_model(owner, part) if part != loc[-1] else owner
             path.append(part)
             node = node[part]
         elif isinstance(node, list) and isinstance(part, int) and part < len(node):
             path.append(part)
             node = node[part]
-        elif isinstance(part, str) and (
-            node == part or isinstance(node, dict) and node.get("type") == part
-        ):
-            owner = _tagged_model(owner, part)  # a union member's tag, written out or as shorthand
-            node = {"type": part} if node == part else node
         elif part == loc[-1] and isinstance(node, dict):
             path.append(part)  # a missing or unknown key
         # else: a union member's tag or other pydantic-internal step

@@ -70,6 +70,11 @@ class _Expander:
         self.nodes: list[Node] = []
         self.by_name: dict[str, Node] = {}
         self.instances: list[Instance] = []
+        self.refs: dict[tuple[int, Path_], dict[str, Path_]] = {}
+        """`_refs` of each layer (the spec keeps the layers alive, so their ids stay unique)."""
+        self.bound: dict[tuple[Any, ...], LayerBase] = {}
+        """Each layer bound to the values of the parameters it uses: a block used a thousand times
+        with the same arguments is validated once (the layers are frozen, so they can be shared)."""
 
     def fail(self, path: Path_, message: str, *, key: bool = False) -> None:
         self.problems.append(self.source.problem(path, message, key=key))
@@ -134,7 +139,10 @@ class _Expander:
 
     def _bind(self, layer: LayerBase, args: dict[str, Any] | None, path: Path_) -> LayerBase | None:
         """Substitute `$param` references and validate the concrete layer again."""
-        refs = _refs(layer, path)
+        key = (id(layer), path)  # a block's layers are bound once per use: walk each once
+        refs = self.refs.get(key)
+        if refs is None:
+            refs = self.refs[key] = _refs(layer, path)
         if not refs:
             return layer
         if args is None:
@@ -151,9 +159,14 @@ class _Expander:
             self.fail(refs[ref], f"unknown parameter {'$' + ref!r}{hint}")
         if unknown:
             return None
+        bound_key = (*key, tuple((ref, type(args[ref]), args[ref]) for ref in refs))
+        bound = self.bound.get(bound_key)
+        if bound is not None:
+            return bound
         data = _substitute(layer, args)
         try:
-            return type(layer).model_validate(data)
+            bound = self.bound[bound_key] = type(layer).model_validate(data)
+            return bound
         except ValidationError as exc:
             given = ", ".join(f"${k} = {args[k]!r}" for k in refs)
             for problem in parse_.problems(exc, data, self.source, type(layer), path):

@@ -14,6 +14,7 @@ so later stages can report ``file:line:col`` for any value they reject.
 
 from __future__ import annotations
 
+import codecs
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,11 +22,16 @@ from typing import Any
 
 import yaml
 
-from netspec.errors import Problem, SpecError
+from netspec.errors import MAX_PROBLEMS, Problem, SpecError
 
 MAX_BYTES = 1 << 20
 MAX_DEPTH = 64
 MAX_NODES = 200_000
+MAX_EVENTS = 50_000
+"""YAML events (scalars, keys, starts and ends of collections) read before giving up. The pure
+Python parser spends tens of microseconds on each, so this, not the size in bytes, bounds the time
+a hostile spec can take. It allows some 8,000 layers written out one by one (blocks and `repeat`
+build larger networks); alias expansion is bounded separately by `MAX_NODES`."""
 MAX_INT_DIGITS = 18
 
 Path_ = tuple[str | int, ...]
@@ -100,17 +106,28 @@ def _looks_like_path(text: str) -> bool:
     return "\n" not in text and text.endswith((".yaml", ".yml"))
 
 
+_WIDE_BOMS = (
+    (codecs.BOM_UTF32_LE, "UTF-32"), (codecs.BOM_UTF32_BE, "UTF-32"),
+    (codecs.BOM_UTF16_LE, "UTF-16"), (codecs.BOM_UTF16_BE, "UTF-16"),
+)  # UTF-32's little-endian mark starts with UTF-16's, so it is tried first
+
+
 def load_bytes(raw: bytes, file: str) -> Document:
     """Decode UTF-8 strictly (with a located error for the first bad byte), then load."""
     if len(raw) > MAX_BYTES:
         raise SpecError([Problem(file, 1, 1, f"spec is larger than {MAX_BYTES} bytes")])
+    body = raw.removeprefix(codecs.BOM_UTF8)
     try:
-        text = raw.decode("utf-8-sig")
+        text = body.decode("utf-8")
     except UnicodeDecodeError as exc:
-        before = raw[: exc.start]
+        for bom, encoding in _WIDE_BOMS:
+            if raw.startswith(bom):
+                message = f"spec is {encoding} (it starts with a byte-order mark); save it as UTF-8"
+                raise SpecError([Problem(file, 1, 1, message)]) from None
+        before = body[: exc.start]
         line = before.count(b"\n") + 1
-        col = exc.start - (before.rfind(b"\n") + 1) + 1
-        message = f"spec is not valid UTF-8 (byte 0x{raw[exc.start]:02x})"
+        col = len(before[before.rfind(b"\n") + 1 :].decode("utf-8")) + 1  # in characters
+        message = f"spec is not valid UTF-8 (byte 0x{body[exc.start]:02x})"
         raise SpecError([Problem(file, line, col, message)]) from None
     return load_text(text, file)
 
@@ -203,6 +220,8 @@ class _Builder:
 
     def _fail(self, mark: yaml.Mark, message: str) -> None:
         self.problems.append(Problem(self.source.file, mark.line + 1, mark.column + 1, message))
+        if len(self.problems) > MAX_PROBLEMS:
+            raise _Stop  # SpecError shows only the first MAX_PROBLEMS anyway
 
     def _stop(self, mark: yaml.Mark, message: str) -> None:
         self._fail(mark, message)
@@ -212,9 +231,12 @@ class _Builder:
         self.loader = loader = _CoreLoader(text)
         try:
             root = _NOTHING
-            documents = 0
+            documents = events = 0
             while loader.check_event():
                 event = loader.get_event()
+                events += 1
+                if events > MAX_EVENTS:
+                    self._stop(event.start_mark, f"spec has more than {MAX_EVENTS:,} YAML nodes")
                 if isinstance(event, yaml.DocumentStartEvent):
                     documents += 1
                     if documents > 1:
