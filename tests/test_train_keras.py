@@ -94,7 +94,9 @@ def train(cwd: Path, *args: str | Path, package: str = "tiny", extra_env=None, t
 
 
 def ok(done: subprocess.CompletedProcess) -> subprocess.CompletedProcess:
-    assert done.returncode == 0, f"rc {done.returncode}\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}"
+    assert done.returncode == 0, (
+        f"rc {done.returncode}\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}"
+    )
     return done
 
 
@@ -130,8 +132,12 @@ def test_backup_and_restore_resumes_after_sigkill(pkgdir: Path) -> None:
     run = pkgdir / "runs" / "killed"
     args = ["--synthetic-samples", "4096", "--epochs", "4", "--run-dir", run]
     proc = subprocess.Popen(
-        command(*args), cwd=pkgdir, env=env(), stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL, text=True,
+        command(*args),
+        cwd=pkgdir,
+        env=env(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
     )
     try:
         for line in proc.stdout:
@@ -165,8 +171,11 @@ def test_multi_worker_two_workers_on_loopback(pkgdir: Path) -> None:
         procs.append(
             subprocess.Popen(
                 command("--synthetic-samples", "128", "--run-dir", run),
-                cwd=pkgdir, env=env(TF_CONFIG=json.dumps(config)),
-                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                cwd=pkgdir,
+                env=env(TF_CONFIG=json.dumps(config)),
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
             )
         )
     outputs = [p.communicate(timeout=300) for p in procs]
@@ -183,7 +192,13 @@ def test_multi_worker_two_workers_on_loopback(pkgdir: Path) -> None:
 def test_nan_loss_stops_before_the_checkpoint(pkgdir: Path) -> None:
     run = pkgdir / "runs" / "nan"
     done = train(
-        pkgdir, "--synthetic-samples", "128", "--epochs", "3", "--run-dir", run,
+        pkgdir,
+        "--synthetic-samples",
+        "128",
+        "--epochs",
+        "3",
+        "--run-dir",
+        run,
         extra_env={"NETSPEC_INJECT_NAN_STEP": "11"},  # epoch 2 (8 steps an epoch)
     )
     assert done.returncode == 3, done.stderr[-3000:]
@@ -211,8 +226,14 @@ def test_lenet5_learns_digits(tmp_path: Path) -> None:
     started = time.perf_counter()
     done = ok(
         train(
-            tmp_path, "--data", tmp_path / "digits.npz", "--epochs", "12",
-            "--run-dir", tmp_path / "run", package="lenet",
+            tmp_path,
+            "--data",
+            tmp_path / "digits.npz",
+            "--epochs",
+            "12",
+            "--run-dir",
+            tmp_path / "run",
+            package="lenet",
         )
     )
     seconds = time.perf_counter() - started

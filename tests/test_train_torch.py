@@ -87,7 +87,9 @@ def train(pkgdir: Path, *args: str | Path, package: str = "tiny", extra_env=None
 
 
 def ok(done: subprocess.CompletedProcess) -> subprocess.CompletedProcess:
-    assert done.returncode == 0, f"rc {done.returncode}\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}"
+    assert done.returncode == 0, (
+        f"rc {done.returncode}\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}"
+    )
     return done
 
 
@@ -193,7 +195,12 @@ def test_restart_under_torchrun_resumes_by_itself(pkgdir: Path, finished: Path) 
     shutil.copytree(finished, run)
     done = ok(
         train(
-            pkgdir, *COMMON, "--epochs", "4", "--run-dir", run,
+            pkgdir,
+            *COMMON,
+            "--epochs",
+            "4",
+            "--run-dir",
+            run,
             extra_env={"TORCHELASTIC_RESTART_COUNT": "1"},
         )
     )
@@ -248,9 +255,7 @@ def test_existing_checkpoints_need_resume(pkgdir: Path, finished: Path) -> None:
 
 def test_nan_loss_stops_and_keeps_the_last_good_checkpoint(pkgdir: Path) -> None:
     run = pkgdir / "runs" / "nan"
-    done = train(
-        pkgdir, *COMMON, "--run-dir", run, extra_env={"NETSPEC_INJECT_NAN_STEP": "20"}
-    )
+    done = train(pkgdir, *COMMON, "--run-dir", run, extra_env={"NETSPEC_INJECT_NAN_STEP": "20"})
     assert done.returncode == 3, done.stderr
     assert "error: loss is not finite (NaN or Inf) in epoch 2 at or before step 20" in done.stderr
     assert "ckpt-000000016.pt" in done.stderr
@@ -295,8 +300,14 @@ def test_lenet5_learns_digits(tmp_path: Path) -> None:
     started = time.perf_counter()
     done = ok(
         train(
-            tmp_path, "--data", tmp_path / "digits.npz", "--epochs", "12",
-            "--run-dir", tmp_path / "run", package="lenet",
+            tmp_path,
+            "--data",
+            tmp_path / "digits.npz",
+            "--epochs",
+            "12",
+            "--run-dir",
+            tmp_path / "run",
+            package="lenet",
         )
     )
     seconds = time.perf_counter() - started

@@ -6,13 +6,17 @@ fixed text and drop these values in; they never branch on the spec.
 
 Losses, and what the network's output and the data's targets must be:
 
-| spec loss              | output          | targets            | torch                        | Keras                                              |
-| ---------------------- | --------------- | ------------------ | ---------------------------- | -------------------------------------------------- |
-| `cross_entropy`        | logits          | class indices      | `nn.CrossEntropyLoss()`      | `SparseCategoricalCrossentropy(from_logits=True)`  |
-| `nll`                  | log-probs       | class indices      | `nn.NLLLoss()`               | `SparseCategoricalCrossentropy(from_logits=True)`  |
-| `mse`                  | any             | dense (one-hot)    | `nn.MSELoss()`               | `MeanSquaredError()`                               |
-| `binary_cross_entropy` | probabilities   | dense in [0, 1]    | `nn.BCELoss()`               | `BinaryCrossentropy(from_logits=False)`            |
-| `kl_div`               | log-probs       | probabilities      | `nn.KLDivLoss("batchmean")`  | `kl_div` (sum over classes, mean over the batch)   |
+- `cross_entropy`: the network outputs logits, targets are class indices.
+  torch `nn.CrossEntropyLoss()`; Keras `SparseCategoricalCrossentropy(from_logits=True)`.
+- `nll`: log-probabilities, class indices.
+  torch `nn.NLLLoss()`; Keras `SparseCategoricalCrossentropy(from_logits=True)`.
+- `mse`: any output, dense targets (one-hot).
+  torch `nn.MSELoss()`; Keras `MeanSquaredError()`.
+- `binary_cross_entropy`: probabilities, dense targets in [0, 1].
+  torch `nn.BCELoss()`; Keras `BinaryCrossentropy(from_logits=False)`.
+- `kl_div`: log-probabilities, probability targets.
+  torch `nn.KLDivLoss(reduction="batchmean")`; Keras the program's `kl_div` (sum over the
+  classes, mean over the batch).
 
 `nll` in Keras: log-probabilities are logits whose log-sum-exp is 0, so softmax cross-entropy
 from them is exactly the negative log-likelihood. Keras's own `KLDivergence` wants

@@ -1,0 +1,395 @@
+"""Every GPU training measurement of issue 4 in one run: generated VGG-16 vs hand-written.
+
+Torch (this process): the bf16 matmul rate of the card (the "peak" the other numbers are a
+percentage of), then VGG-16 training steps, batch 128 at 224x224, on one device-resident batch:
+
+  * generated   - the generated train.py's own step (`Trainer`) with the settings its `train()`
+                  picks by default on CUDA: bf16 autocast, channels_last, torch.compile,
+                  fused SGD, cudnn.benchmark, TF32;
+  * hand-written best - a hand-written VGG-16 and loop with bf16 autocast + channels_last +
+                  torch.compile (the reference configuration of the issue);
+  * hand-written eager bf16 and fp32 - for scale;
+  * generated end to end - `python -m <pkg>.train --data synthetic` as a user runs it (data
+                  loader, logging, no checkpoint inside the window), images/s from its log.
+
+Keras (a subprocess, KERAS_BACKEND=jax): the generated VGG-16 compiled as the generated
+train.py compiles it (its optimizer, loss, metrics; mixed_bfloat16 chosen by its `configure`)
+vs `keras.applications.VGG16(weights=None)` under mixed_bfloat16, both timed with
+`train_on_batch` on the same device-resident batch.
+
+Results go to $OUT/gpu_bench.json (or --out) and are printed as a table. The GPU machine needs
+torch, JAX and Keras (Keras as wheels: it has no network); netspec itself is only needed when
+--packages is not given (build the two packages beforehand with `netspec build specs/vgg16.yaml
+--backend torch|keras -o DIR/vgg16_torch|vgg16_keras` and pass --packages DIR).
+
+    python bench/gpu.py                    # on the GPU machine, writes $OUT/gpu_bench.json
+    python bench/gpu.py --smoke            # tiny sizes on CPU: checks that the script runs
+    python bench/gpu.py --smoke --part torch
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import json
+import os
+import re
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+VGG16_MACS_224 = 15_470_264_320
+"""Multiply-accumulates of one VGG-16 forward pass at 224x224 (used when netspec is absent)."""
+
+
+def parse_args() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--smoke", action="store_true", help="tiny sizes; runs on CPU")
+    parser.add_argument("--part", choices=["all", "torch", "keras"], default="all")
+    parser.add_argument("--packages", type=Path, help="folder with prebuilt vgg16_torch/keras")
+    parser.add_argument("--out", type=Path, default=Path(os.environ.get("OUT", ".")))
+    parser.add_argument("--batch", type=int, default=128)
+    parser.add_argument("--warmup", type=int, default=15)
+    parser.add_argument("--steps", type=int, default=50)
+    parser.add_argument("--keras-backend", default="jax")
+    parser.add_argument("--skip-e2e", action="store_true", help="skip the end-to-end run")
+    args = parser.parse_args()
+    if args.smoke:
+        args.batch, args.warmup, args.steps = 4, 1, 2
+    return args
+
+
+def image_size(args: argparse.Namespace) -> int:
+    return 32 if args.smoke else 224
+
+
+def packages(args: argparse.Namespace) -> Path:
+    """The folder holding vgg16_torch and vgg16_keras (built here unless --packages)."""
+    if args.packages:
+        return args.packages.resolve()
+    sys.path.insert(0, str(ROOT))
+    from netspec import build
+
+    folder = Path(tempfile.mkdtemp(prefix="netspec_gpu_bench_"))
+    text = (ROOT / "specs" / "vgg16.yaml").read_text(encoding="utf-8")
+    if args.smoke:  # the same network on 32x32 input (five 2x2 pools leave 1x1)
+        text = text.replace("shape: [3, 224, 224]", "shape: [3, 32, 32]")
+        assert "[3, 32, 32]" in text
+    (folder / "vgg16.yaml").write_text(text, encoding="utf-8")
+    for backend in ("torch", "keras"):
+        build(folder / "vgg16.yaml", backend=backend, out=folder / f"vgg16_{backend}")
+    return folder
+
+
+def forward_macs(args: argparse.Namespace) -> int:
+    try:
+        sys.path.insert(0, str(ROOT))
+        import netspec
+
+        text = (ROOT / "specs" / "vgg16.yaml").read_text(encoding="utf-8")
+        if args.smoke:
+            text = text.replace("shape: [3, 224, 224]", "shape: [3, 32, 32]")
+        return netspec.load(text, name="vgg16.yaml").macs
+    except ImportError:
+        assert not args.smoke
+        return VGG16_MACS_224
+
+
+# ----------------------------------------------------------------------------- torch
+
+
+def torch_part(args: argparse.Namespace, folder: Path) -> dict:
+    import torch
+    import torch.nn.functional as F
+    from torch import nn
+
+    cuda = torch.cuda.is_available()
+    device = torch.device("cuda" if cuda else "cpu")
+    if not cuda and not args.smoke:
+        raise SystemExit("no CUDA device; use --smoke to try the script on CPU")
+    torch.backends.cudnn.benchmark = True
+    torch.backends.cuda.matmul.allow_tf32 = True
+    torch.backends.cudnn.allow_tf32 = True
+
+    def sync() -> None:
+        if cuda:
+            torch.cuda.synchronize()
+
+    def rate(step, warmup: int, steps: int) -> float:
+        """Steps per second of `step`."""
+        for _ in range(warmup):
+            step()
+        sync()
+        start = time.perf_counter()
+        for _ in range(steps):
+            step()
+        sync()
+        return steps / (time.perf_counter() - start)
+
+    # -- bf16 matmul rate, the reference peak
+    n = 256 if args.smoke else 8192
+    left = torch.randn(n, n, device=device, dtype=torch.bfloat16)
+    right = torch.randn(n, n, device=device, dtype=torch.bfloat16)
+    matmuls = rate(lambda: left @ right, 3 if args.smoke else 20, 5 if args.smoke else 100)
+    peak = 2 * n**3 * matmuls
+
+    size = image_size(args)
+    train_flops = 6 * forward_macs(args)  # forward + backward ~ 3x the forward pass
+    batch = args.batch
+    x = torch.randn(batch, 3, size, size, device=device)
+    y = torch.randint(0, 1000, (batch,), device=device)
+    results: dict = {
+        "device": torch.cuda.get_device_name() if cuda else "cpu",
+        "torch": torch.__version__,
+        "batch": batch,
+        "image": size,
+        "bf16_matmul_tflops": peak / 1e12,
+    }
+
+    def record(name: str, steps_per_s: float) -> None:
+        images = steps_per_s * batch
+        results[name] = {
+            "images_per_s": images,
+            "percent_of_matmul_peak": 100 * images * train_flops / peak,
+        }
+        print(f"  {name:28s} {images:10.1f} images/s", flush=True)
+
+    # -- generated: the generated program's step with its CUDA defaults
+    sys.path.insert(0, str(folder))
+    train = importlib.import_module("vgg16_torch.train")
+    torch.manual_seed(0)
+    model = train.build_model().to(device)
+    defaults = train.parse_args([])
+    amp = defaults.amp or ("bf16" if cuda else "off")
+    channels_last = train.CONV and (cuda if defaults.channels_last is None else True)
+    use_compile = cuda if defaults.compile is None else defaults.compile
+    if channels_last:
+        model.to(memory_format=torch.channels_last)
+    optimizer = train.make_optimizer(
+        model.parameters(), train.LEARNING_RATE, True if cuda else None
+    )
+    trainer = train.Trainer(model, optimizer, device, amp, channels_last)
+    if use_compile:
+        trainer.model = torch.compile(model)
+    results["generated_settings"] = {
+        "amp": amp,
+        "channels_last": channels_last,
+        "compile": use_compile,
+    }
+    record("generated", rate(lambda: trainer.step(x, y), args.warmup, args.steps))
+
+    trainer = model = optimizer = None  # free the memory for the references
+
+    # -- hand-written VGG-16, the reference configurations
+    class VGG16(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            layers, channels = [], 3
+            for width, convs in [(64, 2), (128, 2), (256, 3), (512, 3), (512, 3)]:
+                for _ in range(convs):
+                    layers += [nn.Conv2d(channels, width, 3, padding=1), nn.ReLU(True)]
+                    channels = width
+                layers.append(nn.MaxPool2d(2))
+            self.features = nn.Sequential(*layers)
+            side = size // 32
+            self.classifier = nn.Sequential(
+                nn.Linear(512 * side * side, 4096),
+                nn.ReLU(True),
+                nn.Dropout(0.5),
+                nn.Linear(4096, 4096),
+                nn.ReLU(True),
+                nn.Dropout(0.5),
+                nn.Linear(4096, 1000),
+            )
+
+        def forward(self, x):
+            return self.classifier(torch.flatten(self.features(x), 1))
+
+    def handwritten(bf16: bool, channels_last: bool, compiled: bool):
+        torch.manual_seed(0)
+        net = VGG16().to(device)
+        if channels_last:
+            net.to(memory_format=torch.channels_last)
+        opt = torch.optim.SGD(
+            net.parameters(), lr=0.01, momentum=0.9, weight_decay=5e-4, fused=cuda or None
+        )
+        run = torch.compile(net) if compiled else net
+        inputs = x.contiguous(memory_format=torch.channels_last) if channels_last else x
+
+        def step() -> None:
+            opt.zero_grad(set_to_none=True)
+            with torch.autocast(device.type, torch.bfloat16, enabled=bf16):
+                out = run(inputs)
+            F.cross_entropy(out.float(), y).backward()
+            opt.step()
+
+        return step
+
+    record(
+        "handwritten_bf16_cl_compile",
+        rate(handwritten(True, True, cuda), args.warmup, args.steps),
+    )
+    record("handwritten_eager_bf16", rate(handwritten(True, True, False), 3, args.steps))
+    record("handwritten_fp32", rate(handwritten(False, False, False), 3, args.steps))
+    best = results["handwritten_bf16_cl_compile"]["images_per_s"]
+    results["generated_vs_best_handwritten"] = results["generated"]["images_per_s"] / best
+    if cuda:
+        torch.cuda.empty_cache()
+
+    # -- generated end to end: the program as a user runs it
+    if not args.skip_e2e:
+        steps = 6 if args.smoke else 150
+        interval = 2 if args.smoke else 25
+        command = [sys.executable, "-m", "vgg16_torch.train", "--data", "synthetic"]
+        command += ["--batch-size", str(batch), "--max-steps", str(steps)]
+        command += ["--log-interval", str(interval), "--no-progress", "--epochs", "1"]
+        command += ["--synthetic-samples", str(batch * steps)]
+        with tempfile.TemporaryDirectory() as run_dir:
+            done = subprocess.run(
+                [*command, "--run-dir", run_dir],
+                cwd=folder,
+                capture_output=True,
+                text=True,
+                timeout=420,
+            )
+        if done.returncode != 0:
+            results["generated_end_to_end"] = {"error": done.stderr[-2000:]}
+        else:
+            rates = [float(r) for r in re.findall(r"img/s ([0-9.e+]+)", done.stdout)]
+            steady = rates[2:] or rates  # the first windows include compilation
+            images = sorted(steady)[len(steady) // 2]
+            results["generated_end_to_end"] = {
+                "images_per_s": images,
+                "percent_of_matmul_peak": 100 * images * train_flops / peak,
+                "windows": rates,
+            }
+            print(f"  {'generated_end_to_end':28s} {images:10.1f} images/s", flush=True)
+    return results
+
+
+# ----------------------------------------------------------------------------- keras
+
+
+def keras_part(args: argparse.Namespace, folder: Path) -> dict:
+    """Run in its own process with KERAS_BACKEND set (see main)."""
+    import keras
+    import numpy as np
+
+    sys.path.insert(0, str(folder))
+    train = importlib.import_module("vgg16_keras.train")
+    defaults = train.parse_args([])
+    strategy_name, _ = train.configure(defaults)  # dtype policy and distribution
+    policy = keras.mixed_precision.global_policy().name
+    size = image_size(args)
+    batch = args.batch
+    rng = np.random.default_rng(0)
+    x = keras.ops.convert_to_tensor(rng.random((batch, size, size, 3), dtype=np.float32))
+    y = keras.ops.convert_to_tensor(rng.integers(0, 1000, batch))
+    results: dict = {
+        "backend": keras.backend.backend(),
+        "keras": keras.__version__,
+        "devices": [str(d) for d in keras.distribution.list_devices()],
+        "policy": policy,
+        "strategy": strategy_name,
+    }
+
+    def rate(model) -> float:
+        for _ in range(args.warmup):
+            model.train_on_batch(x, y)
+        start = time.perf_counter()
+        for _ in range(args.steps):
+            model.train_on_batch(x, y)  # returns host floats: synchronised
+        return args.steps / (time.perf_counter() - start)
+
+    keras.utils.set_random_seed(0)
+    model = train.build_model()
+    model.compile(
+        optimizer=train.make_optimizer(train.LEARNING_RATE),
+        loss=train.make_loss(),
+        metrics=train.make_metrics(),
+    )
+    results["generated"] = {"images_per_s": rate(model) * batch}
+    print(f"  keras generated      {results['generated']['images_per_s']:10.1f} images/s")
+    del model
+    keras.mixed_precision.set_global_policy(policy)
+    reference = keras.applications.VGG16(
+        weights=None, input_shape=(size, size, 3), classes=1000, classifier_activation=None
+    )
+    reference.compile(
+        optimizer=keras.optimizers.SGD(learning_rate=0.01, momentum=0.9),
+        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+        metrics=[keras.metrics.SparseCategoricalAccuracy(name="accuracy")],
+    )
+    results["keras_applications_vgg16"] = {"images_per_s": rate(reference) * batch}
+    print(
+        f"  keras applications   "
+        f"{results['keras_applications_vgg16']['images_per_s']:10.1f} images/s"
+    )
+    results["generated_vs_applications"] = (
+        results["generated"]["images_per_s"] / results["keras_applications_vgg16"]["images_per_s"]
+    )
+    return results
+
+
+def main() -> int:
+    args = parse_args()
+    if os.environ.get("NETSPEC_BENCH_KERAS_CHILD"):  # the Keras subprocess
+        out = keras_part(args, args.packages)
+        print("RESULT " + json.dumps(out))
+        return 0
+    folder = packages(args)
+    results: dict = {"smoke": args.smoke, "date": time.strftime("%Y-%m-%d")}
+    if args.part in ("all", "torch"):
+        print("torch:", flush=True)
+        results["torch"] = torch_part(args, folder)
+    if args.part in ("all", "keras"):
+        print(f"keras ({args.keras_backend} backend):", flush=True)
+        env = {
+            **os.environ,
+            "KERAS_BACKEND": args.keras_backend,
+            "NETSPEC_BENCH_KERAS_CHILD": "1",
+            "XLA_PYTHON_CLIENT_PREALLOCATE": "false",
+            "TF_CPP_MIN_LOG_LEVEL": "3",
+        }
+        argv = ["--smoke"] if args.smoke else []
+        argv += ["--batch", str(args.batch), "--warmup", str(args.warmup)]
+        argv += ["--steps", str(args.steps), "--packages", str(folder)]
+        argv += ["--keras-backend", args.keras_backend]
+        done = subprocess.run(
+            [sys.executable, __file__, *argv],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=540,
+        )
+        lines = [x for x in done.stdout.splitlines() if x.startswith("RESULT ")]
+        print("\n".join(x for x in done.stdout.splitlines() if not x.startswith("RESULT ")))
+        if done.returncode != 0 or not lines:
+            results["keras"] = {"error": done.stderr[-3000:]}
+            print(done.stderr[-3000:], file=sys.stderr)
+        else:
+            results["keras"] = json.loads(lines[-1][len("RESULT ") :])
+    args.out.mkdir(parents=True, exist_ok=True)
+    path = args.out / ("gpu_bench_smoke.json" if args.smoke else "gpu_bench.json")
+    path.write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
+    print(f"wrote {path}")
+    torch_results = results.get("torch", {})
+    if "generated_vs_best_handwritten" in torch_results:
+        print(
+            f"torch: generated / best hand-written = "
+            f"{torch_results['generated_vs_best_handwritten']:.3f} "
+            f"(generated {torch_results['generated']['percent_of_matmul_peak']:.1f}% of "
+            f"the {torch_results['bf16_matmul_tflops']:.0f} TFLOP/s bf16 matmul rate)"
+        )
+    if "generated_vs_applications" in results.get("keras", {}):
+        print(
+            f"keras: generated / applications = {results['keras']['generated_vs_applications']:.3f}"
+        )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
