@@ -41,6 +41,7 @@ MAX_REPEAT = 1000
 # generated modules import or define, and the attributes of torch's nn.Module.
 RESERVED_NAMES = frozenset(
     {"self", "x", "identity", "in_channels", "name", "inputs", "outputs", "model", "input"}
+    | {"module"}
     | {"torch", "nn", "F", "Tensor", "keras", "layers", "ops", "np", "math", "annotations"}
     | {
         "training", "forward", "parameters", "named_parameters", "buffers", "named_buffers",
