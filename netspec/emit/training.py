@@ -15,12 +15,12 @@ Losses, and what the network's output and the data's targets must be:
 - `binary_cross_entropy`: probabilities, dense targets in [0, 1].
   torch `nn.BCELoss()`; Keras `BinaryCrossentropy(from_logits=False)`.
 - `kl_div`: log-probabilities, probability targets.
-  torch `nn.KLDivLoss(reduction="batchmean")`; Keras the program's `kl_div` (sum over the
+  torch `nn.KLDivLoss(reduction="batchmean")`; Keras the program's `KLDiv` (sum over the
   classes, mean over the batch).
 
 `nll` in Keras: log-probabilities are logits whose log-sum-exp is 0, so softmax cross-entropy
 from them is exactly the negative log-likelihood. Keras's own `KLDivergence` wants
-probabilities, so the Keras program carries a small `kl_div` on log-probabilities that is
+probabilities, so the Keras program carries a small `KLDiv` on log-probabilities that is
 torch's `batchmean`. Integer labels are one-hot encoded for the dense losses.
 
 Optimizers: torch's SGD and Adam add `weight_decay` to the gradient (L2); Keras's
@@ -57,7 +57,7 @@ KERAS_LOSSES = {
     "binary_cross_entropy": (
         "keras.losses.BinaryCrossentropy(from_logits=False, reduction=reduction)"
     ),
-    "kl_div": "keras.losses.LossFunctionWrapper(kl_div, reduction=reduction)",
+    "kl_div": "KLDiv(reduction=reduction)",
 }
 
 LOSS_NOTES = {
