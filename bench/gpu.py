@@ -111,8 +111,7 @@ def torch_part(args: argparse.Namespace, folder: Path) -> dict:
     if not cuda and not args.smoke:
         raise SystemExit("no CUDA device; use --smoke to try the script on CPU")
     torch.backends.cudnn.benchmark = True
-    torch.backends.cuda.matmul.allow_tf32 = True
-    torch.backends.cudnn.allow_tf32 = True
+    torch.set_float32_matmul_precision("high")  # TF32 for fp32 matmuls
 
     def sync() -> None:
         if cuda:
