@@ -305,7 +305,7 @@ def test_lenet5_learns_digits(tmp_path: Path) -> None:
             "--data",
             tmp_path / "digits.npz",
             "--epochs",
-            "12",
+            "20",
             "--run-dir",
             tmp_path / "run",
             package="lenet",
