@@ -163,6 +163,7 @@ def test_ddp_two_ranks_match_one_process(pkgdir: Path) -> None:
     ok(done)
     assert "training on 2 x cpu" in done.stdout
     diff = compare(single / "model.pt", ddp / "model.pt")
+    print(f"max |weight difference| {diff['max_diff']:.3g}")
     assert diff["max_diff"] <= 1e-5, diff
 
 
