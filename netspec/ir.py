@@ -44,13 +44,49 @@ RESERVED_NAMES = frozenset(
     | {"module"}
     | {"torch", "nn", "F", "Tensor", "keras", "layers", "ops", "np", "math", "annotations"}
     | {
-        "training", "forward", "parameters", "named_parameters", "buffers", "named_buffers",
-        "children", "named_children", "modules", "named_modules", "train", "eval", "to", "cuda",
-        "cpu", "type", "float", "double", "half", "bfloat16", "apply", "zero_grad", "state_dict",
-        "load_state_dict", "register_buffer", "register_parameter", "add_module",
-        "register_module", "get_submodule", "get_parameter", "get_buffer", "requires_grad_",
-        "share_memory", "extra_repr", "compile", "xpu", "ipu", "mtia", "to_empty",
-        "dump_patches", "call_super_init", "set_extra_state", "get_extra_state",
+        "training",
+        "forward",
+        "parameters",
+        "named_parameters",
+        "buffers",
+        "named_buffers",
+        "children",
+        "named_children",
+        "modules",
+        "named_modules",
+        "train",
+        "eval",
+        "to",
+        "cuda",
+        "cpu",
+        "type",
+        "float",
+        "double",
+        "half",
+        "bfloat16",
+        "apply",
+        "zero_grad",
+        "state_dict",
+        "load_state_dict",
+        "register_buffer",
+        "register_parameter",
+        "add_module",
+        "register_module",
+        "get_submodule",
+        "get_parameter",
+        "get_buffer",
+        "requires_grad_",
+        "share_memory",
+        "extra_repr",
+        "compile",
+        "xpu",
+        "ipu",
+        "mtia",
+        "to_empty",
+        "dump_patches",
+        "call_super_init",
+        "set_extra_state",
+        "get_extra_state",
     }
 )
 
@@ -68,7 +104,9 @@ def _check_identifier(value: str) -> str:
         )
     if hasattr(builtins, value) or value in RESERVED_NAMES:
         raise PydanticCustomError(
-            "name", "{value} is reserved in generated code; choose another name", {"value": ascii(value)}
+            "name",
+            "{value} is reserved in generated code; choose another name",
+            {"value": ascii(value)},
         )
     if len(value) > 64:
         raise PydanticCustomError("name", "names are at most 64 characters", {})
@@ -132,10 +170,7 @@ class _OneForBoth:
 Pair = Annotated[tuple[PosInt, PosInt], BeforeValidator(_as_pair), _OneForBoth()]
 PadPair = Annotated[tuple[NonNegInt, NonNegInt], BeforeValidator(_as_pair), _OneForBoth()]
 Padding = Annotated[
-    Union[
-        Annotated[Literal["valid", "same"], Tag("mode")],
-        Annotated[PadPair, Tag("pair")],
-    ],
+    Annotated[Literal["valid", "same"], Tag("mode")] | Annotated[PadPair, Tag("pair")],
     Discriminator(lambda v: "mode" if isinstance(v, str) and not v.startswith("$") else "pair"),
 ]
 Rate = Annotated[float, Field(ge=0.0, lt=1.0), PARAM]
@@ -251,7 +286,10 @@ class LayerBase(IRModel):
     """Fields every layer has. `inputs` names earlier layers (default: the previous layer)."""
 
     name: Name | None = None
-    inputs: Annotated[list[Annotated[str, Field(max_length=64)]], Field(min_length=1, max_length=64)] | None = None
+    inputs: (
+        Annotated[list[Annotated[str, Field(max_length=64)]], Field(min_length=1, max_length=64)]
+        | None
+    ) = None
     repeat: Annotated[int, Field(ge=1, le=MAX_REPEAT), PARAM] = 1
     share: Name | None = None
 
@@ -374,7 +412,9 @@ class _Pool2d(LayerBase):
             if 2 * p > k:
                 raise ShapeError(f"padding {p} is more than half the pool size {k}")
             if size + 2 * p < k:
-                raise ShapeError(f"pool size {fmt(self.size)} is larger than its input {fmt(inputs[0])}")
+                raise ShapeError(
+                    f"pool size {fmt(self.size)} is larger than its input {fmt(inputs[0])}"
+                )
             out.append((size + 2 * p - k) // s + 1)
         return (c, out[0], out[1])
 
@@ -495,7 +535,9 @@ class Add(LayerBase):
 
     def output_shape(self, inputs: list[Shape]) -> Shape:
         if any(s != inputs[0] for s in inputs):
-            raise ShapeError("add needs inputs of one shape, got " + " and ".join(fmt(s) for s in inputs))
+            raise ShapeError(
+                "add needs inputs of one shape, got " + " and ".join(fmt(s) for s in inputs)
+            )
         return inputs[0]
 
 
@@ -515,7 +557,8 @@ class Concat(LayerBase):
                 a != b for i, (a, b) in enumerate(zip(shape, first)) if i != self.axis
             ):
                 raise ShapeError(
-                    f"concat along axis {self.axis} needs other axes equal, got {fmt(first)} and {fmt(shape)}"
+                    f"concat along axis {self.axis} needs other axes equal, "
+                    f"got {fmt(first)} and {fmt(shape)}"
                 )
         return tuple(
             sum(s[i] for s in inputs) if i == self.axis else d for i, d in enumerate(first)
@@ -525,7 +568,7 @@ class Concat(LayerBase):
         return " + ".join(inputs) if self.axis == 0 else inputs[0]
 
 
-Scalar = Union[int, float, bool, str]
+Scalar = int | float | bool | str
 
 
 class BlockCall(LayerBase):
@@ -537,11 +580,24 @@ class BlockCall(LayerBase):
 
 
 Layer = Annotated[
-    Union[
-        Conv2d, MaxPool2d, AvgPool2d, GlobalAvgPool2d, Flatten, Dense, Dropout, BatchNorm,
-        GaussianNoise, ReluLayer, SigmoidLayer, TanhLayer, LeakyReluLayer, EluLayer,
-        SoftmaxLayer, Add, Concat, BlockCall,
-    ],
+    Conv2d
+    | MaxPool2d
+    | AvgPool2d
+    | GlobalAvgPool2d
+    | Flatten
+    | Dense
+    | Dropout
+    | BatchNorm
+    | GaussianNoise
+    | ReluLayer
+    | SigmoidLayer
+    | TanhLayer
+    | LeakyReluLayer
+    | EluLayer
+    | SoftmaxLayer
+    | Add
+    | Concat
+    | BlockCall,
     Field(discriminator="type"),
 ]
 
@@ -556,7 +612,9 @@ LAYER_KINDS: dict[str, type[LayerBase]] = {
 
 
 class InputSpec(IRModel):
-    shape: Annotated[list[Annotated[int, Field(ge=1, le=MAX_DIM)]], Field(min_length=1, max_length=3)]
+    shape: Annotated[
+        list[Annotated[int, Field(ge=1, le=MAX_DIM)]], Field(min_length=1, max_length=3)
+    ]
 
     @field_validator("shape")
     @classmethod

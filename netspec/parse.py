@@ -9,7 +9,7 @@ lists the valid ones and suggests the closest).
 from __future__ import annotations
 
 import difflib
-from typing import Any, get_args, get_origin
+from typing import Any, get_args
 
 from pydantic import BaseModel, ValidationError
 from pydantic_core.core_schema import ErrorType
@@ -38,7 +38,11 @@ def problems(
     for error in exc.errors(include_url=False)[: MAX_PROBLEMS + 1]:  # SpecError shows no more
         path, owner = _data_path(error["loc"], data, model)
         key = error["type"] == "extra_forbidden"
-        message = f"{_dotted(prefix + path)}: {_message(error, owner)}" if prefix + path else _message(error, owner)
+        message = (
+            f"{_dotted(prefix + path)}: {_message(error, owner)}"
+            if prefix + path
+            else _message(error, owner)
+        )
         result.append(source.problem(prefix + path, message, key=key))
     return result
 
@@ -51,8 +55,10 @@ def _data_path(loc: tuple[Any, ...], data: Any, model: Any) -> tuple[Path_, Any]
     node = data
     tagged: Any = None  # the node whose union tag was seen (a tag can also be a field name)
     for part in loc:
-        if node is not tagged and isinstance(part, str) and (
-            node == part or isinstance(node, dict) and node.get("type") == part
+        if (
+            node is not tagged
+            and isinstance(part, str)
+            and (node == part or isinstance(node, dict) and node.get("type") == part)
         ):
             owner = _tagged_model(owner, part)  # a union member's tag, written out or as shorthand
             node = tagged = {"type": part} if node == part else node
@@ -107,14 +113,22 @@ def suggest(word: str, choices: list[str]) -> str:
 
 
 _EXPECTED = {
-    "int_type": "an integer", "int_from_float": "an integer", "float_type": "a number",
-    "bool_type": "true or false", "string_type": "a string", "list_type": "a list",
-    "dict_type": "a mapping", "model_type": "a mapping", "model_attributes_type": "a mapping",
+    "int_type": "an integer",
+    "int_from_float": "an integer",
+    "float_type": "a number",
+    "bool_type": "true or false",
+    "string_type": "a string",
+    "list_type": "a list",
+    "dict_type": "a mapping",
+    "model_type": "a mapping",
+    "model_attributes_type": "a mapping",
     "tuple_type": "a list of two",
 }
 _BOUNDS = {
-    "greater_than": ("more than", "gt"), "greater_than_equal": ("at least", "ge"),
-    "less_than": ("less than", "lt"), "less_than_equal": ("at most", "le"),
+    "greater_than": ("more than", "gt"),
+    "greater_than_equal": ("at least", "ge"),
+    "less_than": ("less than", "lt"),
+    "less_than_equal": ("at most", "le"),
 }
 _PYDANTIC_ERRORS = frozenset(get_args(ErrorType))
 
@@ -132,7 +146,9 @@ def _message(error: dict[str, Any], owner: Any) -> str:
     if kind == "union_tag_invalid":
         tag = ctx["tag"]
         tags = [t.strip(" '") for t in ctx["expected_tags"].split(",")]
-        return f"unknown type {ascii(tag)}{suggest(str(tag), tags)} (valid types: {', '.join(tags)})"
+        return (
+            f"unknown type {ascii(tag)}{suggest(str(tag), tags)} (valid types: {', '.join(tags)})"
+        )
     if kind == "union_tag_not_found":
         return "missing key 'type'"
     if kind == "missing":

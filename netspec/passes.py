@@ -123,7 +123,9 @@ class _Expander:
                 continue
             if layer.name in taken:
                 line = self.source.locate((*base, taken[layer.name]))[0]
-                self.fail((*base, index, "name"), f"name {layer.name!r} is already used on line {line}")
+                self.fail(
+                    (*base, index, "name"), f"name {layer.name!r} is already used on line {line}"
+                )
             taken.setdefault(layer.name, index)
         names, counts = [], dict.fromkeys(taken, 0)
         for layer in layers:
@@ -189,15 +191,19 @@ class _Expander:
             for i, ref in enumerate(layer.inputs):
                 if ref not in outputs:
                     later = ref in local[index:]
-                    reason = "is defined later (inputs must come first)" if later else "is not defined"
+                    reason = (
+                        "is defined later (inputs must come first)" if later else "is not defined"
+                    )
                     hint = "" if later else parse_.suggest(ref, list(outputs))
                     self.fail((*path, "inputs", i), f"input {ref!r} {reason}{hint}")
                     return None
                 found.append(outputs[ref])
         low, high = layer.arity
         if not low <= len(found) <= high:
-            wanted = f"{low} input" if low == high == 1 else (
-                f"{low} inputs" if low == high else f"{low} to {high} inputs"
+            wanted = (
+                f"{low} input"
+                if low == high == 1
+                else (f"{low} inputs" if low == high else f"{low} to {high} inputs")
             )
             hint = "" if layer.inputs else " (the previous layer); name them in inputs: [...]"
             self.fail((*path, "inputs"), f"{layer.type} takes {wanted}, got {len(found)}{hint}")  # type: ignore[attr-defined]
@@ -206,15 +212,25 @@ class _Expander:
             return None
         return tuple(f for f in found if f is not None)
 
-    def _share(self, layer: LayerBase, path: Path_, outputs: dict[str, str | None], prefix: str) -> str | None:
+    def _share(
+        self, layer: LayerBase, path: Path_, outputs: dict[str, str | None], prefix: str
+    ) -> str | None:
         target = layer.share
         owner = self.by_name.get(prefix + str(target))
         if owner is None:
             hint = parse_.suggest(str(target), [k for k in outputs if k != INPUT])
             self.fail((*path, "share"), f"share: {target!r} is not an earlier layer here{hint}")
             return None
-        if owner.shares is not None or type(owner.layer) is not type(layer) or "repeat" in layer.model_fields_set:
-            self.fail((*path, "share"), f"share: {target!r} must be an earlier, unshared, unrepeated layer of type {layer.type}")  # type: ignore[attr-defined]
+        if (
+            owner.shares is not None
+            or type(owner.layer) is not type(layer)
+            or "repeat" in layer.model_fields_set
+        ):
+            kind = layer.type  # type: ignore[attr-defined]
+            self.fail(
+                (*path, "share"),
+                f"share: {target!r} must be an earlier, unshared, unrepeated layer of type {kind}",
+            )
             return None
         ignore = {"name", "inputs", "share"}
         mine = {k: getattr(layer, k) for k in type(layer).model_fields if k not in ignore}
@@ -226,7 +242,9 @@ class _Expander:
             return None
         return owner.name
 
-    def _repeat(self, layer: LayerBase, path: Path_, full: str, inputs: tuple[str, ...], shares: str | None) -> str:
+    def _repeat(
+        self, layer: LayerBase, path: Path_, full: str, inputs: tuple[str, ...], shares: str | None
+    ) -> str:
         if "repeat" not in layer.model_fields_set:
             self._add(Node(full, layer, inputs, path, shares))
             return full
@@ -262,7 +280,10 @@ class _Expander:
             self.fail((*path, "block"), f"unknown block {call.block!r}{hint}")
             return None
         if call.block in chain:
-            self.fail((*path, "block"), f"block {call.block!r} uses itself ({' -> '.join((*chain, call.block))})")
+            self.fail(
+                (*path, "block"),
+                f"block {call.block!r} uses itself ({' -> '.join((*chain, call.block))})",
+            )
             return None
         args: dict[str, Any] = {}
         for key, value in call.args.items():
@@ -288,7 +309,14 @@ class _Expander:
         for i in range(copies or 1):
             name = full if copies is None else f"{full}.{i}"
             self.instances.append(Instance(name, call.block, args, path))
-            out = self.body(list(block.layers), ("blocks", call.block, "layers"), name + ".", out, args, (*chain, call.block))
+            out = self.body(
+                list(block.layers),
+                ("blocks", call.block, "layers"),
+                name + ".",
+                out,
+                args,
+                (*chain, call.block),
+            )
             if out is None:
                 return None
         return out

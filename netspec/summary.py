@@ -128,7 +128,8 @@ def render(network: Network) -> str:
         f"Total params:          {s.params:,}",
         f"Trainable params:      {s.trainable:,}",
         f"Non-trainable params:  {s.buffers:,} (BatchNorm running statistics, buffers in torch)",
-        f"MACs per sample:       {s.macs:,} ({_human(s.macs)}MACs = {_human(2 * s.macs)}FLOPs; FLOPs = 2 x MACs)",
+        f"MACs per sample:       {s.macs:,} ({_human(s.macs)}MACs = {_human(2 * s.macs)}FLOPs;"
+        " FLOPs = 2 x MACs)",
         f"Activations / sample:  {_human(s.activation_bytes, 'B')} (fp32 outputs of every layer)",
         f"Parameter memory:      {_human(4 * s.params, 'B')} (fp32)",
     ]

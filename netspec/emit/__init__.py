@@ -24,7 +24,7 @@ PACKAGE_TEMPLATES = {
 def package_context(network: Network, backend: str) -> dict[str, Any]:
     """What the package templates may use (all decided here; templates only lay it out)."""
     return {
-        "header": header(network, ""),
+        "header": header(network),
         "name": network.name,
         "name_literal": literal(network.name),
         "backend": backend,
