@@ -361,3 +361,26 @@ def test_every_train_section_renders_clean_code(tmp_path: Path) -> None:
     assert done.returncode == 0, done.stdout.decode() + done.stderr.decode()
     done = subprocess.run([ruff, "check", "--isolated", *files], capture_output=True)
     assert done.returncode == 0, done.stdout.decode()
+
+
+def test_image_folder_with_train_and_val(pkgdir: Path) -> None:
+    """--data DIR: train/ and val/ with one sub-folder of PNGs per class; a wrong image size
+    is refused unless --resize."""
+    image = pytest.importorskip("PIL.Image")
+    rng = np.random.default_rng(0)
+    root = pkgdir / "images"
+    for part, count in (("train", 16), ("val", 4)):
+        for label in ("cat", "dog"):
+            folder = root / part / label
+            folder.mkdir(parents=True)
+            for i in range(count):
+                pixels = rng.integers(0, 256, (8, 8), dtype=np.uint8)
+                image.fromarray(pixels).save(folder / f"{i}.png")
+    done = ok(train(pkgdir, "--data", root, "--epochs", "1", "--run-dir", pkgdir / "r_img"))
+    record = json.loads((pkgdir / "r_img" / "metrics.jsonl").read_text().splitlines()[-1])
+    assert "val_accuracy" in record and "32 samples" in done.stdout
+    image.fromarray(rng.integers(0, 256, (9, 9), dtype=np.uint8)).save(
+        root / "train" / "cat" / "big.png"
+    )
+    done = train(pkgdir, "--data", root, "--run-dir", pkgdir / "r_img2")
+    assert done.returncode != 0 and "pass --resize" in done.stderr
