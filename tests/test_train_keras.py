@@ -131,7 +131,7 @@ def test_mirrored_on_two_logical_cpus_matches_one_device(pkgdir: Path) -> None:
 
 def test_backup_and_restore_resumes_after_sigkill_exactly(pkgdir: Path) -> None:
     run = pkgdir / "runs" / "killed"
-    args = ["--synthetic-samples", "4096", "--epochs", "4", "--run-dir", run]
+    args = ["--synthetic-samples", "2048", "--epochs", "4", "--run-dir", run]
     proc = subprocess.Popen(
         command(*args),
         cwd=pkgdir,
