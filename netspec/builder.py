@@ -14,7 +14,7 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from netspec.emit import emit
+from netspec.emit import default_package, emit
 from netspec.network import Network, load
 
 
@@ -24,19 +24,15 @@ class BuildResult:
     files: tuple[Path, ...]
 
 
-def default_out(network: Network, backend: str) -> Path:
-    return Path(f"{network.name.lower()}_{backend}")
-
-
 def build(
     spec: str | Path | Network, *, backend: str, out: str | Path | None = None, force: bool = False
 ) -> BuildResult:
     """Generate the `backend` ("torch" or "keras") package for `spec` into the folder `out`."""
     network = spec if isinstance(spec, Network) else load(spec)
-    target = Path(out) if out is not None else default_out(network, backend)
+    target = Path(out) if out is not None else Path(default_package(network, backend))
     if not (target.name.isascii() and target.name.isidentifier()) or keyword.iskeyword(target.name):
         raise ValueError(f"output folder name {target.name!r} is not a valid Python package name")
-    files = emit(network, backend)
+    files = emit(network, backend, target.name)
     target = target.absolute()
     if target.is_symlink():
         raise FileExistsError(f"{target} is a symbolic link; refusing to write through it")

@@ -1,11 +1,12 @@
 """Regenerate the golden files: `python -m tests.regen_golden` (or `make golden`).
 
-tests/golden/<spec>/<backend>/<file> holds what `netspec build` writes for every spec in
+tests/golden/<spec>_<backend>/<file> holds what `netspec build` writes for every spec in
 specs/ and tests/specs/. Review the diff before committing it: it is the generated code.
 """
 
 from __future__ import annotations
 
+import functools
 import shutil
 from pathlib import Path
 
@@ -17,6 +18,7 @@ GOLDEN = ROOT / "tests" / "golden"
 SPECS = sorted((ROOT / "specs").glob("*.yaml")) + sorted((ROOT / "tests" / "specs").glob("*.yaml"))
 
 
+@functools.cache
 def golden_files() -> dict[Path, str]:
     """Golden path -> expected text, for every spec x backend."""
     files = {}
@@ -24,7 +26,7 @@ def golden_files() -> dict[Path, str]:
         network = netspec.load(spec.relative_to(ROOT).as_posix())
         for backend in BACKENDS:
             for name, text in emit(network, backend).items():
-                files[GOLDEN / spec.stem / backend / name] = text
+                files[GOLDEN / f"{spec.stem}_{backend}" / name] = text
     return files
 
 

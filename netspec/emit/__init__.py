@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from netspec import graph
 from netspec.emit import keras, torch, training
 from netspec.emit.base import environment, header, literal
 from netspec.network import Network
@@ -21,10 +22,17 @@ PACKAGE_TEMPLATES = {
 """Files of the generated package besides model.py, each rendered from `<name>.jinja`."""
 
 
-def package_context(network: Network, backend: str) -> dict[str, Any]:
+def default_package(network: Network, backend: str) -> str:
+    """The package name `netspec build` uses without `-o`: `vgg16_torch`."""
+    return f"{network.name.lower()}_{backend}"
+
+
+def package_context(network: Network, backend: str, package: str) -> dict[str, Any]:
     """What the package templates may use (all decided here; templates only lay it out)."""
     return {
         "header": header(network),
+        "package": package,
+        "mermaid": graph.mermaid(network).rstrip("\n"),
         "name": network.name,
         "name_literal": literal(network.name),
         "backend": backend,
@@ -34,12 +42,13 @@ def package_context(network: Network, backend: str) -> dict[str, Any]:
     }
 
 
-def emit(network: Network, backend: str) -> dict[str, str]:
-    """File name -> text of the generated package for `backend`."""
+def emit(network: Network, backend: str, package: str | None = None) -> dict[str, str]:
+    """File name -> text of the generated package for `backend`, to be imported as `package`
+    (which its README and usage lines name)."""
     if backend not in BACKENDS:
         raise ValueError(f"unknown backend {backend!r} (choose from {', '.join(BACKENDS)})")
     env = environment(backend)
-    context = package_context(network, backend)
+    context = package_context(network, backend, package or default_package(network, backend))
     files = {"model.py": BACKENDS[backend].emit_model(network)}
     for name in PACKAGE_TEMPLATES[backend]:
         files[name] = env.get_template(f"{name}.jinja").render(**context)
