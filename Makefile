@@ -19,8 +19,9 @@ demo: $(VENV)/.installed
 	$(PY) -c "import torch; from out.vgg16_torch.model import VGG16, INPUT_SHAPE; \
 	y = VGG16().eval()(torch.randn(1, *INPUT_SHAPE)); print('VGG16 forward pass:', tuple(y.shape))"
 
+# Two workers (CI has 2 cores); a test module's tests stay together, sharing its fixtures.
 test: $(VENV)/.installed
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q -n 2 --dist loadscope
 
 golden: $(VENV)/.installed
 	$(PY) -m tests.regen_golden

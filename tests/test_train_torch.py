@@ -384,3 +384,65 @@ def test_image_folder_with_train_and_val(pkgdir: Path) -> None:
     )
     done = train(pkgdir, "--data", root, "--run-dir", pkgdir / "r_img2")
     assert done.returncode != 0 and "pass --resize" in done.stderr
+
+
+FULL_DISK = """
+import errno, runpy, sys, torch
+def full(*args, **kwargs):
+    raise OSError(errno.ENOSPC, "No space left on device")
+torch.save = full
+sys.argv = ["train", *sys.argv[1:]]
+runpy.run_module("tiny.train", run_name="__main__")
+"""
+
+
+def test_a_full_disk_while_saving_is_a_clear_error_and_loses_nothing(
+    pkgdir: Path, finished: Path
+) -> None:
+    """The checkpoint writer fails as on a full disk: the run stops with a message naming the
+    checkpoints still intact, and they still load."""
+    run = pkgdir / "runs" / "full_disk"
+    shutil.copytree(finished, run)
+    before = {p.name: p.read_bytes() for p in newest(run / "checkpoints")}
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            FULL_DISK,
+            "--no-progress",
+            *COMMON,
+            "--epochs",
+            "4",
+            "--checkpoint-every",
+            "5",
+            "--run-dir",
+            str(run),
+            "--resume",
+        ],
+        cwd=pkgdir,
+        env=env(),
+        capture_output=True,
+        text=True,
+        timeout=240,
+    )
+    assert done.returncode == 2, done.stderr[-2000:]
+    assert "could not write checkpoint" in done.stderr
+    assert "No space left on device" in done.stderr and "Traceback" not in done.stderr
+    assert {p.name: p.read_bytes() for p in newest(run / "checkpoints")} == before
+    assert not list((run / "checkpoints").glob(".*.tmp"))
+    assert compare(newest(run / "checkpoints")[0])["finite"]
+
+
+def test_a_save_killed_halfway_leaves_only_a_temporary_file_that_is_ignored(
+    pkgdir: Path, finished: Path
+) -> None:
+    """kill -9 during a save can only leave the temporary file (the rename is atomic): the
+    resumed run ignores it, removes it and continues from the last complete checkpoint."""
+    run = pkgdir / "runs" / "killed_save"
+    shutil.copytree(finished, run)
+    last = newest(run / "checkpoints")[0]
+    partial = run / "checkpoints" / ".ckpt-999999999.pt.tmp"
+    partial.write_bytes(last.read_bytes()[:1000])
+    done = ok(train(pkgdir, *COMMON, "--epochs", "4", "--run-dir", run, "--resume"))
+    assert f"resumed from {last}" in done.stdout
+    assert not partial.exists()
