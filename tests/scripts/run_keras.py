@@ -56,6 +56,7 @@ probe = [n.name for n in network.nodes if n.name not in shared]
 x = np.load(args.x)["x"] if args.x else np.random.rand(2, *module.INPUT_SHAPE)
 x = keras_order(x.astype("float32"))
 outputs = keras.Model(model.inputs, [model.get_layer(n).output for n in probe])(x, training=False)
+outputs = outputs if isinstance(outputs, (list, tuple)) else [outputs]  # one probed layer
 shapes = {n: spec_order(o.shape[1:]) for n, o in zip(probe, outputs)}
 y = np.asarray(model(x, training=False))
 if args.y:
