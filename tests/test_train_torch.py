@@ -317,7 +317,6 @@ def test_lenet5_learns_digits(tmp_path: Path) -> None:
     accuracy = records[-1]["val_accuracy"]
     print(f"LeNet-5 (torch) on digits: held-out accuracy {accuracy:.4f} in {seconds:.1f} s")
     assert accuracy >= 0.95, done.stdout
-    assert seconds < 120
 
 
 LOSSES = ["cross_entropy", "nll", "mse", "binary_cross_entropy", "kl_div"]

@@ -90,9 +90,9 @@ def header(network: Network) -> str:
     )
 
 
-def _groups(text: str) -> list[tuple[int, int]]:
-    """(open, close) indices of the top-level bracket groups of `text`, skipping strings."""
-    groups, depth, quote, start, i = [], 0, "", 0, 0
+def _code(text: str) -> list[tuple[int, str, int]]:
+    """(index, character, bracket depth before it) of every character outside string literals."""
+    result, depth, quote, i = [], 0, "", 0
     while i < len(text):
         ch = text[i]
         if quote:
@@ -102,43 +102,33 @@ def _groups(text: str) -> list[tuple[int, int]]:
                 quote = ""
         elif ch in "\"'":
             quote = ch
-        elif ch in "([{":
-            if depth == 0:
-                start = i
-            depth += 1
-        elif ch in ")]}":
-            depth -= 1
-            if depth == 0:
-                groups.append((start, i))
+        else:
+            result.append((i, ch, depth))
+            depth += (ch in "([{") - (ch in ")]}")
         i += 1
+    return result
+
+
+def _groups(text: str) -> list[tuple[int, int]]:
+    """(open, close) indices of the top-level bracket groups of `text`."""
+    groups, start = [], 0
+    for i, ch, depth in _code(text):
+        if ch in "([{" and depth == 0:
+            start = i
+        elif ch in ")]}" and depth == 1:
+            groups.append((start, i))
     return groups
 
 
 def split_args(text: str) -> list[str]:
     """Split the argument text of a call at its top-level commas."""
     parts, start = [], 0
-    spans = _groups(text)
-    for i, ch in enumerate(text):
-        if ch == "," and not any(a < i < b for a, b in spans) and not _in_string(text, i):
+    for i, ch, depth in _code(text):
+        if ch == "," and depth == 0:
             parts.append(text[start:i].strip())
             start = i + 1
     tail = text[start:].strip()
     return parts + ([tail] if tail else [])
-
-
-def _in_string(text: str, index: int) -> bool:
-    quote, i = "", 0
-    while i < index:
-        ch = text[i]
-        if quote:
-            if ch == "\\":
-                i += 1
-            elif ch == quote:
-                quote = ""
-        elif ch in "\"'":
-            quote = ch
-        i += 1
-    return bool(quote)
 
 
 def wrap(line: str, indent: int) -> str:
