@@ -60,6 +60,7 @@ def import_netspec() -> None:
     from netspec.network import analyse
     from netspec.spec import load_bytes
 
+
 SEEDS = sorted((ROOT / "specs").glob("*.yaml")) + sorted((ROOT / "tests" / "specs").glob("*.yaml"))
 HOSTILE = sorted(p for p in (ROOT / "tests" / "hostile").glob("*") if p.suffix in (".yaml", ".bin"))
 
@@ -70,33 +71,178 @@ UNSAFE_OUTPUT = re.compile(
 
 TOKENS = [
     # numbers at and past the limits
-    "0", "-1", "1", "2", "1000", "1001", "1048576", "1048577", "99999999999999999999",
-    "1" + "0" * 400, "0x7fffffffffffffff", "0o777", "0b101", "1e-3", "1e309", "-1e-309", "1_000",
-    ".nan", ".NaN", ".inf", "-.inf", "+.inf", "0.5", "1.0", "-0.0", "3.", ".5e5",
+    "0",
+    "-1",
+    "1",
+    "2",
+    "1000",
+    "1001",
+    "1048576",
+    "1048577",
+    "99999999999999999999",
+    "1" + "0" * 400,
+    "0x7fffffffffffffff",
+    "0o777",
+    "0b101",
+    "1e-3",
+    "1e309",
+    "-1e-309",
+    "1_000",
+    ".nan",
+    ".NaN",
+    ".inf",
+    "-.inf",
+    "+.inf",
+    "0.5",
+    "1.0",
+    "-0.0",
+    "3.",
+    ".5e5",
     # YAML 1.1 booleans and nulls, which are strings in the core schema
-    "yes", "no", "on", "off", "y", "n", "True", "FALSE", "~", "null", "Null", "''", '""',
+    "yes",
+    "no",
+    "on",
+    "off",
+    "y",
+    "n",
+    "True",
+    "FALSE",
+    "~",
+    "null",
+    "Null",
+    "''",
+    '""',
     # collections and YAML syntax
-    "[]", "{}", "[1, 2]", "[1, 2, 3]", "{type: relu}", "[[[[[[[[[[]]]]]]]]]]", "*a", "&a x",
-    "&a [1, *a]", "<<: {units: 2}", "? x", "- x",
+    "[]",
+    "{}",
+    "[1, 2]",
+    "[1, 2, 3]",
+    "{type: relu}",
+    "[[[[[[[[[[]]]]]]]]]]",
+    "*a",
+    "&a x",
+    "&a [1, *a]",
+    "<<: {units: 2}",
+    "? x",
+    "- x",
     "!!python/object/apply:os.system ['touch CANARY']",
-    "!!binary aGVsbG8=", "!custom x", "!!str 1", "!<tag:yaml.org,2002:int> 3", "%TAG ! tag:x,1:",
-    "---", "...", "|\n  text", ">-\n  text", "'a''b'", '"\\u202e"', '"\\0"', '"\\x85"', '"\\ud800"',
+    "!!binary aGVsbG8=",
+    "!custom x",
+    "!!str 1",
+    "!<tag:yaml.org,2002:int> 3",
+    "%TAG ! tag:x,1:",
+    "---",
+    "...",
+    "|\n  text",
+    ">-\n  text",
+    "'a''b'",
+    '"\\u202e"',
+    '"\\0"',
+    '"\\x85"',
+    '"\\ud800"',
     # names and references
-    "$units", "$", "$1", "$__class__", "self", "x", "input", "print", "__import__", "class",
+    "$units",
+    "$",
+    "$1",
+    "$__class__",
+    "self",
+    "x",
+    "input",
+    "print",
+    "__import__",
+    "class",
     "match",
-    "_", "a" * 65, "n\u0430me", "a\u202eb", "a;b", "a'b", 'a"b', "a\\nb",
-    "\"__import__('os').system('touch CANARY')\"", "'); import os; #", '"""', "'''",
+    "_",
+    "a" * 65,
+    "n\u0430me",
+    "a\u202eb",
+    "a;b",
+    "a'b",
+    'a"b',
+    "a\\nb",
+    "\"__import__('os').system('touch CANARY')\"",
+    "'); import os; #",
+    '"""',
+    "'''",
     # keys that exist somewhere in the format
-    "type", "name", "inputs", "repeat", "share", "block", "args", "params", "blocks", "layers",
-    "activation", "units", "filters", "kernel", "stride", "padding", "dilation", "groups", "rate",
-    "train", "optimizer", "schedule", "doc", "netspec", "shape", "same", "valid", "relu", "block",
+    "type",
+    "name",
+    "inputs",
+    "repeat",
+    "share",
+    "block",
+    "args",
+    "params",
+    "blocks",
+    "layers",
+    "activation",
+    "units",
+    "filters",
+    "kernel",
+    "stride",
+    "padding",
+    "dilation",
+    "groups",
+    "rate",
+    "train",
+    "optimizer",
+    "schedule",
+    "doc",
+    "netspec",
+    "shape",
+    "same",
+    "valid",
+    "relu",
+    "block",
 ]
 
 UNICODE = [
-    "\x00", "\x07", "\t", "\r", "\x1b", "\x7f", "\x85", "\xa0", "\u00e9", "\u0430", "\u0301",
-    "\u200b", "\u200e", "\u202e", "\u2066", "\u2028", "\u2029", "\ufeff", "\ufffd", "\uffff",
-    "\U0001f600", "\U0010ffff", "\ud800", "\udfff", "\n", " ", ":", "-", "#", "&", "*", "!", "|",
-    ">", "'", '"', "%", "@", "`", "[", "]", "{", "}", ",", "?", "\\",
+    "\x00",
+    "\x07",
+    "\t",
+    "\r",
+    "\x1b",
+    "\x7f",
+    "\x85",
+    "\xa0",
+    "\u00e9",
+    "\u0430",
+    "\u0301",
+    "\u200b",
+    "\u200e",
+    "\u202e",
+    "\u2066",
+    "\u2028",
+    "\u2029",
+    "\ufeff",
+    "\ufffd",
+    "\uffff",
+    "\U0001f600",
+    "\U0010ffff",
+    "\ud800",
+    "\udfff",
+    "\n",
+    " ",
+    ":",
+    "-",
+    "#",
+    "&",
+    "*",
+    "!",
+    "|",
+    ">",
+    "'",
+    '"',
+    "%",
+    "@",
+    "`",
+    "[",
+    "]",
+    "{",
+    "}",
+    ",",
+    "?",
+    "\\",
 ]
 
 
@@ -275,9 +421,20 @@ def m_splice(rng: random.Random, text: str, corpus: list[bytes]) -> str:
 
 
 TEXT_MUTATORS: list[Callable[[random.Random, str], str]] = [
-    m_delete_line, m_duplicate_line, m_swap_lines, m_swap_chars, m_delete_chars, m_insert_unicode,
-    m_replace_scalar, m_replace_scalar, m_replace_scalar, m_insert_token, m_insert_key, m_indent,
-    m_nest, m_repeat_all,
+    m_delete_line,
+    m_duplicate_line,
+    m_swap_lines,
+    m_swap_chars,
+    m_delete_chars,
+    m_insert_unicode,
+    m_replace_scalar,
+    m_replace_scalar,
+    m_replace_scalar,
+    m_insert_token,
+    m_insert_key,
+    m_indent,
+    m_nest,
+    m_repeat_all,
 ]
 
 
@@ -350,8 +507,15 @@ def run_atheris(args: argparse.Namespace, out: Path) -> int:
     seeds.mkdir(exist_ok=True)
     for path in SEEDS + HOSTILE:
         (seeds / path.name).write_bytes(path.read_bytes())
-    argv = [sys.argv[0], f"-max_total_time={int(args.seconds)}", f"-artifact_prefix={out}/",
-            f"-timeout={int(args.timeout)}", "-max_len=65536", "-print_final_stats=1", str(seeds)]
+    argv = [
+        sys.argv[0],
+        f"-max_total_time={int(args.seconds)}",
+        f"-artifact_prefix={out}/",
+        f"-timeout={int(args.timeout)}",
+        "-max_len=65536",
+        "-print_final_stats=1",
+        str(seeds),
+    ]
     atheris.Setup(argv, one_input)
     atheris.Fuzz()
     return 0
@@ -363,11 +527,19 @@ def main() -> int:
     parser.add_argument("--seed", type=int, default=None, help="random seed (default: random)")
     parser.add_argument("--jobs", type=int, default=1, help="processes (default 1)")
     parser.add_argument("--engine", choices=["random", "atheris"], default="random")
-    parser.add_argument("--timeout", type=float, default=None,
-                        help="seconds before a hang (default 10; 60 with atheris, whose "
-                        "instrumented Python runs some 10 times slower)")
-    parser.add_argument("--slow", type=float, default=5.0,
-                        help="CPU seconds before an input is reported as slow (default 5)")
+    parser.add_argument(
+        "--timeout",
+        type=float,
+        default=None,
+        help="seconds before a hang (default 10; 60 with atheris, whose "
+        "instrumented Python runs some 10 times slower)",
+    )
+    parser.add_argument(
+        "--slow",
+        type=float,
+        default=5.0,
+        help="CPU seconds before an input is reported as slow (default 5)",
+    )
     parser.add_argument("--out", type=Path, default=None, help="findings folder")
     args = parser.parse_args()
     out = args.out or Path(tempfile.mkdtemp(prefix="netspec-fuzz-"))

@@ -173,8 +173,10 @@ class Result:
 
 def run_case(name: str) -> Result:
     data = case_bytes(name)
-    with tempfile.TemporaryDirectory(prefix="netspec-hostile-") as work, \
-            tempfile.TemporaryDirectory(prefix="netspec-cpu-") as stats:
+    with (
+        tempfile.TemporaryDirectory(prefix="netspec-hostile-") as work,
+        tempfile.TemporaryDirectory(prefix="netspec-cpu-") as stats,
+    ):
         (Path(work) / name).write_bytes(data)
         cpu_file = Path(stats) / "cpu"
         env = {**os.environ, "PYTHONPATH": str(ROOT), "PYTHONDONTWRITEBYTECODE": "1"}
@@ -206,12 +208,18 @@ def failures(name: str, result: Result, expected: tuple[int, list[str]] | None) 
         if result.code != code:
             found.append(f"exit status {result.code}, expected {code}")
         if result.stderr != lines:
-            found.append("stderr differs:\n  got:\n    " + "\n    ".join(result.stderr)
-                         + "\n  expected:\n    " + "\n    ".join(lines))
+            found.append(
+                "stderr differs:\n  got:\n    "
+                + "\n    ".join(result.stderr)
+                + "\n  expected:\n    "
+                + "\n    ".join(lines)
+            )
     valid = Path(name).stem.endswith(VALID_SUFFIXES)
     if expected is not None and expected[0] != (0 if valid else 1):
-        found.append(f"recorded exit status {expected[0]} contradicts the name: only cases named "
-                     f"*{'/*'.join(VALID_SUFFIXES)} are valid specs")
+        found.append(
+            f"recorded exit status {expected[0]} contradicts the name: only cases named "
+            f"*{'/*'.join(VALID_SUFFIXES)} are valid specs"
+        )
     if result.code not in (0, 1):
         found.append(f"exit status {result.code} is neither 0 (valid) nor 1 (invalid)")
     if "Traceback" in text:
@@ -277,9 +285,7 @@ def test_rules_catch_a_broken_case() -> None:
     """`failures` notices each way a run can go wrong (so a green suite means something)."""
     good = Result(1, "", ["x.yaml:1:1: spec is empty"], 0.5, [])
     assert failures("empty.yaml", good, (1, good.stderr)) == []
-    bad = Result(
-        2, "out", ["Traceback (most recent call last):", "x.yaml:1:1: a"], 9.0, ["CANARY"]
-    )
+    bad = Result(2, "out", ["Traceback (most recent call last):", "x.yaml:1:1: a"], 9.0, ["CANARY"])
     found = "\n".join(failures("empty.yaml", bad, (1, ["x.yaml:1:1: a"])))
     for words in ("exit status 2", "traceback", "stdout", "not one located", "took", "CANARY"):
         assert words in found
@@ -333,11 +339,58 @@ PROPERTY_SETTINGS = settings(
 )
 
 YAMLISH = st.sampled_from(
-    [" ", "  ", "\n", "- ", ": ", ", ", "[", "]", "{", "}", "&a ", "*a", "!x ", "? ", "'", '"',
-     "!!python/name:os.system ", "#", "|", ">", "---", "...", "%YAML 1.2", "<<", "\\", "\t", "\r",
-     "netspec", "1",
-     "name", "Net", "layers", "type", "dense", "units", "input", "shape", "block", "blocks", "$x",
-     ".nan", "1e-3", "no", "~", "\u202e", "\x00", "\x85", "\ufeff", "\ud800", "9" * 30]
+    [
+        " ",
+        "  ",
+        "\n",
+        "- ",
+        ": ",
+        ", ",
+        "[",
+        "]",
+        "{",
+        "}",
+        "&a ",
+        "*a",
+        "!x ",
+        "? ",
+        "'",
+        '"',
+        "!!python/name:os.system ",
+        "#",
+        "|",
+        ">",
+        "---",
+        "...",
+        "%YAML 1.2",
+        "<<",
+        "\\",
+        "\t",
+        "\r",
+        "netspec",
+        "1",
+        "name",
+        "Net",
+        "layers",
+        "type",
+        "dense",
+        "units",
+        "input",
+        "shape",
+        "block",
+        "blocks",
+        "$x",
+        ".nan",
+        "1e-3",
+        "no",
+        "~",
+        "\u202e",
+        "\x00",
+        "\x85",
+        "\ufeff",
+        "\ud800",
+        "9" * 30,
+    ]
 )
 
 
