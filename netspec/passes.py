@@ -3,11 +3,17 @@
 Each pass is a function from IR (and earlier results) to new results; nothing here mutates the
 IR. Problems are collected and raised together; a layer whose inputs already failed is skipped
 rather than reported again.
+
+Sharing (`share:`) is resolved at expansion: a node that shares names, in `Node.shares`, the
+node that holds the weights. A block use that shares an earlier use (`Instance.shares`) expands
+as usual, then each of its nodes is pointed at the owner's node of the same local name.
 """
 
 from __future__ import annotations
 
+import json
 import math
+import re
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -52,6 +58,10 @@ class Instance:
     block: str
     args: dict[str, Any]
     path: Path_
+    input: str
+    """Name of the node feeding this use (`INPUT`: the network's input)."""
+    shares: str | None = None
+    """Name of the earlier use of the same block whose weights this use applies (`share:`)."""
 
 
 @dataclass(frozen=True)
@@ -91,6 +101,8 @@ class _Expander:
         """Expand one layer list; returns the name of its output node (None if broken)."""
         local = self._local_names(layers, base)
         outputs: dict[str, str | None] = {INPUT: entry}
+        written: dict[str, LayerBase] = {}
+        """The earlier layers of this list, bound, by local name (what `share:` can name)."""
         previous = entry
         ok = entry is not None
         for index, (layer, name) in enumerate(zip(layers, local)):
@@ -102,15 +114,15 @@ class _Expander:
                 continue
             inputs = self._inputs(layer, path, outputs, previous, index, local)
             full = prefix + name
+            shares = None
             if layer.share is not None:
-                shares = self._share(layer, path, outputs, prefix)
-            else:
-                shares = None
+                shares = self._share(layer, path, outputs, written, prefix)
+            written[name] = layer
             if inputs is None or not ok:
                 outputs[name] = previous = None
                 continue
             if isinstance(layer, BlockCall):
-                out = self._call(layer, path, full, inputs, args, chain)
+                out = self._call(layer, path, full, inputs, args, chain, shares)
             else:
                 out = self._repeat(layer, path, full, inputs, shares)
             outputs[name] = previous = out
@@ -213,34 +225,59 @@ class _Expander:
         return tuple(f for f in found if f is not None)
 
     def _share(
-        self, layer: LayerBase, path: Path_, outputs: dict[str, str | None], prefix: str
+        self,
+        layer: LayerBase,
+        path: Path_,
+        outputs: dict[str, str | None],
+        written: dict[str, LayerBase],
+        prefix: str,
     ) -> str | None:
-        target = layer.share
-        owner = self.by_name.get(prefix + str(target))
-        if owner is None:
-            hint = parse_.suggest(str(target), [k for k in outputs if k != INPUT])
-            self.fail((*path, "share"), f"share: {target!r} is not an earlier layer here{hint}")
+        """Full name of the layer or block use whose weights `layer` applies; None when there
+        is none (each problem is reported here, in the spec's words)."""
+        target, where = str(layer.share), (*path, "share")
+        if target not in outputs or target == INPUT:
+            hint = parse_.suggest(target, [k for k in outputs if k != INPUT])
+            self.fail(where, f"share: {target!r} is not an earlier layer here{hint}")
             return None
-        if (
-            owner.shares is not None
-            or type(owner.layer) is not type(layer)
-            or "repeat" in layer.model_fields_set
-        ):
-            kind = layer.type  # type: ignore[attr-defined]
-            self.fail(
-                (*path, "share"),
-                f"share: {target!r} must be an earlier, unshared, unrepeated layer of type {kind}",
-            )
-            return None
-        ignore = {"name", "inputs", "share"}
-        mine = {k: getattr(layer, k) for k in type(layer).model_fields if k not in ignore}
-        theirs = {k: getattr(owner.layer, k) for k in type(layer).model_fields if k not in ignore}
-        differ = [k for k in mine if mine[k] != theirs[k]]
-        if differ:
-            what = ", ".join(f"{k} ({mine[k]!r} vs {theirs[k]!r})" for k in differ)
-            self.fail((*path, "share"), f"share: {target!r} is configured differently: {what}")
-            return None
-        return owner.name
+        owner = written.get(target)
+        if owner is None or outputs[target] is None:
+            return None  # the owner is broken, and reported
+        kind, theirs = layer.type, owner.type  # type: ignore[attr-defined]
+        if kind != theirs:
+            self.fail(where, f"share: {target!r} is a {theirs}, not a {kind}")
+        elif "repeat" in layer.model_fields_set:
+            self.fail(where, f"share: a {kind} that shares cannot repeat (drop repeat)")
+        elif "repeat" in owner.model_fields_set:
+            self.fail(where, f"share: {target!r} repeats; only an unrepeated {kind} can be shared")
+        elif owner.share is not None:
+            self.fail(where, f"share: {target!r} shares {owner.share!r} itself; share that one")
+        else:
+            differ = self._differences(layer, owner)
+            if not differ:
+                return prefix + target
+            self.fail(where, f"share: {target!r} is configured differently: {'; '.join(differ)}")
+        return None
+
+    def _differences(self, layer: LayerBase, owner: LayerBase) -> list[str]:
+        """`field: mine vs theirs` for every field that differs (block uses: the block and
+        its arguments with defaults filled in, compared by type too: 1 is not 1.0)."""
+        if isinstance(layer, BlockCall) and isinstance(owner, BlockCall):
+            if layer.block != owner.block:
+                return [f"block: {layer.block} vs {owner.block}"]
+            params = self.spec.blocks[owner.block].params  # the owner expanded: it exists
+            mine, theirs = ({**params, **call.args} for call in (layer, owner))
+            return [
+                f"args.{k}: {spec_text(mine[k])} vs {spec_text(theirs[k])}"
+                for k in mine
+                if (type(mine[k]), mine[k]) != (type(theirs.get(k)), theirs.get(k))
+            ]
+        ignore = {"name", "inputs", "share", "repeat"}
+        fields = [k for k in type(layer).model_fields if k not in ignore]
+        return [
+            f"{k}: {spec_text(getattr(layer, k))} vs {spec_text(getattr(owner, k))}"
+            for k in fields
+            if getattr(layer, k) != getattr(owner, k)
+        ]
 
     def _repeat(
         self, layer: LayerBase, path: Path_, full: str, inputs: tuple[str, ...], shares: str | None
@@ -273,7 +310,10 @@ class _Expander:
         inputs: tuple[str, ...],
         outer_args: dict[str, Any] | None,
         chain: tuple[str, ...],
+        shares: str | None,
     ) -> str | None:
+        """Expand a block use (each copy, if it repeats); a use that shares an earlier one
+        points each of its nodes at the owner's node that holds the weights."""
         block = self.spec.blocks.get(call.block)
         if block is None:
             hint = parse_.suggest(call.block, list(self.spec.blocks))
@@ -305,11 +345,12 @@ class _Expander:
                 args[key] = default
         args = {k: _substitute(v, outer_args or {}) for k, v in args.items()}
         copies = call.repeat if "repeat" in call.model_fields_set else None
-        out: str | None = inputs[0]
+        out = inputs[0]
         for i in range(copies or 1):
             name = full if copies is None else f"{full}.{i}"
-            self.instances.append(Instance(name, call.block, args, path))
-            out = self.body(
+            self.instances.append(Instance(name, call.block, args, path, out, shares))
+            start = len(self.nodes)
+            last = self.body(
                 list(block.layers),
                 ("blocks", call.block, "layers"),
                 name + ".",
@@ -317,9 +358,52 @@ class _Expander:
                 args,
                 (*chain, call.block),
             )
-            if out is None:
+            if shares is not None:
+                self._point_at(start, name, shares)
+            if last is None:
                 return None
+            out = last
         return out
+
+    def _point_at(self, start: int, name: str, owner: str) -> None:
+        """Make the nodes from `start` on (the use `name` of a block) share the weights of the
+        same nodes of the use `owner`: `name.conv` shares `owner.conv`, or what that one
+        shares (a node always names the node that holds the weights)."""
+        for i in range(start, len(self.nodes)):
+            node = self.nodes[i]
+            theirs = self.by_name[owner + node.name[len(name) :]]
+            self.nodes[i] = self.by_name[node.name] = replace(
+                node, shares=theirs.shares or theirs.name
+            )
+
+
+_PLAIN = re.compile(r"[A-Za-z_][A-Za-z0-9_.-]*")
+
+
+def spec_text(value: Any) -> str:
+    """`value` as a user writes it in YAML, for messages that compare values: `3` for a pair of
+    equals, `[1, 2]`, `true`, `same`, a tagged model as its tag when the rest are defaults
+    (`relu`) else as a flow mapping (`{type: leaky_relu, alpha: 0.2}`), `none` for no value."""
+    if value is None:
+        return "none"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, tuple) and len(value) == 2 and value[0] == value[1]:
+        return spec_text(value[0])
+    if isinstance(value, (list, tuple)):
+        return "[" + ", ".join(spec_text(v) for v in value) + "]"
+    if isinstance(value, BaseModel):
+        fields = type(value).model_fields
+        value = {k: getattr(value, k) for k, f in fields.items() if getattr(value, k) != f.default}
+        if list(value) == ["type"]:
+            return str(value["type"])
+    if isinstance(value, dict):
+        return "{" + ", ".join(f"{k}: {spec_text(v)}" for k, v in value.items()) + "}"
+    if isinstance(value, str) and (
+        not _PLAIN.fullmatch(value) or value.lower() in ("true", "false", "null")
+    ):
+        return json.dumps(value)
+    return str(value)
 
 
 def _refs(value: Any, path: Path_) -> dict[str, Path_]:
@@ -404,11 +488,22 @@ def infer_shapes(graph: Graph, input_shape: Shape, source: SourceMap) -> dict[st
 
 
 def check_shared(graph: Graph, shapes: dict[str, Shape], source: SourceMap) -> None:
-    """A shared layer must see inputs of the shape its weights were made for."""
+    """A shared layer or block use must see inputs of the shape its weights were made for (a
+    block use whose input differs is reported once, at its `share:`, not at each layer)."""
     problems = []
+    uses = {i.name: i for i in graph.instances}
+    reported: list[str] = []
+    for use in graph.instances:
+        if use.shares is None:
+            continue
+        mine, theirs = shapes[use.input], shapes[uses[use.shares].input]
+        if mine != theirs:
+            message = f"{use.name}: shares {use.shares!r} but its input {fmt(mine)} differs from"
+            problems.append(source.problem((*use.path, "share"), f"{message} {fmt(theirs)}"))
+            reported.append(use.name + ".")
     by_name = {n.name: n for n in graph.nodes}
     for node in graph.nodes:
-        if node.shares is None:
+        if node.shares is None or node.name.startswith(tuple(reported)):
             continue
         owner = by_name[node.shares]
         mine = [shapes[i] for i in node.inputs]

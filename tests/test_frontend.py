@@ -207,7 +207,7 @@ layers:
   - {type: conv2D, filters: 8, kernel: 3}
 """,
         """\
-spec.yaml:5:5: layers[0]: unknown type 'conv2D'; did you mean 'conv2d'? (valid types: conv2d, maxpool2d, avgpool2d, global_avgpool2d, flatten, dense, dropout, batchnorm, gaussian_noise, relu, sigmoid, tanh, leaky_relu, elu, softmax, add, concat, block)
+spec.yaml:5:5: layers[0]: unknown type 'conv2D'; did you mean 'conv2d'? (valid types: conv2d, maxpool2d, avgpool2d, global_avgpool2d, flatten, dense, dropout, batchnorm, gaussian_noise, relu, sigmoid, tanh, leaky_relu, elu, softmax, log_softmax, add, concat, block)
 """,
         id="unknown layer type lists valid ones",
     ),
@@ -667,7 +667,7 @@ layers:
   - {type: conv2d, name: b, filters: 3, kernel: 5, padding: same, share: a}
 """,
         """\
-spec.yaml:6:74: share: 'a' is configured differently: kernel ((5, 5) vs (3, 3))
+spec.yaml:6:74: share: 'a' is configured differently: kernel: 5 vs 3
 """,
         id="share with a different config",
     ),
@@ -678,7 +678,7 @@ layers:
   - {type: dense, units: 8, activation: rleu}
 """,
         """\
-spec.yaml:5:41: layers[0].activation: unknown type 'rleu'; did you mean 'relu'? (valid types: relu, sigmoid, tanh, leaky_relu, elu, softmax)
+spec.yaml:5:41: layers[0].activation: unknown type 'rleu'; did you mean 'relu'? (valid types: relu, sigmoid, tanh, leaky_relu, elu, softmax, log_softmax)
 """,
         id="unknown activation",
     ),

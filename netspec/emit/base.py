@@ -145,6 +145,10 @@ def wrap(line: str, indent: int) -> str:
         if len(pad) + len(head) <= LINE_WIDTH and len(pad) + 4 + len(arg) <= LINE_WIDTH:
             return f"{pad}{head}\n{pad}    {arg}\n{pad}{line[last_close:]}"
     first_open, first_close = groups[0]
+    target, assigned, value = line.partition(" = ")
+    if assigned and len(target) < first_open and len(pad) + first_open + 1 > LINE_WIDTH:
+        # `target = callee(` itself is too long: ruff wraps the value in parentheses.
+        return f"{pad}{target} = (\n{wrap(value, indent + 4)}\n{pad})"
     head, inner, tail = (
         line[: first_open + 1],
         line[first_open + 1 : first_close],

@@ -1,4 +1,4 @@
-"""The Keras 3 emitter: functional-API code, one function per block, backend-agnostic
+"""The Keras 3 emitter: functional-API code, one class per block, backend-agnostic
 (`keras.layers` only), channels-last as Keras users expect.
 
 Layout: the model takes (H, W, C) images. It computes the same function as the torch model:
@@ -7,7 +7,17 @@ concat axes are mapped to channels-last, and Flatten flattens in Keras's (H, W, 
 flatten when it copies weights between backends. Layer names are the spec's hierarchical names,
 so weights are matched by name. Where Keras has no equivalent of a torch behaviour, explicit
 layers keep the meaning: integer conv/avg-pool padding is a `ZeroPadding2D` (`<name>.pad`);
-max-pool padding pads with -inf (`NegInfPadding2D`), as torch does.
+max-pool padding pads with -inf (`NegInfPadding2D`), as torch does; an activation with no
+Keras string (leaky_relu, elu with alpha != 1) is a layer `<name>.act`.
+
+Blocks and sharing: a block is a plain class (not a `keras.layers.Layer`) whose `__init__`
+makes the block's layers and whose `__call__` applies them, as the torch emitter's module
+classes do. Its layers are the model's own, top-level layers, named `<use>.<layer>`, so
+`model.get_layer(name)` and matching weights by name work as without blocks; a Keras Layer
+subclass would nest them out of `get_layer`'s reach. Sharing is calling one object again: a
+layer that shares calls the owner's layer object (kept in a variable, or an attribute in a
+class) between padding and activation layers of its own, which hold no weights; a block use
+that shares calls the owner use's block object.
 """
 
 from __future__ import annotations
@@ -15,12 +25,14 @@ from __future__ import annotations
 from typing import Any
 
 from netspec.emit.base import (
+    LINE_WIDTH,
     Body,
     EmitError,
     Item,
     Namespace,
     bodies,
     call,
+    camel,
     commented,
     environment,
     expr,
@@ -30,8 +42,9 @@ from netspec.emit.base import (
 )
 from netspec.ir import ActivationFn, BlockCall, Conv2d, ParamRef
 from netspec.network import Network
+from netspec.passes import INPUT
 
-_STRING_ACTIVATIONS = {"relu", "sigmoid", "tanh", "softmax"}
+_STRING_ACTIVATIONS = {"relu", "sigmoid", "tanh", "softmax", "log_softmax"}
 
 
 def _fused(act: ActivationFn | None) -> tuple[str | None, str | None]:
@@ -49,7 +62,8 @@ class _Emitter:
     def __init__(self, network: Network) -> None:
         self.network = network
         self.env = environment("keras")
-        self.functions: dict[str, str] = {}
+        self.classes: dict[str, str] = {}
+        """The class of each block."""
         self.uses_neg_inf = False
 
     def layer_name(self, body: Body, local: str, suffix: str = "") -> str:
@@ -102,7 +116,7 @@ class _Emitter:
             return call("", alpha=expr(layer.alpha), name=name)[1:-1]  # type: ignore[attr-defined]
         if kind == "softmax":
             return call("", axis="-1", name=name)[1:-1]
-        if kind in ("sigmoid", "tanh"):
+        if kind in ("sigmoid", "tanh", "log_softmax"):
             return call("", literal(kind), name=name)[1:-1]
         if kind == "concat":
             rank = item.uniform("input rank", lambda n: len(self.network.shapes[n.inputs[0]]))
@@ -110,93 +124,141 @@ class _Emitter:
             return call("", axis=str(axis), name=name)[1:-1]
         return f"name={name}"
 
-    def pre(self, item: Item, body: Body, local: str, x: str) -> list[str]:
-        """Layers Keras needs before this one to mean what the spec says."""
-        layer = item.layer
-        pad = getattr(layer, "padding", None)
+    def pre(self, item: Item, body: Body, local: str) -> str | None:
+        """The layer Keras needs before this one to mean what the spec says: explicit padding
+        (zeros, or -inf before a max-pool, as torch pads), as a constructor."""
+        pad = getattr(item.layer, "padding", None)
         if pad in (None, "valid", "same", (0, 0)):
-            return []
+            return None
         name = self.layer_name(body, local, ".pad")
-        padding = expr(pad)
         if item.kind == "maxpool2d":
             self.uses_neg_inf = True
-            return [f"{x} = NegInfPadding2D({padding}, name={name})({x})"]
-        return [f"{x} = layers.ZeroPadding2D({padding}, name={name})({x})"]
+            return f"NegInfPadding2D({expr(pad)}, name={name})"
+        return f"layers.ZeroPadding2D({expr(pad)}, name={name})"
 
-    def post(self, item: Item, body: Body, local: str, x: str) -> list[str]:
+    def post(self, item: Item, body: Body, local: str) -> str | None:
+        """The activation layer after this one, for a fused activation with no Keras string."""
         _, separate = _fused(getattr(item.layer, "activation", None))
         if separate is None:
-            return []
-        return [f"{x} = {separate}, name={self.layer_name(body, local, '.act')})({x})"]
+            return None
+        return f"{separate}, name={self.layer_name(body, local, '.act')})"
 
-    def statements(self, body: Body, item: Item, ns: Namespace) -> list[str]:
-        layer = item.layer
-        local = f"{item.name}.{{i}}" if item.repeated else item.name
-        name = self.layer_name(body, local)
-        x = item.var
-        ins = item.input_vars
-        lines: list[str] = []
+    def core(self, body: Body, item: Item, local: str) -> str:
+        """The constructor of the item's own layer, or of its block's class."""
+        layer, name = item.layer, self.layer_name(body, local)
         if isinstance(layer, BlockCall):
             args = [f"{k}={expr(v)}" for k, v in layer.args.items()]
-            fn = self.functions[layer.block]
-            if item.repeated:
-                first = [] if ins[0] == x else [f"{x} = {ins[0]}"]
-                loop = f"for i in range({expr(layer.repeat)}):"
-                return first + [loop, f"    {x} = {call(fn, x, *args, name=name)}"]
-            return [f"{x} = {call(fn, ins[0], *args, name=name)}"]
+            return call(self.classes[layer.block], *args, name=name)
         template = self.env.get_template(f"layers/{item.kind}.py.jinja")
-        ctor = template.module.layer({"args": self.args(item, name)})
-        source = ins[0] if len(ins) == 1 else "[" + ", ".join(ins) + "]"
-        if item.shares is not None:
-            return [f"{x} = {self.shared[item.shares]}({source})"]
-        if item.name in self.owners:
-            var = ns.claim(f"{item.name}_layer")
-            self.shared[item.name] = var
-            lines.append(f"{var} = {ctor}")
-            ctor = var
-        if item.repeated:
-            body_lines = [
-                *self.pre(item, body, local, x),
-                f"{x} = {ctor}({x})",
-                *self.post(item, body, local, x),
-            ]
-            first = [] if ins[0] == x else [f"{x} = {ins[0]}"]
-            return (
-                lines
-                + first
-                + [f"for i in range({expr(layer.repeat)}):"]
-                + ["    " + b for b in body_lines]
-            )
-        pre = self.pre(item, body, local, source)
-        if pre:
-            pre = [p.replace(f"{source} = ", f"{x} = ", 1) for p in pre]
-            source = x
-        return lines + pre + [f"{x} = {ctor}({source})"] + self.post(item, body, local, x)
+        return template.module.layer({"args": self.args(item, name)})
 
-    def body_view(self, body: Body, ns: Namespace) -> dict[str, Any]:
+    def steps(self, body: Body, item: Item) -> list[tuple[str, str | None]]:
+        """The layer objects an item applies, in order, as (key, constructor): its padding, its
+        layer or block (constructor None: the owner's object, for a use that shares) and its
+        activation layer. A sharing use has padding and activation of its own (they hold no
+        weights): it computes exactly what its owner computes."""
+        local = f"{item.name}.{{i}}" if item.repeated else item.name
+        pre, post = self.pre(item, body, local), self.post(item, body, local)
+        steps: list[tuple[str, str | None]] = [] if pre is None else [(f"{item.name}.pad", pre)]
+        if item.shares is not None:
+            steps.append((item.shares, None))
+        else:
+            steps.append((item.name, self.core(body, item, local)))
+        return steps + ([] if post is None else [(f"{item.name}.act", post)])
+
+    def statements(self, body: Body, item: Item, ns: Namespace) -> tuple[list[str], list[str]]:
+        """(lines that make the item's layers, lines that apply them). In a block's class the
+        first are `__init__`'s, each layer an attribute; in `build_model` a layer is made where
+        it is applied, except one that a later layer shares, kept in a variable."""
+        x, ins = item.var, item.input_vars
+        make: list[str] = []
+        objects: list[str] = []
+        for key, ctor in self.steps(body, item):
+            if ctor is None:
+                objects.append(self.objects[key])
+            elif body.block is not None:
+                attr = "self." + (key if key == item.name else ns.claim(key))
+                if item.repeated:
+                    make.append(_listed(attr, ctor, expr(item.layer.repeat)))
+                else:
+                    make.append(f"{attr} = {ctor}")
+                objects.append(attr + ("[i]" if item.repeated else ""))
+                self.objects[key] = attr
+            elif key in self.owners:
+                kind = "block" if isinstance(item.layer, BlockCall) else "layer"
+                self.objects[key] = ns.claim(f"{key}_{kind}")
+                make.append(f"{self.objects[key]} = {ctor}")
+                objects.append(self.objects[key])
+            else:
+                objects.append(ctor)
+        source = x if item.repeated else ins[0] if len(ins) == 1 else "[" + ", ".join(ins) + "]"
+        apply: list[str] = []
+        for obj in objects:
+            apply.append(f"{x} = {obj}({source})")
+            source = x
+        if not item.repeated:
+            return make, apply
+        count = f"len(self.{item.name})" if body.block else expr(item.layer.repeat)
+        first = [] if ins[0] == x else [f"{x} = {ins[0]}"]
+        return make, first + [f"for i in range({count}):"] + ["    " + a for a in apply]
+
+    def body_view(self, body: Body) -> dict[str, Any]:
+        """A block's class (`init`: its `__init__`, `lines`: its `__call__`), or `build_model`
+        (`lines` only)."""
         self.owners = {i.shares for i in body.items if i.shares}
-        self.shared: dict[str, str] = {}
-        local_ns = Namespace(
+        self.objects: dict[str, str] = {}
+        """The object (variable or attribute) of each layer made so far, by key (`steps`)."""
+        names = Namespace(
             {i.name for i in body.items}
             | {"x", "identity", "name", "inputs", "i"}
             | set(body.params)
         )
-        indented = ["    identity = x"] if body.input_var == "identity" else []
+        depth = 8 if body.block else 4
+        init: list[str] = []
+        lines = [" " * depth + "identity = x"] if body.input_var == "identity" else []
         for item in body.items:
-            for index, line in enumerate(self.statements(body, item, local_ns)):
-                depth = 4 + (len(line) - len(line.lstrip(" ")))
-                text = line.lstrip(" ")
-                if index == 0:
-                    indented.append(commented(text, f"# spec line {item.line}", depth))
-                else:
-                    indented.append(wrap(text, depth))
+            make, apply = self.statements(body, item, names)
+            if body.block is None:
+                make, apply = [], make + apply
+            comment = f"# spec line {item.line}"
+            init += _indented(make, comment, depth)
+            lines += _indented(apply, comment, depth)
+        params = "".join(f", {p}: {t}" for p, t in body.params.items())
         return {
-            "lines": indented,
+            "init": init,
+            "lines": lines,
             "output": body.output_var,
-            "params": body.params,
+            "signature": wrap(f"def __init__(self{params}, *, name: str) -> None:", 4),
             "doc": literal(_doc(body)),
             "block": body.block,
         }
+
+
+def _listed(attr: str, ctor: str, count: str) -> str:
+    """`attr = [ctor for i in range(count)]` in a class's `__init__` (depth 8), formatted as
+    ruff format does: on one line, else the comprehension on its own line, else the
+    constructor wrapped above its `for`."""
+    line = f"{attr} = [{ctor} for i in range({count})]"
+    if 8 + len(line) <= LINE_WIDTH:
+        return line
+    inner = f"{ctor} for i in range({count})"
+    if 12 + len(inner) <= LINE_WIDTH:
+        return f"{attr} = [\n            {inner}\n        ]"
+    return f"{attr} = [\n{wrap(ctor, 12)}\n            for i in range({count})\n        ]"
+
+
+def _indented(lines: list[str], comment: str, base: int) -> list[str]:
+    """Lines at `base` plus their own leading spaces, wrapped as ruff format would (a line
+    already split is kept); the first carries the spec-line comment."""
+    result = []
+    for index, line in enumerate(lines):
+        text = line.lstrip(" ")
+        depth = base + len(line) - len(text)
+        if index == 0:
+            result.append(commented(text, comment, depth))
+        else:
+            result.append(" " * depth + text if "\n" in text else wrap(text, depth))
+    return result
 
 
 def _doc(body: Body) -> str:
@@ -209,7 +271,49 @@ def _kw(value: Any, default: Any) -> str | None:
     return None if value == default else expr(value)
 
 
+def _feature_orders(network: Network) -> dict[str, Any]:
+    """For each node, how Keras orders its features against torch, as a comparable value (None:
+    alike). Only flat features from a flatten of an image differ (Keras flattens (H, W, C)):
+    the walk of `netspec.weights.feature_orders`, describing orders instead of computing them
+    (an emitter needs no numpy)."""
+    orders: dict[str, Any] = {INPUT: None}
+    for node in network.nodes:
+        kind = node.layer.type  # type: ignore[attr-defined]
+        ins = [orders[i] for i in node.inputs]
+        in_shape = network.shapes[node.inputs[0]]
+        if kind == "flatten" and len(in_shape) == 3:
+            permuted = in_shape[0] > 1 and in_shape[1] * in_shape[2] > 1
+            orders[node.name] = in_shape if permuted else None
+        elif kind in ("dense", "global_avgpool2d") or len(network.shapes[node.name]) != 1:
+            orders[node.name] = None
+        elif kind == "concat":
+            sizes = [network.shapes[i][0] for i in node.inputs]
+            orders[node.name] = None if ins == [None] * len(ins) else tuple(zip(ins, sizes))
+        else:
+            orders[node.name] = ins[0]
+    return orders
+
+
+def _check_feature_orders(network: Network) -> None:
+    """One Keras kernel serves every use of a shared dense or BatchNorm layer, so every use
+    must see its features in the order the owner does (torch's order is the same everywhere)."""
+    orders = _feature_orders(network)
+    by_name = {n.name: n for n in network.nodes}
+    for node in network.nodes:
+        owner = by_name.get(node.shares or "")
+        if owner is None or not network.stats[owner.name].params:
+            continue
+        if orders[node.inputs[0]] != orders[owner.inputs[0]]:
+            line = network.document.source.locate(node.path)[0]
+            raise EmitError(
+                f"layer {node.name!r} (line {line}) shares {owner.name!r}, but Keras sees their "
+                "inputs' features in different orders (it flattens images as (H, W, C), torch "
+                "as (C, H, W)); feed both from flattens of images of one shape"
+            )
+
+
 def emit_model(network: Network) -> str:
+    _check_feature_orders(network)
     emitter = _Emitter(network)
     ns = Namespace(
         {"keras", "layers", "INPUT_SHAPE", "NUM_PARAMETERS", "build_model", "NegInfPadding2D"}
@@ -217,9 +321,9 @@ def emit_model(network: Network) -> str:
     views = []
     for body in bodies(network):
         if body.block is not None:
-            emitter.functions[body.block] = ns.claim(body.block)
-        view = emitter.body_view(body, ns)
-        view["function"] = emitter.functions.get(body.block or "", "build_model")
+            emitter.classes[body.block] = ns.claim(camel(body.block))
+        view = emitter.body_view(body)
+        view["name"] = emitter.classes.get(body.block or "", "build_model")
         views.append(view)
     shape = network.input_shape
     keras_shape = (*shape[1:], shape[0]) if len(shape) == 3 else shape

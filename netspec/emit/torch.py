@@ -2,9 +2,14 @@
 
 Every layer of the spec is a submodule named as in the spec, so `state_dict()` keys are the
 spec's hierarchical names (`block3.conv.1.weight`); `repeat` becomes an `nn.ModuleList`.
-Fused activations are applied functionally in `forward`. Constructors of block classes take
+Fused activations are applied functionally in `forward` (a block parameter they use, such as
+`alpha: $slope`, is kept as an attribute by the constructor). Constructors of block classes take
 `in_channels` and the block's parameters, and every channel count inside is an expression of
 them, so one class serves every use of the block (as torchvision's `BasicBlock` does).
+
+A layer or block use that shares (`share:`) has no submodule: `forward` calls the owner's
+(`self.enc(x)`), padding explicitly and activating as the owner does, since their input shapes
+and configuration are equal (checked by the passes).
 """
 
 from __future__ import annotations
@@ -25,7 +30,7 @@ from netspec.emit.base import (
     literal,
     wrap,
 )
-from netspec.ir import ActivationFn, BlockCall, Conv2d
+from netspec.ir import ActivationFn, BlockCall, Conv2d, ParamRef
 from netspec.network import Network
 from netspec.passes import INPUT
 
@@ -39,6 +44,7 @@ _FUSED: dict[str, Callable[[ActivationFn, str], str]] = {
     "leaky_relu": lambda a, x: f"F.leaky_relu({x}, {expr(a.alpha)})",  # type: ignore[attr-defined]
     "elu": lambda a, x: f"F.elu({x}, {expr(a.alpha)})",  # type: ignore[attr-defined]
     "softmax": lambda a, x: f"F.softmax({x}, dim=1)",
+    "log_softmax": lambda a, x: f"F.log_softmax({x}, dim=1)",
 }
 
 
@@ -52,6 +58,11 @@ class _Context:
         self.classes = classes
         self.block_out = block_out
         self.channels: dict[str, str] = {}
+        self.attrs = Namespace()
+        """Attribute names of the body's class (its submodules, then the parameters kept)."""
+        self.kept: dict[str, str] = {}
+        """Block parameters that `forward` reads (a fused activation's `alpha: $slope`), each
+        with the attribute `__init__` keeps it in: parameters are constructor arguments."""
 
 
 def _args(item: Item, ctx: _Context, ins: list[str]) -> dict[str, str]:
@@ -107,7 +118,7 @@ def _plain_args(item: Item, ctx: _Context, ins: list[str]) -> str:
         return expr(layer.stddev)  # type: ignore[attr-defined]
     if kind in ("leaky_relu", "elu"):
         return expr(layer.alpha)  # type: ignore[attr-defined]
-    if kind == "softmax":
+    if kind in ("softmax", "log_softmax"):
         return "dim=1"
     if kind == "concat":
         return str(layer.axis + 1)  # type: ignore[attr-defined]
@@ -158,6 +169,7 @@ def _channels(item: Item, ctx: _Context, ins: list[str]) -> str:
 
 def _body_view(body: Body, ctx: _Context, env: Any, ns: Namespace) -> dict[str, Any]:
     ctx.channels = {INPUT: "in_channels" if body.block else str(ctx.network.input_shape[0])}
+    ctx.attrs = Namespace({item.name for item in body.items})
     init: list[str] = []
     forward: list[str] = []
     if body.input_var == "identity":
@@ -195,19 +207,40 @@ def _body_view(body: Body, ctx: _Context, env: Any, ns: Namespace) -> dict[str, 
         "name": ns.claim(camel(body.block)) if body.block else None,
         "block": body.block,
         "params": body.params,
+        "signature": _signature(body),
         "doc": literal(body.summary),
         "line": body.line,
-        "init": init,
+        "init": [f"        self.{a} = {p}" for p, a in ctx.kept.items()] + init,
         "forward": forward,
         "output": body.output_var,
         "out_channels": ctx.channels[previous],
     }
 
 
+def _kept(act: ActivationFn | None, ctx: _Context) -> ActivationFn | None:
+    """`act` as `forward` reads it: a block parameter (`$slope`) becomes the attribute that
+    keeps it (`self.slope`), since only the constructor gets the block's arguments."""
+    if act is None:
+        return None
+    update = {}
+    for key, value in act:
+        if isinstance(value, ParamRef):
+            if value not in ctx.kept:
+                ctx.kept[value] = ctx.attrs.claim(value)
+            update[key] = ParamRef(f"self.{ctx.kept[value]}")
+    return act.model_copy(update=update)
+
+
+def _signature(body: Body) -> str:
+    """A block class's `__init__` line, wrapped as ruff format would."""
+    params = "".join(f", {p}: {t}" for p, t in body.params.items())
+    return wrap(f"def __init__(self, in_channels: int{params}) -> None:", 4)
+
+
 def _forward(item: Item, ctx: _Context) -> list[str]:
     pad = " " * 8
     target = item.shares or item.name
-    act = getattr(item.layer, "activation", None)
+    act = _kept(getattr(item.layer, "activation", None), ctx)
 
     def fused(x: str) -> str:
         return _FUSED[act.type](act, x) if act is not None else x
