@@ -27,6 +27,7 @@ from pydantic import (
     GetCoreSchemaHandler,
     GetJsonSchemaHandler,
     Tag,
+    ValidationInfo,
     field_validator,
 )
 from pydantic_core import PydanticCustomError, core_schema
@@ -41,7 +42,7 @@ MAX_REPEAT = 1000
 # generated modules import or define, and the attributes of torch's nn.Module.
 RESERVED_NAMES = frozenset(
     {"self", "x", "identity", "in_channels", "name", "inputs", "outputs", "model", "input"}
-    | {"module"}
+    | {"module", "i"}
     | {"torch", "nn", "F", "Tensor", "keras", "layers", "ops", "np", "math", "annotations"}
     | {
         "training",
@@ -240,6 +241,13 @@ class Softmax(ActivationFn):
     type: Literal["softmax"]
 
 
+class LogSoftmax(ActivationFn):
+    """log(softmax(x)) over the feature axis, computed stably: the log-probabilities that the
+    `nll` and `kl_div` losses take."""
+
+    type: Literal["log_softmax"]
+
+
 def _tagged_shorthand(value: Any) -> Any:
     """A bare tag (`relu`) is the tagged model with every field at its default."""
     if isinstance(value, str) and value.startswith("$"):
@@ -276,7 +284,7 @@ def tagged(*members: type[BaseModel]) -> Any:
     ]
 
 
-Activation = tagged(Relu, Sigmoid, Tanh, LeakyRelu, Elu, Softmax)
+Activation = tagged(Relu, Sigmoid, Tanh, LeakyRelu, Elu, Softmax, LogSoftmax)
 
 
 # ----------------------------------------------------------------------------- layers
@@ -527,6 +535,10 @@ class SoftmaxLayer(LayerBase, Softmax):
     pass
 
 
+class LogSoftmaxLayer(LayerBase, LogSoftmax):
+    pass
+
+
 class Add(LayerBase):
     """Element-wise sum of two or more inputs of one shape."""
 
@@ -595,6 +607,7 @@ Layer = Annotated[
     | LeakyReluLayer
     | EluLayer
     | SoftmaxLayer
+    | LogSoftmaxLayer
     | Add
     | Concat
     | BlockCall,
@@ -641,6 +654,13 @@ class Sgd(IRModel):
     nesterov: bool = False
     weight_decay: Annotated[float, Field(ge=0.0, lt=1.0)] = 0.0
 
+    @field_validator("nesterov")
+    @classmethod
+    def _nesterov_needs_momentum(cls, value: bool, info: ValidationInfo) -> bool:
+        if value and info.data.get("momentum") == 0:
+            raise PydanticCustomError("nesterov", "nesterov needs momentum above 0", {})
+        return value
+
 
 class Adam(IRModel):
     type: Literal["adam"]
@@ -677,15 +697,17 @@ Schedule = tagged(NoSchedule, StepSchedule, CosineSchedule)
 
 
 class Train(IRModel):
-    """Training defaults; every field is optional. `cross_entropy` and `nll` take class
-    indices as targets (`cross_entropy` from logits, `nll` from log-probabilities)."""
+    """Training defaults; every field is optional. What each loss takes and computes is
+    defined in netspec.objective (and docs/spec.md)."""
 
-    loss: Literal["cross_entropy", "nll", "mse", "binary_cross_entropy", "kl_div"] = "cross_entropy"
+    loss: Literal["cross_entropy", "nll", "mse", "binary_cross_entropy", "kl_div"] | None = None
+    """None: chosen from the network's output (netspec.objective.default_loss)."""
     optimizer: Optimizer = Sgd(type="sgd")
     schedule: Schedule = NoSchedule(type="none")
     batch_size: Annotated[int, Field(ge=1, le=1 << 20)] = 64
     epochs: Annotated[int, Field(ge=1, le=100_000)] = 10
-    metrics: list[Literal["accuracy"]] = Field(default_factory=lambda: ["accuracy"], max_length=4)
+    metrics: Annotated[list[Literal["accuracy"]], Field(max_length=4)] | None = None
+    """None: accuracy for every loss but mse (see netspec.objective)."""
 
 
 FORMAT_VERSION = 1

@@ -6,9 +6,11 @@ import hashlib
 from dataclasses import dataclass
 from pathlib import Path
 
+from netspec import objective as objective_
 from netspec import passes
 from netspec.errors import SpecError
 from netspec.ir import NetworkSpec, Shape
+from netspec.objective import Objective
 from netspec.parse import parse
 from netspec.passes import Graph, Node, Stats
 from netspec.spec import Document
@@ -27,6 +29,8 @@ class Network:
     graph: Graph
     shapes: dict[str, Shape]
     stats: dict[str, Stats]
+    objective: Objective
+    """What training computes: the loss as its output needs it, the targets, the metric."""
 
     @property
     def name(self) -> str:
@@ -89,7 +93,8 @@ def analyse(document: Document, *, max_params: int = DEFAULT_MAX_PARAMS) -> Netw
     shapes = passes.infer_shapes(graph, tuple(spec.input.shape), source)
     passes.check_shared(graph, shapes, source)
     stats = passes.count(graph, shapes)
-    network = Network(spec, document, graph, shapes, stats)
+    objective = objective_.check(spec.train, graph, shapes, source)
+    network = Network(spec, document, graph, shapes, stats, objective)
     if network.params + network.buffers > max_params:
         raise SpecError(
             [

@@ -319,7 +319,13 @@ def test_lenet5_learns_digits(tmp_path: Path) -> None:
     assert accuracy >= 0.95, done.stdout
 
 
-LOSSES = ["cross_entropy", "nll", "mse", "binary_cross_entropy", "kl_div"]
+LOSSES = {  # each loss with an output it takes (netspec.objective)
+    "cross_entropy": "",
+    "nll": ", activation: log_softmax",
+    "mse": "",
+    "binary_cross_entropy": ", activation: sigmoid",
+    "kl_div": ", activation: log_softmax",
+}
 OPTIMIZERS = [
     "{type: sgd, lr: 0.1, momentum: 0.9, nesterov: true, weight_decay: 0.0001}",
     "{type: adam, lr: 0.001}",
@@ -338,8 +344,9 @@ def test_every_train_section_renders_clean_code(tmp_path: Path) -> None:
     from netspec.emit import emit
 
     files = []
-    for i, loss in enumerate(LOSSES):
+    for i, (loss, activation) in enumerate(LOSSES.items()):
         spec = TINY.replace("  optimizer: {type: sgd, lr: 0.05, momentum: 0.9}\n", "")
+        spec = spec.replace("units: 10}", f"units: 10{activation}}}")
         spec += f"  loss: {loss}\n  optimizer: {OPTIMIZERS[i % 3]}\n"
         spec += f"  schedule: {SCHEDULES[(i + 1) % 3]}\n"
         network = load(spec, name=f"{loss}.yaml")

@@ -4,28 +4,22 @@ Every choice is made here, per backend: the optimizer, the learning-rate schedul
 as code, what the targets look like, and the run's defaults. The templates hold the program's
 fixed text and drop these values in; they never branch on the spec.
 
-Losses, and what the network's output and the data's targets must be:
+Losses, the targets they take and what `accuracy` means are decided in `netspec.objective`;
+`netspec.emit.losses` writes each loss for each backend.
 
-- `cross_entropy`: the network outputs logits, targets are class indices.
-  torch `nn.CrossEntropyLoss()`; Keras `SparseCategoricalCrossentropy(from_logits=True)`.
-- `nll`: log-probabilities, class indices.
-  torch `nn.NLLLoss()`; Keras `SparseCategoricalCrossentropy(from_logits=True)`.
-- `mse`: any output, dense targets (one-hot).
-  torch `nn.MSELoss()`; Keras `MeanSquaredError()`.
-- `binary_cross_entropy`: probabilities, dense targets in [0, 1].
-  torch `nn.BCELoss()`; Keras `BinaryCrossentropy(from_logits=False)`.
-- `kl_div`: log-probabilities, probability targets.
-  torch `nn.KLDivLoss(reduction="batchmean")`; Keras the program's `KLDiv` (sum over the
-  classes, mean over the batch).
+Optimizers follow torch's update rules, written out in docs/spec.md ("Train"): `sgd` is
+`torch.optim.SGD` (weight decay coupled: added to the gradient as L2), `adam` is
+`torch.optim.Adam` (coupled too) and `adamw` is `torch.optim.AdamW` (decoupled). Keras's own
+optimizers differ (decoupled weight decay always, the learning rate inside SGD's velocity,
+Adam's epsilon added before the bias correction), so the Keras program carries its own
+`keras.optimizers.Optimizer` subclass with torch's rules, from templates/keras/optimizers/:
+`TorchSGD`, or `TorchAdam` with `decoupled=True` for `adamw`. The same step on the same weights
+and gradients gives the same weights in both backends (tests/test_optimizers.py).
 
-`nll` in Keras: log-probabilities are logits whose log-sum-exp is 0, so softmax cross-entropy
-from them is exactly the negative log-likelihood. Keras's own `KLDivergence` wants
-probabilities, so the Keras program carries a small `KLDiv` on log-probabilities that is
-torch's `batchmean`. Integer labels are one-hot encoded for the dense losses.
-
-Optimizers: torch's SGD and Adam add `weight_decay` to the gradient (L2); Keras's
-`weight_decay` is decoupled (as AdamW). The two agree for `adamw` and whenever the decay is 0.
-Keras's Adam gets torch's `epsilon=1e-8`. Schedules step once per epoch in both backends.
+Schedules set the learning rate once per epoch, the same in both backends: torch's scheduler
+steps at each epoch's end; Keras's `learning_rate(epoch)` is set at each epoch's start (the
+LearningRateScheduler callback, or the multi-worker loop) and the optimizer applies the current
+rate at every step (its state never holds a learning rate).
 """
 
 from __future__ import annotations
@@ -33,45 +27,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from netspec.emit import losses
 from netspec.emit.base import literal, pystr, wrap
 from netspec.ir import Adam, AdamW, CosineSchedule, Sgd, StepSchedule, Train
 from netspec.network import Network
-
-DENSE_LOSSES = frozenset({"mse", "binary_cross_entropy", "kl_div"})
-"""Losses whose targets are a vector per sample; integer labels are one-hot encoded for them."""
-
-TORCH_LOSSES = {
-    "cross_entropy": "nn.CrossEntropyLoss()",
-    "nll": "nn.NLLLoss()",
-    "mse": "nn.MSELoss()",
-    "binary_cross_entropy": "nn.BCELoss()",
-    "kl_div": 'nn.KLDivLoss(reduction="batchmean")',
-}
-
-KERAS_LOSSES = {
-    "cross_entropy": (
-        "keras.losses.SparseCategoricalCrossentropy(from_logits=True, reduction=reduction)"
-    ),
-    "nll": "keras.losses.SparseCategoricalCrossentropy(from_logits=True, reduction=reduction)",
-    "mse": "keras.losses.MeanSquaredError(reduction=reduction)",
-    "binary_cross_entropy": (
-        "keras.losses.BinaryCrossentropy(from_logits=False, reduction=reduction)"
-    ),
-    "kl_div": "KLDiv(reduction=reduction)",
-}
-
-LOSS_NOTES = {
-    "cross_entropy": "the network outputs logits; targets are class indices",
-    "nll": "the network outputs log-probabilities; targets are class indices",
-    "mse": "targets are vectors of the output's size (class indices are one-hot encoded)",
-    "binary_cross_entropy": (
-        "the network outputs probabilities; targets are in [0, 1] (indices are one-hot encoded)"
-    ),
-    "kl_div": (
-        "the network outputs log-probabilities; targets are probabilities "
-        "(indices are one-hot encoded)"
-    ),
-}
 
 
 @dataclass(frozen=True)
@@ -83,65 +42,81 @@ class TrainingView:
     batch_size: str
     lr: str
     num_classes: str
-    unsupported: str
-    """A string literal: why this network cannot be trained by the program ("" when it can)."""
+    output_shape: str
+    targets: str
+    """What the loss compares the output with (`netspec.emit.losses.targets`), a literal."""
+    expected_targets: str
+    """The targets a data set must hold, in words, as a string literal."""
+    one_hot: str
+    """Whether class indices are one-hot encoded for the loss."""
     conv: str
-    dense_targets: str
     accuracy: str
+    """None, "categorical" or "binary", as a literal."""
+    threshold: str
+    """Binary accuracy: the output above which a unit counts as 1 (0 for logits)."""
     run_dir: str
     run_dir_text: str
     loss_note: str
     optimizer: str
     """The `make_optimizer` body (one formatted statement)."""
+    optimizer_template: str
+    """Keras only: the template under `optimizers/` of the optimizer class ("" for torch)."""
     schedule: str
     """The `make_scheduler` body (torch) or the `learning_rate` body (Keras)."""
     loss: str
     """The `make_loss` body."""
-    accuracy_metric: str
-    """Keras only: the accuracy metric's constructor."""
+    loss_classes: list[str]
+    """Templates under `losses/` of the loss classes `make_loss` uses."""
 
 
 def view(network: Network, backend: str) -> dict[str, Any]:
     """The `train` entry of the package templates' context."""
     train = network.spec.train
     out = network.output_shape
-    unsupported = ""
-    if len(out) != 1:
-        unsupported = (
-            f"train.py trains networks whose output is one vector per sample (classes,); "
-            f"{network.name} outputs {tuple(out)}"
-        )
+    objective = network.objective
+    loss_code = losses.torch_loss(objective) if backend == "torch" else losses.keras_loss(objective)
+    num_classes = int(out[0]) if len(out) == 1 else 0
+    target_kind = losses.targets(objective, num_classes)
     lr = train.optimizer.lr
     run_dir = f"runs/{network.name.lower()}"
     build = _torch if backend == "torch" else _keras
-    optimizer, schedule, loss, metric = build(train)
+    optimizer, schedule = build(train)
     return {
         "train": TrainingView(
             sha256=pystr(network.sha256),
             epochs=literal(train.epochs),
             batch_size=literal(train.batch_size),
             lr=literal(float(lr)),
-            num_classes=literal(int(out[0]) if len(out) == 1 else 0),
-            unsupported=pystr(unsupported),
+            num_classes=literal(num_classes),
+            output_shape=literal(out),
+            targets=pystr(target_kind),
+            expected_targets=pystr(losses.expected_targets(objective, out)),
+            one_hot=literal(target_kind in ("probabilities", "values") and num_classes > 1),
             conv=literal(len(network.input_shape) == 3),
-            dense_targets=literal(train.loss in DENSE_LOSSES),
-            accuracy=literal("accuracy" in train.metrics),
+            accuracy=literal(objective.accuracy),
+            threshold=literal(0.0 if objective.from_logits else 0.5),
             run_dir=pystr(run_dir),
             run_dir_text=run_dir,
-            loss_note=f"{train.loss}: {LOSS_NOTES[train.loss]}",
+            loss_note=f"{objective.loss} (targets: {losses.expected_targets(objective, out)})",
             optimizer=optimizer,
+            optimizer_template=_optimizer_template(train) if backend == "keras" else "",
             schedule=schedule,
-            loss=loss,
-            accuracy_metric=metric,
+            loss="\n".join(loss_code.body),
+            loss_classes=loss_code.classes,
         )
     }
+
+
+def _optimizer_template(train: Train) -> str:
+    """The Keras program's optimizer class: `TorchSGD` (sgd) or `TorchAdam` (adam, adamw)."""
+    return "sgd" if isinstance(train.optimizer, Sgd) else "adam"
 
 
 def _kwargs(**kwargs: Any) -> str:
     return ", ".join(f"{k}={v}" for k, v in kwargs.items())
 
 
-def _torch(train: Train) -> tuple[str, str, str, str]:
+def _torch(train: Train) -> tuple[str, str]:
     opt = train.optimizer
     if isinstance(opt, Sgd):
         args = _kwargs(
@@ -170,27 +145,27 @@ def _torch(train: Train) -> tuple[str, str, str, str]:
     else:
         line = "return torch.optim.lr_scheduler.ConstantLR(optimizer, factor=1.0, total_iters=0)"
     schedule = wrap(line, 4)
-    return optimizer, schedule, wrap(f"return {TORCH_LOSSES[train.loss]}", 4), ""
+    return optimizer, schedule
 
 
-def _keras(train: Train) -> tuple[str, str, str, str]:
+def _keras(train: Train) -> tuple[str, str]:
     opt = train.optimizer
-    decay = literal(opt.weight_decay) if opt.weight_decay else "None"
     if isinstance(opt, Sgd):
         args = _kwargs(
             learning_rate="lr",
             momentum=literal(opt.momentum),
             nesterov=literal(opt.nesterov),
-            weight_decay=decay,
+            weight_decay=literal(opt.weight_decay),
         )
-        callee = "keras.optimizers.SGD"
-    elif isinstance(opt, AdamW):
-        args = _kwargs(learning_rate="lr", weight_decay=decay, epsilon="1e-08")
-        callee = "keras.optimizers.AdamW"
+        callee = "TorchSGD"
     else:
-        assert isinstance(opt, Adam), opt
-        args = _kwargs(learning_rate="lr", weight_decay=decay, epsilon="1e-08")
-        callee = "keras.optimizers.Adam"
+        assert isinstance(opt, (Adam, AdamW)), opt
+        args = _kwargs(
+            learning_rate="lr",
+            weight_decay=literal(opt.weight_decay),
+            decoupled=literal(isinstance(opt, AdamW)),
+        )
+        callee = "TorchAdam"
     optimizer = wrap(f"return {callee}({args})", 4)
     sched = train.schedule
     if isinstance(sched, StepSchedule):
@@ -199,9 +174,4 @@ def _keras(train: Train) -> tuple[str, str, str, str]:
         expr = "lr * 0.5 * (1.0 + math.cos(math.pi * epoch / epochs))"
     else:
         expr = "lr"
-    metric = (
-        'keras.metrics.CategoricalAccuracy(name="accuracy")'
-        if train.loss in DENSE_LOSSES
-        else 'keras.metrics.SparseCategoricalAccuracy(name="accuracy")'
-    )
-    return optimizer, f"    return {expr}", wrap(f"return {KERAS_LOSSES[train.loss]}", 4), metric
+    return optimizer, f"    return {expr}"

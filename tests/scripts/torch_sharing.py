@@ -20,7 +20,7 @@ grad_both = model.enc.weight.grad.clone()
 weight = model.enc.weight.detach().clone().requires_grad_(True)
 proj = torch.tanh(model.proj(x))
 both = torch.relu(x @ weight.T + model.enc.bias) + torch.relu(proj @ weight.T + model.enc.bias)
-(torch.softmax(torch.tanh(both), dim=1) * target).sum().backward()
+(torch.log_softmax(torch.tanh(both), dim=1) * target).sum().backward()
 print(
     json.dumps(
         {

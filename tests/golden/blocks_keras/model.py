@@ -12,30 +12,48 @@ NUM_PARAMETERS = 3_890
 """Trainable parameters; BatchNorm's moving statistics add 128 non-trainable."""
 
 
-def conv_bn(x, filters: int, *, name: str):
+# A block is a class: __init__ makes its layers (layers of the model itself, named
+# "<use>.<layer>"), __call__ applies them. Applying one object twice shares its weights.
+class ConvBn:
     "Block 'conv_bn' (spec line 16)."
-    # spec line 18
-    x = layers.Conv2D(filters, 1, use_bias=False, name=f"{name}.conv")(x)
-    # spec line 19
-    x = layers.BatchNormalization(
-        axis=-1, momentum=0.99, epsilon=1e-05, name=f"{name}.bn"
-    )(x)
-    return x
+
+    def __init__(self, filters: int, *, name: str) -> None:
+        # spec line 18
+        self.conv = layers.Conv2D(filters, 1, use_bias=False, name=f"{name}.conv")
+        # spec line 19
+        self.bn = layers.BatchNormalization(
+            axis=-1, momentum=0.99, epsilon=1e-05, name=f"{name}.bn"
+        )
+
+    def __call__(self, x):
+        x = self.conv(x)  # spec line 18
+        x = self.bn(x)  # spec line 19
+        return x
 
 
-def branchy(x, width: int, slope: float = 0.1, *, name: str):
+class Branchy:
     "Two branches of different widths, concatenated, then a projection back. (spec line 7)"
-    identity = x
-    a = layers.Conv2D(width, 1, activation="relu", name=f"{name}.a")(x)  # spec line 10
-    # spec line 11
-    x = layers.Conv2D(width, 3, padding="same", name=f"{name}.b")(identity)
-    # spec line 12
-    b_act = layers.LeakyReLU(negative_slope=slope, name=f"{name}.b_act")(x)
-    # spec line 13
-    x = layers.Concatenate(axis=-1, name=f"{name}.cat")([a, b_act, identity])
-    for i in range(2):  # spec line 14
-        x = conv_bn(x, filters=width, name=f"{name}.proj.{i}")
-    return x
+
+    def __init__(self, width: int, slope: float = 0.1, *, name: str) -> None:
+        # spec line 10
+        self.a = layers.Conv2D(width, 1, activation="relu", name=f"{name}.a")
+        # spec line 11
+        self.b = layers.Conv2D(width, 3, padding="same", name=f"{name}.b")
+        # spec line 12
+        self.b_act = layers.LeakyReLU(negative_slope=slope, name=f"{name}.b_act")
+        self.cat = layers.Concatenate(axis=-1, name=f"{name}.cat")  # spec line 13
+        # spec line 14
+        self.proj = [ConvBn(filters=width, name=f"{name}.proj.{i}") for i in range(2)]
+
+    def __call__(self, x):
+        identity = x
+        a = self.a(x)  # spec line 10
+        x = self.b(identity)  # spec line 11
+        b_act = self.b_act(x)  # spec line 12
+        x = self.cat([a, b_act, identity])  # spec line 13
+        for i in range(len(self.proj)):  # spec line 14
+            x = self.proj[i](x)
+        return x
 
 
 def build_model() -> keras.Model:
@@ -43,9 +61,9 @@ def build_model() -> keras.Model:
     inputs = keras.Input(shape=(32, 32, 3), name="input")
     x = inputs
     for i in range(2):  # spec line 21
-        x = branchy(x, width=8, name=f"stage1.{i}")
+        x = Branchy(width=8, name=f"stage1.{i}")(x)
     x = layers.MaxPooling2D(2, name="pool")(x)  # spec line 22
-    x = branchy(x, width=16, slope=0.3, name="stage2")  # spec line 23
+    x = Branchy(width=16, slope=0.3, name="stage2")(x)  # spec line 23
     x = layers.GlobalAveragePooling2D(name="gap")(x)  # spec line 24
     x = layers.Dense(10, name="logits")(x)  # spec line 25
     return keras.Model(inputs, x, name="Inception")

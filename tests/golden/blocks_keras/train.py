@@ -4,7 +4,7 @@
     python -m inception_keras.train --data synthetic      # one device, or every local GPU
     TF_CONFIG='{"cluster": ..., "task": ...}' python -m inception_keras.train   # multi-worker
 
-Defaults come from the spec's `train:` section. Loss cross_entropy: the network outputs logits; targets are class indices.
+Defaults come from the spec's `train:` section. Loss cross_entropy (targets: (N,) class indices in [0, 10) or (N, 10) class probabilities).
 Rerunning the same command after a crash resumes from RUN_DIR/backup (BackupAndRestore).
 """
 
@@ -28,15 +28,23 @@ from .model import INPUT_SHAPE, build_model
 SPEC_SHA256 = "5b778288e89c731831f7ffce3dd1daffdf45653d812557528f70d0867a856f59"
 """Hash of the spec this program was generated from."""
 NUM_CLASSES = 10
+"""Units of a vector output (0 for other outputs)."""
+OUTPUT_SHAPE = (10,)
+"""Shape of one sample's output as in the spec (channels first)."""
+TARGETS = "classes"
+"""What the loss compares the output with: "classes" (indices or probability rows), "indices",
+"probabilities", "binary" (0/1 per unit), "values" (of the output's shape) or "input"."""
+EXPECTED_TARGETS = "(N,) class indices in [0, 10) or (N, 10) class probabilities"
+ONE_HOT = False
+"""Class indices are one-hot encoded for the loss."""
 EPOCHS = 10
 BATCH_SIZE = 64
 LEARNING_RATE = 0.01
 CONV = True
-DENSE_TARGETS = False
-"""The loss wants one vector per sample; integer labels are one-hot encoded."""
-ACCURACY = True
+ACCURACY = "categorical"
+"""None, "categorical" (the arg-max is the class) or "binary" (each unit above THRESHOLD)."""
+THRESHOLD = 0.0
 RUN_DIR = "runs/inception"
-UNSUPPORTED = ""
 NAN_ENV = "NETSPEC_INJECT_NAN_STEP"
 """For testing the NaN guard: the weights turn NaN before this global step (1-based)."""
 STRATEGIES = ["auto", "default", "mirrored", "multi-worker", "data-parallel"]
@@ -85,8 +93,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         default="synthetic",
         help="'synthetic' (random samples of the input shape), a folder with one "
         "sub-folder of images per class (needs TensorFlow's tf.data), or an .npz with "
-        "x (N, *INPUT_SHAPE) in the spec's channels-first order, y (N,) and optionally "
-        "x_val, y_val",
+        "x (N, *INPUT_SHAPE) in the spec's channels-first order, "
+        f"y ({EXPECTED_TARGETS}) and optionally x_val, y_val",
     )
     add(
         "--synthetic-samples",
@@ -231,24 +239,36 @@ def check_samples(x: np.ndarray, resize: bool, what: str) -> np.ndarray:
 
 
 def check_targets(y: np.ndarray, count: int, what: str) -> np.ndarray:
+    """The targets as the loss takes them (see TARGETS), channels last; anything else is
+    refused with what was expected, never reinterpreted."""
     if len(y) != count:
         raise TrainingError(f"{what} has {len(y)} targets for {count} samples")
-    if y.ndim == 1 and np.issubdtype(y.dtype, np.integer):
+    integer = np.issubdtype(y.dtype, np.integer)
+    if y.ndim == 1 and integer and (TARGETS in ("classes", "indices") or ONE_HOT):
         if count and (y.min() < 0 or y.max() >= NUM_CLASSES):
             raise TrainingError(f"{what}: class indices must be in [0, {NUM_CLASSES})")
-        if DENSE_TARGETS:
+        if ONE_HOT:
             return np.eye(NUM_CLASSES, dtype=np.float32)[y]
         return y.astype(np.int64)
-    if DENSE_TARGETS and y.shape[1:] == (NUM_CLASSES,):
+    if TARGETS == "binary" and (
+        y.shape[1:] == (NUM_CLASSES,) or (y.ndim == 1 and NUM_CLASSES == 1)
+    ):
+        y = y.reshape(count, NUM_CLASSES)
+        if count and (y.min() < 0 or y.max() > 1):
+            raise TrainingError(f"{what}: labels must be in [0, 1]")
         return y.astype(np.float32)
-    wanted = "(N,) class indices" + (
-        " or (N, classes) vectors" if DENSE_TARGETS else ""
-    )
-    raise TrainingError(f"{what} has shape {y.shape}; expected {wanted}")
+    if TARGETS in ("classes", "probabilities") and y.shape[1:] == OUTPUT_SHAPE:
+        if count and (y.min() < 0 or not np.allclose(y.sum(1), 1, atol=1e-3)):
+            raise TrainingError(f"{what}: rows of class probabilities must sum to 1")
+        return y.astype(np.float32)
+    if TARGETS in ("values", "input") and y.shape[1:] == OUTPUT_SHAPE:
+        return channels_last(y if y.dtype == np.uint8 else y.astype(np.float32))
+    raise TrainingError(f"{what} has shape {y.shape}; expected {EXPECTED_TARGETS}")
 
 
 def synthetic(args: argparse.Namespace) -> tuple[np.ndarray, np.ndarray]:
-    """Random samples of the input shape (uint8 images or normal vectors), fixed by seed."""
+    """Random samples of the input shape (uint8 images or normal vectors) and targets of the
+    loss's kind, fixed by seed."""
     rng = np.random.default_rng(args.seed)
     count = args.synthetic_samples or 16 * args.batch_size
     shape = (count, *INPUT_SHAPE)
@@ -256,7 +276,14 @@ def synthetic(args: argparse.Namespace) -> tuple[np.ndarray, np.ndarray]:
         x = rng.integers(0, 256, shape, dtype=np.uint8)
     else:
         x = rng.standard_normal(shape, dtype=np.float32)
-    y = rng.integers(0, NUM_CLASSES, count)
+    if TARGETS == "input":  # an autoencoder
+        y = x
+    elif TARGETS == "binary":  # balanced 0/1 labels
+        y = rng.integers(0, 2, (count, NUM_CLASSES)).astype(np.float32)
+    elif TARGETS == "values" and not ONE_HOT:
+        y = rng.standard_normal((count, *OUTPUT_SHAPE), dtype=np.float32)
+    else:
+        y = rng.integers(0, NUM_CLASSES, count)
     return channels_last(x), check_targets(y, count, "synthetic y")
 
 
@@ -270,22 +297,31 @@ def load_arrays(args: argparse.Namespace) -> tuple[tuple, tuple | None]:
             f"--data {args.data}: not 'synthetic', a folder or an .npz file"
         )
     with np.load(path, allow_pickle=False) as arrays:
-        if not {"x", "y"} <= set(arrays.files):
-            raise TrainingError(f"{path}: needs arrays 'x' and 'y', has {arrays.files}")
+        needed = {"x"} if TARGETS == "input" else {"x", "y"}
+        if not needed <= set(arrays.files):
+            raise TrainingError(
+                f"{path}: needs arrays {sorted(needed)}, has {arrays.files}"
+            )
         parts = {
             name: arrays[name]
             for name in ("x", "y", "x_val", "y_val")
             if name in arrays
         }
     x = check_samples(parts["x"], args.resize, f"{path}: x")
-    train = (x, check_targets(parts["y"], len(x), f"{path}: y"))
-    if "x_val" not in parts or "y_val" not in parts:
+    # an autoencoder: the input is the target unless y is given
+    y = parts.get("y")
+    train = (x, x if y is None else check_targets(y, len(x), f"{path}: y"))
+    if "x_val" not in parts:
         return train, None
     x_val = check_samples(parts["x_val"], args.resize, f"{path}: x_val")
-    return train, (x_val, check_targets(parts["y_val"], len(x_val), f"{path}: y_val"))
+    if "y_val" in parts:
+        y_val = check_targets(parts["y_val"], len(x_val), f"{path}: y_val")
+        return train, (x_val, y_val)
+    return train, ((x_val, x_val) if TARGETS == "input" else None)
 
 
 def to_float(x: np.ndarray) -> np.ndarray:
+    """uint8 images (inputs, or an autoencoder's targets) scaled to [0, 1]."""
     return x.astype(np.float32) / 255.0 if x.dtype == np.uint8 else x
 
 
@@ -314,11 +350,13 @@ def tf_dataset(arrays: tuple, batch: int, seed: int, epochs: range | None = None
     else:
         data = tf.data.Dataset.range(epochs.start, epochs.stop).flat_map(shuffled)
 
+    def scaled(values):  # uint8 images are scaled in the pipeline, not in host memory
+        if values.dtype == tf.uint8:
+            return tf.cast(values, tf.float32) / 255.0
+        return values
+
     def gather(index):
-        images = tf.gather(xs, index)
-        if images.dtype == tf.uint8:  # scaled in the pipeline, not in host memory
-            images = tf.cast(images, tf.float32) / 255.0
-        return images, tf.gather(ys, index)
+        return scaled(tf.gather(xs, index)), scaled(tf.gather(ys, index))
 
     data = data.map(gather, num_parallel_calls=tf.data.AUTOTUNE)
     return data.prefetch(tf.data.AUTOTUNE)
@@ -341,6 +379,11 @@ def folder_datasets(args: argparse.Namespace):
     root = Path(args.data)
     if not CONV:
         raise TrainingError(f"the network takes vectors {INPUT_SHAPE}, not images")
+    if TARGETS in ("binary", "values") and not ONE_HOT:
+        raise TrainingError(
+            f"{root}: an image folder gives class labels; the loss needs "
+            f"{EXPECTED_TARGETS}: use an .npz"
+        )
     channels, height, width = INPUT_SHAPE
     parts = (
         [root / "train", root / "val"] if (root / "train").is_dir() else [root, None]
@@ -360,7 +403,7 @@ def folder_datasets(args: argparse.Namespace):
                 )
         data = keras.utils.image_dataset_from_directory(
             part,
-            label_mode="categorical" if DENSE_TARGETS else "int",
+            label_mode="categorical" if ONE_HOT else "int",
             color_mode="grayscale" if channels == 1 else "rgb",
             batch_size=args.batch_size,
             image_size=(height, width),
@@ -368,9 +411,12 @@ def folder_datasets(args: argparse.Namespace):
             seed=args.seed,
         )
         steps = steps or len(data.file_paths) // args.batch_size
-        data = data.map(
-            lambda a, b: (a / 255.0, b), num_parallel_calls=tf.data.AUTOTUNE
-        )
+        if TARGETS == "input":  # an autoencoder: the image is the target
+            data = data.map(lambda a, b: (a / 255.0, a / 255.0))
+        else:
+            data = data.map(
+                lambda a, b: (a / 255.0, b), num_parallel_calls=tf.data.AUTOTUNE
+            )
         data = data.repeat() if part is parts[0] else data
         found.append(data.prefetch(tf.data.AUTOTUNE))
     return found[0], found[1], steps
@@ -379,10 +425,70 @@ def folder_datasets(args: argparse.Namespace):
 # ----------------------------------------------------------------------------- model
 
 
+@keras.saving.register_keras_serializable(package="netspec")
+class TorchSGD(keras.optimizers.Optimizer):
+    """torch.optim.SGD's update rule (dampening 0), so that the spec trains as it does in
+    PyTorch. For each weight w with gradient g, at the current learning rate lr:
+
+        g = g + weight_decay * w          # L2, added to the gradient (coupled)
+        buf = momentum * buf + g          # buf starts at 0; none when momentum is 0
+        step = g + momentum * buf if nesterov else buf
+        w = w - lr * step
+
+    Keras's own SGD differs: its velocity holds lr (so it departs from torch once the learning
+    rate changes) and its weight_decay is decoupled (w -= lr * weight_decay * w)."""
+
+    def __init__(
+        self,
+        learning_rate: float = 0.01,
+        momentum: float = 0.0,
+        nesterov: bool = False,
+        weight_decay: float | None = 0.0,
+        name: str | None = None,
+        **kwargs,
+    ) -> None:
+        # Keras's own weight_decay (decoupled) stays None: self.decay is torch's, coupled.
+        super().__init__(learning_rate=learning_rate, name=name, **kwargs)
+        self.momentum = float(momentum)
+        self.nesterov = bool(nesterov)
+        self.decay = float(weight_decay or 0.0)
+
+    def build(self, variables) -> None:
+        if self.built:
+            return
+        super().build(variables)
+        self.buffers = []
+        if self.momentum:
+            self.buffers = [
+                self.add_variable_from_reference(v, "momentum_buffer")
+                for v in variables
+            ]
+
+    def update_step(self, gradient, variable, learning_rate) -> None:
+        ops = keras.ops
+        lr = ops.cast(learning_rate, variable.dtype)
+        g = ops.cast(gradient, variable.dtype)
+        if self.decay:
+            g = ops.add(g, ops.multiply(variable, self.decay))
+        if self.momentum:
+            buf = self.buffers[self._get_variable_index(variable)]
+            self.assign(buf, ops.add(ops.multiply(buf, self.momentum), g))
+            if self.nesterov:
+                g = ops.add(g, ops.multiply(buf, self.momentum))
+            else:
+                g = buf
+        self.assign_sub(variable, ops.multiply(g, lr))
+
+    def get_config(self) -> dict:
+        config = super().get_config()
+        config.update(
+            momentum=self.momentum, nesterov=self.nesterov, weight_decay=self.decay
+        )
+        return config
+
+
 def make_optimizer(lr: float) -> keras.optimizers.Optimizer:
-    return keras.optimizers.SGD(
-        learning_rate=lr, momentum=0.9, nesterov=False, weight_decay=None
-    )
+    return TorchSGD(learning_rate=lr, momentum=0.9, nesterov=False, weight_decay=0.0)
 
 
 def learning_rate(epoch: int, lr: float, epochs: int) -> float:
@@ -390,26 +496,25 @@ def learning_rate(epoch: int, lr: float, epochs: int) -> float:
     return lr
 
 
-class KLDiv(keras.losses.Loss):
-    """torch's kl_div(log_probs, y_true, reduction="batchmean"): the network outputs
-    log-probabilities, the targets are probabilities."""
-
-    def call(self, y_true, log_probs):
-        y_true = keras.ops.cast(y_true, log_probs.dtype)
-        safe = keras.ops.log(keras.ops.maximum(y_true, 1e-12))
-        return keras.ops.sum(y_true * (safe - log_probs), axis=-1)
-
-
-def make_loss(reduction: str | None = "sum_over_batch_size") -> keras.losses.Loss:
-    return keras.losses.SparseCategoricalCrossentropy(
-        from_logits=True, reduction=reduction
-    )
+def make_loss(
+    sparse: bool, reduction: str | None = "sum_over_batch_size"
+) -> keras.losses.Loss:
+    """The spec's loss; `sparse`: the targets are class indices (not one row per sample)."""
+    if sparse:
+        return keras.losses.SparseCategoricalCrossentropy(
+            from_logits=True, reduction=reduction
+        )
+    return keras.losses.CategoricalCrossentropy(from_logits=True, reduction=reduction)
 
 
-def make_metrics() -> list:
-    if not ACCURACY:
-        return []
-    return [keras.metrics.SparseCategoricalAccuracy(name="accuracy")]
+def make_metrics(sparse: bool) -> list:
+    if ACCURACY == "binary":
+        return [keras.metrics.BinaryAccuracy(name="accuracy", threshold=THRESHOLD)]
+    if ACCURACY == "categorical" and sparse:
+        return [keras.metrics.SparseCategoricalAccuracy(name="accuracy")]
+    if ACCURACY == "categorical":
+        return [keras.metrics.CategoricalAccuracy(name="accuracy")]
+    return []
 
 
 # ----------------------------------------------------------------------------- callbacks
@@ -498,12 +603,12 @@ def fit(args, model, train, val, steps: int, run_dir: Path) -> None:
         train = None
         kwargs = {
             "x": to_float(x),
-            "y": y,
+            "y": to_float(y),
             "batch_size": args.batch_size,
             "shuffle": True,
         }
         if val is not None:
-            kwargs["validation_data"] = (to_float(val[0]), val[1])
+            kwargs["validation_data"] = (to_float(val[0]), to_float(val[1]))
     else:
         kwargs = {"x": train, "validation_data": val, "shuffle": False}
         kwargs["steps_per_epoch"] = steps
@@ -516,7 +621,14 @@ def fit(args, model, train, val, steps: int, run_dir: Path) -> None:
 
 
 def custom_loop(
-    args, strategy, model, optimizer, make_train, steps: int, run_dir: Path
+    args,
+    strategy,
+    model,
+    optimizer,
+    make_train,
+    steps: int,
+    run_dir: Path,
+    sparse: bool,
 ):
     """The multi-worker loop: Keras 3's model.fit fails under MultiWorkerMirroredStrategy
     (keras-team/keras#20585), so strategy.run with tf.nn.compute_average_loss instead."""
@@ -524,8 +636,8 @@ def custom_loop(
 
     chief = is_chief(strategy)
     with strategy.scope():
-        loss_fn = make_loss(reduction=None)
-        metrics = make_metrics()
+        loss_fn = make_loss(sparse, reduction=None)
+        metrics = make_metrics(sparse)
         epoch_var = tf.Variable(0, dtype=tf.int64, trainable=False)
     if keras.mixed_precision.global_policy().name == "mixed_float16":
         optimizer = keras.optimizers.LossScaleOptimizer(optimizer)
@@ -545,6 +657,10 @@ def custom_loop(
         with tf.GradientTape() as tape:
             output = model(x, training=True)
             per_sample = loss_fn(y, output)
+            if len(per_sample.shape) > 1:  # the mean over a sample's values, as torch's
+                per_sample = tf.reduce_mean(
+                    tf.reshape(per_sample, [tf.shape(per_sample)[0], -1]), axis=1
+                )
             loss = tf.nn.compute_average_loss(
                 per_sample, global_batch_size=global_batch
             )
@@ -598,8 +714,6 @@ def custom_loop(
 
 
 def run(args: argparse.Namespace) -> None:
-    if UNSUPPORTED:
-        raise TrainingError(UNSUPPORTED)
     name, strategy = configure(args)
     keras.utils.set_random_seed(args.seed)
     backend = keras.backend.backend()
@@ -612,12 +726,14 @@ def run(args: argparse.Namespace) -> None:
     start = backup_epoch(run_dir / "backup")
     if Path(args.data).is_dir():
         train, val, steps = folder_datasets(args)
+        sparse = not ONE_HOT and TARGETS != "input"
 
         def make_train(first: int):
             return train
 
     else:
         arrays, val_arrays = load_arrays(args)
+        sparse = arrays[1].ndim == 1
         steps = len(arrays[0]) // args.batch_size
         val = val_arrays
 
@@ -640,14 +756,18 @@ def run(args: argparse.Namespace) -> None:
     with scope:
         model = build_model()
         optimizer = make_optimizer(args.lr)
-        model.compile(optimizer=optimizer, loss=make_loss(), metrics=make_metrics())
+        model.compile(
+            optimizer=optimizer, loss=make_loss(sparse), metrics=make_metrics(sparse)
+        )
     print(
         f"training on {replicas} replica(s), strategy {name}, "
         f"{keras.mixed_precision.global_policy().name}, batch {args.batch_size}",
         flush=True,
     )
     if name == "multi-worker":
-        custom_loop(args, strategy, model, optimizer, make_train, steps, run_dir)
+        custom_loop(
+            args, strategy, model, optimizer, make_train, steps, run_dir, sparse
+        )
     else:
         fit(args, model, train, val, steps, run_dir)
     if chief:

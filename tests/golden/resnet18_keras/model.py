@@ -37,54 +37,90 @@ class NegInfPadding2D(layers.Layer):
         return {**super().get_config(), "padding": self.padding}
 
 
-def basic(x, filters: int, *, name: str):
+# A block is a class: __init__ makes its layers (layers of the model itself, named
+# "<use>.<layer>"), __call__ applies them. Applying one object twice shares its weights.
+class Basic:
     "Two 3x3 convolutions with an identity shortcut. (spec line 8)"
-    identity = x
-    x = layers.ZeroPadding2D(1, name=f"{name}.conv1.pad")(x)  # spec line 11
-    x = layers.Conv2D(filters, 3, use_bias=False, name=f"{name}.conv1")(x)
-    # spec line 12
-    x = layers.BatchNormalization(
-        axis=-1, momentum=0.9, epsilon=1e-05, name=f"{name}.bn1"
-    )(x)
-    x = layers.ReLU(name=f"{name}.relu1")(x)  # spec line 13
-    x = layers.ZeroPadding2D(1, name=f"{name}.conv2.pad")(x)  # spec line 14
-    x = layers.Conv2D(filters, 3, use_bias=False, name=f"{name}.conv2")(x)
-    # spec line 15
-    bn2 = layers.BatchNormalization(
-        axis=-1, momentum=0.9, epsilon=1e-05, name=f"{name}.bn2"
-    )(x)
-    x = layers.Add(name=f"{name}.add")([bn2, identity])  # spec line 16
-    x = layers.ReLU(name=f"{name}.relu2")(x)  # spec line 17
-    return x
+
+    def __init__(self, filters: int, *, name: str) -> None:
+        # spec line 11
+        self.conv1_pad = layers.ZeroPadding2D(1, name=f"{name}.conv1.pad")
+        self.conv1 = layers.Conv2D(filters, 3, use_bias=False, name=f"{name}.conv1")
+        # spec line 12
+        self.bn1 = layers.BatchNormalization(
+            axis=-1, momentum=0.9, epsilon=1e-05, name=f"{name}.bn1"
+        )
+        self.relu1 = layers.ReLU(name=f"{name}.relu1")  # spec line 13
+        # spec line 14
+        self.conv2_pad = layers.ZeroPadding2D(1, name=f"{name}.conv2.pad")
+        self.conv2 = layers.Conv2D(filters, 3, use_bias=False, name=f"{name}.conv2")
+        # spec line 15
+        self.bn2 = layers.BatchNormalization(
+            axis=-1, momentum=0.9, epsilon=1e-05, name=f"{name}.bn2"
+        )
+        self.add = layers.Add(name=f"{name}.add")  # spec line 16
+        self.relu2 = layers.ReLU(name=f"{name}.relu2")  # spec line 17
+
+    def __call__(self, x):
+        identity = x
+        x = self.conv1_pad(x)  # spec line 11
+        x = self.conv1(x)
+        x = self.bn1(x)  # spec line 12
+        x = self.relu1(x)  # spec line 13
+        x = self.conv2_pad(x)  # spec line 14
+        x = self.conv2(x)
+        bn2 = self.bn2(x)  # spec line 15
+        x = self.add([bn2, identity])  # spec line 16
+        x = self.relu2(x)  # spec line 17
+        return x
 
 
-def down(x, filters: int, *, name: str):
+class Down:
     "Two 3x3 convolutions, the first strided, with a strided 1x1 projection shortcut. (spec line 19)"
-    identity = x
-    x = layers.ZeroPadding2D(1, name=f"{name}.conv1.pad")(x)  # spec line 22
-    x = layers.Conv2D(filters, 3, strides=2, use_bias=False, name=f"{name}.conv1")(x)
-    # spec line 23
-    x = layers.BatchNormalization(
-        axis=-1, momentum=0.9, epsilon=1e-05, name=f"{name}.bn1"
-    )(x)
-    x = layers.ReLU(name=f"{name}.relu1")(x)  # spec line 24
-    x = layers.ZeroPadding2D(1, name=f"{name}.conv2.pad")(x)  # spec line 25
-    x = layers.Conv2D(filters, 3, use_bias=False, name=f"{name}.conv2")(x)
-    # spec line 26
-    bn2 = layers.BatchNormalization(
-        axis=-1, momentum=0.9, epsilon=1e-05, name=f"{name}.bn2"
-    )(x)
-    # spec line 27
-    x = layers.Conv2D(filters, 1, strides=2, use_bias=False, name=f"{name}.proj")(
-        identity
-    )
-    # spec line 28
-    proj_bn = layers.BatchNormalization(
-        axis=-1, momentum=0.9, epsilon=1e-05, name=f"{name}.proj_bn"
-    )(x)
-    x = layers.Add(name=f"{name}.add")([bn2, proj_bn])  # spec line 29
-    x = layers.ReLU(name=f"{name}.relu2")(x)  # spec line 30
-    return x
+
+    def __init__(self, filters: int, *, name: str) -> None:
+        # spec line 22
+        self.conv1_pad = layers.ZeroPadding2D(1, name=f"{name}.conv1.pad")
+        self.conv1 = layers.Conv2D(
+            filters, 3, strides=2, use_bias=False, name=f"{name}.conv1"
+        )
+        # spec line 23
+        self.bn1 = layers.BatchNormalization(
+            axis=-1, momentum=0.9, epsilon=1e-05, name=f"{name}.bn1"
+        )
+        self.relu1 = layers.ReLU(name=f"{name}.relu1")  # spec line 24
+        # spec line 25
+        self.conv2_pad = layers.ZeroPadding2D(1, name=f"{name}.conv2.pad")
+        self.conv2 = layers.Conv2D(filters, 3, use_bias=False, name=f"{name}.conv2")
+        # spec line 26
+        self.bn2 = layers.BatchNormalization(
+            axis=-1, momentum=0.9, epsilon=1e-05, name=f"{name}.bn2"
+        )
+        # spec line 27
+        self.proj = layers.Conv2D(
+            filters, 1, strides=2, use_bias=False, name=f"{name}.proj"
+        )
+        # spec line 28
+        self.proj_bn = layers.BatchNormalization(
+            axis=-1, momentum=0.9, epsilon=1e-05, name=f"{name}.proj_bn"
+        )
+        self.add = layers.Add(name=f"{name}.add")  # spec line 29
+        self.relu2 = layers.ReLU(name=f"{name}.relu2")  # spec line 30
+
+    def __call__(self, x):
+        identity = x
+        x = self.conv1_pad(x)  # spec line 22
+        x = self.conv1(x)
+        x = self.bn1(x)  # spec line 23
+        x = self.relu1(x)  # spec line 24
+        x = self.conv2_pad(x)  # spec line 25
+        x = self.conv2(x)
+        bn2 = self.bn2(x)  # spec line 26
+        x = self.proj(identity)  # spec line 27
+        proj_bn = self.proj_bn(x)  # spec line 28
+        x = self.add([bn2, proj_bn])  # spec line 29
+        x = self.relu2(x)  # spec line 30
+        return x
 
 
 def build_model() -> keras.Model:
@@ -99,13 +135,13 @@ def build_model() -> keras.Model:
     x = NegInfPadding2D(1, name="maxpool.pad")(x)  # spec line 35
     x = layers.MaxPooling2D(3, strides=2, name="maxpool")(x)
     for i in range(2):  # spec line 36
-        x = basic(x, filters=64, name=f"layer1.{i}")
-    x = down(x, filters=128, name="layer2_0")  # spec line 37
-    x = basic(x, filters=128, name="layer2_1")  # spec line 38
-    x = down(x, filters=256, name="layer3_0")  # spec line 39
-    x = basic(x, filters=256, name="layer3_1")  # spec line 40
-    x = down(x, filters=512, name="layer4_0")  # spec line 41
-    x = basic(x, filters=512, name="layer4_1")  # spec line 42
+        x = Basic(filters=64, name=f"layer1.{i}")(x)
+    x = Down(filters=128, name="layer2_0")(x)  # spec line 37
+    x = Basic(filters=128, name="layer2_1")(x)  # spec line 38
+    x = Down(filters=256, name="layer3_0")(x)  # spec line 39
+    x = Basic(filters=256, name="layer3_1")(x)  # spec line 40
+    x = Down(filters=512, name="layer4_0")(x)  # spec line 41
+    x = Basic(filters=512, name="layer4_1")(x)  # spec line 42
     x = layers.GlobalAveragePooling2D(name="avgpool")(x)  # spec line 43
     x = layers.Dense(1000, name="fc")(x)  # spec line 44
     return keras.Model(inputs, x, name="ResNet18")

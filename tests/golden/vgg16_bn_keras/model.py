@@ -12,35 +12,54 @@ NUM_PARAMETERS = 138_365_992
 """Trainable parameters; BatchNorm's moving statistics add 8_448 non-trainable."""
 
 
-def conv_bn(x, filters: int, *, name: str):
+# A block is a class: __init__ makes its layers (layers of the model itself, named
+# "<use>.<layer>"), __call__ applies them. Applying one object twice shares its weights.
+class ConvBn:
     "Block 'conv_bn' (spec line 14)."
-    x = layers.ZeroPadding2D(1, name=f"{name}.conv.pad")(x)  # spec line 16
-    x = layers.Conv2D(filters, 3, name=f"{name}.conv")(x)
-    # spec line 17
-    x = layers.BatchNormalization(
-        axis=-1, momentum=0.9, epsilon=1e-05, name=f"{name}.bn"
-    )(x)
-    x = layers.ReLU(name=f"{name}.relu")(x)  # spec line 18
-    return x
+
+    def __init__(self, filters: int, *, name: str) -> None:
+        self.conv_pad = layers.ZeroPadding2D(1, name=f"{name}.conv.pad")  # spec line 16
+        self.conv = layers.Conv2D(filters, 3, name=f"{name}.conv")
+        # spec line 17
+        self.bn = layers.BatchNormalization(
+            axis=-1, momentum=0.9, epsilon=1e-05, name=f"{name}.bn"
+        )
+        self.relu = layers.ReLU(name=f"{name}.relu")  # spec line 18
+
+    def __call__(self, x):
+        x = self.conv_pad(x)  # spec line 16
+        x = self.conv(x)
+        x = self.bn(x)  # spec line 17
+        x = self.relu(x)  # spec line 18
+        return x
 
 
-def stage(x, convs: int, filters: int, *, name: str):
+class Stage:
     "n (3x3 convolution, batch norm, ReLU) of f filters, then a 2x2 max-pool (spec line 8)"
-    for i in range(convs):  # spec line 11
-        x = conv_bn(x, filters=filters, name=f"{name}.conv.{i}")
-    x = layers.MaxPooling2D(2, name=f"{name}.pool")(x)  # spec line 12
-    return x
+
+    def __init__(self, convs: int, filters: int, *, name: str) -> None:
+        # spec line 11
+        self.conv = [
+            ConvBn(filters=filters, name=f"{name}.conv.{i}") for i in range(convs)
+        ]
+        self.pool = layers.MaxPooling2D(2, name=f"{name}.pool")  # spec line 12
+
+    def __call__(self, x):
+        for i in range(len(self.conv)):  # spec line 11
+            x = self.conv[i](x)
+        x = self.pool(x)  # spec line 12
+        return x
 
 
 def build_model() -> keras.Model:
     "A freshly initialised model; input (H, W, C) images, channels last."
     inputs = keras.Input(shape=(224, 224, 3), name="input")
     x = inputs
-    x = stage(x, convs=2, filters=64, name="block1")  # spec line 20
-    x = stage(x, convs=2, filters=128, name="block2")  # spec line 21
-    x = stage(x, convs=3, filters=256, name="block3")  # spec line 22
-    x = stage(x, convs=3, filters=512, name="block4")  # spec line 23
-    x = stage(x, convs=3, filters=512, name="block5")  # spec line 24
+    x = Stage(convs=2, filters=64, name="block1")(x)  # spec line 20
+    x = Stage(convs=2, filters=128, name="block2")(x)  # spec line 21
+    x = Stage(convs=3, filters=256, name="block3")(x)  # spec line 22
+    x = Stage(convs=3, filters=512, name="block4")(x)  # spec line 23
+    x = Stage(convs=3, filters=512, name="block5")(x)  # spec line 24
     x = layers.Flatten(name="flatten_1")(x)  # spec line 25
     x = layers.Dense(4096, activation="relu", name="fc1")(x)  # spec line 26
     x = layers.Dropout(0.5, name="drop1")(x)  # spec line 27

@@ -12,24 +12,39 @@ NUM_PARAMETERS = 138_357_544
 """Trainable parameters; BatchNorm's moving statistics add 0 non-trainable."""
 
 
-def stage(x, convs: int, filters: int, *, name: str):
+# A block is a class: __init__ makes its layers (layers of the model itself, named
+# "<use>.<layer>"), __call__ applies them. Applying one object twice shares its weights.
+class Stage:
     "n 3x3 convolutions of f filters, then a 2x2 max-pool (spec line 8)"
-    for i in range(convs):  # spec line 11
-        x = layers.ZeroPadding2D(1, name=f"{name}.conv.{i}.pad")(x)
-        x = layers.Conv2D(filters, 3, activation="relu", name=f"{name}.conv.{i}")(x)
-    x = layers.MaxPooling2D(2, name=f"{name}.pool")(x)  # spec line 12
-    return x
+
+    def __init__(self, convs: int, filters: int, *, name: str) -> None:
+        # spec line 11
+        self.conv_pad = [
+            layers.ZeroPadding2D(1, name=f"{name}.conv.{i}.pad") for i in range(convs)
+        ]
+        self.conv = [
+            layers.Conv2D(filters, 3, activation="relu", name=f"{name}.conv.{i}")
+            for i in range(convs)
+        ]
+        self.pool = layers.MaxPooling2D(2, name=f"{name}.pool")  # spec line 12
+
+    def __call__(self, x):
+        for i in range(len(self.conv)):  # spec line 11
+            x = self.conv_pad[i](x)
+            x = self.conv[i](x)
+        x = self.pool(x)  # spec line 12
+        return x
 
 
 def build_model() -> keras.Model:
     "A freshly initialised model; input (H, W, C) images, channels last."
     inputs = keras.Input(shape=(224, 224, 3), name="input")
     x = inputs
-    x = stage(x, convs=2, filters=64, name="block1")  # spec line 14
-    x = stage(x, convs=2, filters=128, name="block2")  # spec line 15
-    x = stage(x, convs=3, filters=256, name="block3")  # spec line 16
-    x = stage(x, convs=3, filters=512, name="block4")  # spec line 17
-    x = stage(x, convs=3, filters=512, name="block5")  # spec line 18
+    x = Stage(convs=2, filters=64, name="block1")(x)  # spec line 14
+    x = Stage(convs=2, filters=128, name="block2")(x)  # spec line 15
+    x = Stage(convs=3, filters=256, name="block3")(x)  # spec line 16
+    x = Stage(convs=3, filters=512, name="block4")(x)  # spec line 17
+    x = Stage(convs=3, filters=512, name="block5")(x)  # spec line 18
     x = layers.Flatten(name="flatten_1")(x)  # spec line 19
     x = layers.Dense(4096, activation="relu", name="fc1")(x)  # spec line 20
     x = layers.Dropout(0.5, name="drop1")(x)  # spec line 21

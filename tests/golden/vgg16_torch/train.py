@@ -4,7 +4,7 @@
     python -m vgg16_torch.train --data synthetic
     torchrun --nproc_per_node=8 -m vgg16_torch.train --data /data/imagenet
 
-Defaults come from the spec's `train:` section. Loss cross_entropy: the network outputs logits; targets are class indices.
+Defaults come from the spec's `train:` section. Loss cross_entropy (targets: (N,) class indices in [0, 1000) or (N, 1000) class probabilities).
 Checkpoints are written atomically to --checkpoint-dir (the last two are kept); --resume, or a
 restart under `torchrun --max-restarts`, continues from the newest valid one.
 """
@@ -39,16 +39,23 @@ except ImportError:  # the progress bar is optional
 SPEC_SHA256 = "c5725d7573e936375f16a584d3fb08ed519c057e3c81520acc12cec6c991d19a"
 """Hash of the spec this program was generated from; every checkpoint carries it."""
 NUM_CLASSES = 1000
+"""Units of a vector output (0 for other outputs)."""
+OUTPUT_SHAPE = (1000,)
+TARGETS = "classes"
+"""What the loss compares the output with: "classes" (indices or probability rows), "indices",
+"probabilities", "binary" (0/1 per unit), "values" (of the output's shape) or "input"."""
+EXPECTED_TARGETS = "(N,) class indices in [0, 1000) or (N, 1000) class probabilities"
+ONE_HOT = False
+"""Class indices are one-hot encoded for the loss."""
 EPOCHS = 90
 BATCH_SIZE = 256
 LEARNING_RATE = 0.01
 CONV = True
 """Image input: channels_last memory format pays off on GPUs."""
-DENSE_TARGETS = False
-"""The loss wants one vector per sample; integer labels are one-hot encoded."""
-ACCURACY = True
+ACCURACY = "categorical"
+"""None, "categorical" (the arg-max is the class) or "binary" (each unit above THRESHOLD)."""
+THRESHOLD = 0.0
 RUN_DIR = "runs/vgg16"
-UNSUPPORTED = ""
 KEEP_CHECKPOINTS = 2
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff")
 NAN_ENV = "NETSPEC_INJECT_NAN_STEP"
@@ -96,7 +103,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         default="synthetic",
         help="'synthetic' (random samples of the input shape), a folder with one "
         "sub-folder of images per class (or train/ and val/ folders of those), or an "
-        ".npz with x (N, *INPUT_SHAPE), y (N,) and optionally x_val, y_val",
+        f".npz with x (N, *INPUT_SHAPE), y ({EXPECTED_TARGETS}) and optionally x_val, "
+        "y_val",
     )
     add(
         "--synthetic-samples",
@@ -225,12 +233,18 @@ class Synthetic(Dataset):
     def __len__(self) -> int:
         return self.size
 
-    def __getitem__(self, index: int) -> tuple[torch.Tensor, int]:
+    def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor | int]:
         gen = torch.Generator().manual_seed(self.seed * 1_000_003 + index)
         if CONV:  # images, as decoded files would give them
             x = torch.randint(0, 256, INPUT_SHAPE, dtype=torch.uint8, generator=gen)
         else:
             x = torch.randn(INPUT_SHAPE, generator=gen)
+        if TARGETS == "input":  # an autoencoder
+            return x, x
+        if TARGETS == "binary":  # balanced 0/1 labels
+            return x, torch.randint(0, 2, (NUM_CLASSES,), generator=gen).float()
+        if TARGETS == "values" and not ONE_HOT:
+            return x, torch.randn(OUTPUT_SHAPE, generator=gen)
         return x, int(torch.randint(0, NUM_CLASSES, (), generator=gen))
 
 
@@ -253,6 +267,11 @@ class ImageFolder(Dataset):
     on demand with Pillow."""
 
     def __init__(self, root: Path, resize: bool) -> None:
+        if TARGETS in ("binary", "values") and not ONE_HOT:
+            raise TrainingError(
+                f"{root}: an image folder gives class labels; the loss needs "
+                f"{EXPECTED_TARGETS}: use an .npz"
+            )
         classes = sorted(p.name for p in root.iterdir() if p.is_dir())
         if not classes or len(classes) > NUM_CLASSES:
             raise TrainingError(
@@ -295,7 +314,8 @@ class ImageFolder(Dataset):
                 image = image.resize((width, height), Image.BILINEAR)
             pixels = np.array(image, dtype=np.uint8)
         pixels = pixels[None] if channels == 1 else pixels.transpose(2, 0, 1)
-        return torch.from_numpy(np.ascontiguousarray(pixels)), label
+        x = torch.from_numpy(np.ascontiguousarray(pixels))
+        return x, (x if TARGETS == "input" else label)
 
 
 def check_samples(x: np.ndarray, resize: bool, what: str) -> np.ndarray:
@@ -330,18 +350,29 @@ def check_samples(x: np.ndarray, resize: bool, what: str) -> np.ndarray:
 
 
 def check_targets(y: np.ndarray, count: int, what: str) -> np.ndarray:
+    """The targets as the loss takes them (see TARGETS); anything else is refused with what
+    was expected, never reinterpreted."""
     if len(y) != count:
         raise TrainingError(f"{what} has {len(y)} targets for {count} samples")
-    if y.ndim == 1 and np.issubdtype(y.dtype, np.integer):
+    integer = np.issubdtype(y.dtype, np.integer)
+    if y.ndim == 1 and integer and (TARGETS in ("classes", "indices") or ONE_HOT):
         if count and (y.min() < 0 or y.max() >= NUM_CLASSES):
             raise TrainingError(f"{what}: class indices must be in [0, {NUM_CLASSES})")
         return y.astype(np.int64)
-    if DENSE_TARGETS and y.shape[1:] == (NUM_CLASSES,):
+    if TARGETS == "binary" and (
+        y.shape[1:] == (NUM_CLASSES,) or (y.ndim == 1 and NUM_CLASSES == 1)
+    ):
+        y = y.reshape(count, NUM_CLASSES)
+        if count and (y.min() < 0 or y.max() > 1):
+            raise TrainingError(f"{what}: labels must be in [0, 1]")
         return y.astype(np.float32)
-    wanted = (
-        f"(N,) class indices{' or (N, NUM_CLASSES) vectors' if DENSE_TARGETS else ''}"
-    )
-    raise TrainingError(f"{what} has shape {y.shape}; expected {wanted}")
+    if TARGETS in ("classes", "probabilities") and y.shape[1:] == OUTPUT_SHAPE:
+        if count and (y.min() < 0 or not np.allclose(y.sum(1), 1, atol=1e-3)):
+            raise TrainingError(f"{what}: rows of class probabilities must sum to 1")
+        return y.astype(np.float32)
+    if TARGETS in ("values", "input") and y.shape[1:] == OUTPUT_SHAPE:
+        return y if y.dtype == np.uint8 else y.astype(np.float32)
+    raise TrainingError(f"{what} has shape {y.shape}; expected {EXPECTED_TARGETS}")
 
 
 def load_data(
@@ -365,18 +396,27 @@ def load_data(
             f"--data {args.data}: not 'synthetic', a folder or an .npz file"
         )
     with np.load(path, allow_pickle=False) as arrays:
-        if not {"x", "y"} <= set(arrays.files):
-            raise TrainingError(f"{path}: needs arrays 'x' and 'y', has {arrays.files}")
+        needed = {"x"} if TARGETS == "input" else {"x", "y"}
+        if not needed <= set(arrays.files):
+            raise TrainingError(
+                f"{path}: needs arrays {sorted(needed)}, has {arrays.files}"
+            )
         parts = {
             name: arrays[name]
             for name in ("x", "y", "x_val", "y_val")
             if name in arrays
         }
     x = check_samples(parts["x"], args.resize, f"{path}: x")
+    if TARGETS == "input":  # an autoencoder: the input is the target unless y is given
+        parts.setdefault("y", x)
     train = Arrays(x, check_targets(parts["y"], len(x), f"{path}: y"))
-    if "x_val" not in parts or "y_val" not in parts:
+    if "x_val" not in parts:
         return train, None
     x_val = check_samples(parts["x_val"], args.resize, f"{path}: x_val")
+    if TARGETS == "input":
+        parts.setdefault("y_val", x_val)
+    if "y_val" not in parts:
+        return train, None
     return train, Arrays(
         x_val, check_targets(parts["y_val"], len(x_val), f"{path}: y_val")
     )
@@ -410,6 +450,17 @@ def make_scheduler(optimizer: torch.optim.Optimizer, epochs: int):
 
 def make_loss() -> nn.Module:
     return nn.CrossEntropyLoss()
+
+
+def correct(output: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """Correct predictions in a batch (for binary labels, each sample's fraction of units)."""
+    if ACCURACY == "binary":
+        hits = (output > THRESHOLD) == (y > 0.5)
+        return hits.flatten(1).float().mean(1).sum()
+    if ACCURACY == "categorical":
+        labels = y if y.ndim == 1 else y.argmax(1)
+        return (output.argmax(1) == labels).sum()
+    return torch.zeros((), device=output.device)
 
 
 class Trainer:
@@ -451,14 +502,12 @@ class Trainer:
         with self.autocast:
             output = self.model(self.inputs(x))
         y = y.to(self.device, non_blocking=True)
-        target = (
-            F.one_hot(y, NUM_CLASSES).float() if DENSE_TARGETS and y.ndim == 1 else y
-        )
-        loss = self.loss_fn(output.float(), target)
-        if not ACCURACY:
-            return loss, torch.zeros((), device=self.device)
-        labels = y if y.ndim == 1 else y.argmax(1)
-        return loss, (output.argmax(1) == labels).sum()
+        if y.dtype == torch.uint8:  # an autoencoder's images, scaled as the inputs
+            y = self.inputs(y)
+        elif ONE_HOT and y.ndim == 1:
+            y = F.one_hot(y, NUM_CLASSES).float()
+        output = output.float()
+        return self.loss_fn(output, y), correct(output.detach(), y)
 
     def step(self, x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, ...]:
         self.steps += 1
@@ -657,8 +706,6 @@ def evaluate(
 
 
 def train(args: argparse.Namespace, procs: Processes) -> None:
-    if UNSUPPORTED:
-        raise TrainingError(UNSUPPORTED)
     if args.batch_size % procs.world:
         raise TrainingError(
             f"--batch-size {args.batch_size} is not divisible by the {procs.world} ranks"

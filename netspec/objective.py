@@ -1,0 +1,158 @@
+"""The training objective, defined once: what each loss computes, what the network's output must
+be for it, what the targets are, and what `accuracy` means.
+
+Both emitters and the docs follow this module; the validation pass here turns every mismatch
+between a network's output and its loss into a located error, because a mismatch does not fail
+loudly at run time: it trains another objective (a softmax before `cross_entropy` applies
+softmax twice; probabilities fed to `nll` give negative losses).
+
+The output's *kind* is the activation that produces it: `softmax`, `log_softmax`, `sigmoid`,
+another activation, or none (a linear layer: logits). Dropout and Gaussian noise pass their
+input's kind through.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from netspec.errors import Problem, SpecError
+from netspec.ir import ActivationFn, Dropout, GaussianNoise, LayerBase, Shape, Train, fmt
+from netspec.passes import INPUT, Graph, Node
+from netspec.spec import SourceMap
+
+CLASS_LOSSES = frozenset({"cross_entropy", "nll", "kl_div"})
+"""Losses over one distribution of K >= 2 classes per sample."""
+
+
+@dataclass(frozen=True)
+class Objective:
+    """What the generated training programs compute for one spec (decided here, laid out by the
+    emitters)."""
+
+    loss: str
+    from_logits: bool
+    """binary_cross_entropy: the output is a logit (True) or a probability (False)."""
+    accuracy: str | None
+    """None, `categorical` (argmax against the class), or `binary` (thresholded per unit)."""
+    autoencoder: bool
+    """mse on an output shaped like the input: synthetic targets are the input itself."""
+
+
+def final_activation(layer: LayerBase) -> str | None:
+    """The activation a layer ends in: its own type for an activation layer, its fused
+    `activation:` for conv and dense, None for a linear layer."""
+    fused = getattr(layer, "activation", None)
+    if fused is not None:
+        return fused.type
+    return layer.type if isinstance(layer, ActivationFn) else None
+
+
+def output_kind(nodes: dict[str, Node], output: str) -> tuple[str | None, Node]:
+    """The activation that produces the network's output, and the node that applies it."""
+    node = nodes[output]
+    while isinstance(node.layer, (Dropout, GaussianNoise)) and node.inputs[0] != INPUT:
+        node = nodes[node.inputs[0]]
+    return final_activation(node.layer), node
+
+
+def _needs(loss: str, activation: str | None, shape: Shape) -> str | None:
+    """Why `loss` cannot take an output of `shape` made by `activation` (None: it can), with
+    the fix."""
+    ends = (
+        f"the network ends in {activation}" if activation else "the network ends in a linear layer"
+    )
+    if loss in CLASS_LOSSES or loss == "binary_cross_entropy":
+        if len(shape) != 1:
+            return (
+                f"loss {loss} needs one vector per sample, but the network outputs {fmt(shape)}; "
+                "end it in global_avgpool2d or flatten and a dense layer"
+            )
+    if loss in CLASS_LOSSES and shape[0] < 2:
+        return (
+            f"loss {loss} needs at least 2 classes, but the network outputs {fmt(shape)}; "
+            "for one output unit use binary_cross_entropy"
+        )
+    if loss == "cross_entropy" and activation in ("softmax", "log_softmax", "sigmoid"):
+        fix = {
+            "softmax": "remove the softmax (the loss applies it), or end in log_softmax and "
+            "use loss nll",
+            "log_softmax": "use loss nll, which takes log-probabilities, or remove the log_softmax",
+            "sigmoid": "remove the sigmoid, or use loss binary_cross_entropy for independent "
+            "labels",
+        }[activation]
+        return f"loss cross_entropy takes logits, but {ends}: {fix}"
+    if loss in ("nll", "kl_div") and activation != "log_softmax":
+        return (
+            f"loss {loss} takes log-probabilities, but {ends}: end the network in log_softmax "
+            "(a layer, or activation: log_softmax)"
+            + ("; or use loss cross_entropy on logits" if loss == "nll" else "")
+        )
+    if loss == "binary_cross_entropy" and activation in ("softmax", "log_softmax"):
+        return (
+            f"loss binary_cross_entropy takes one probability (sigmoid) or one logit per unit, "
+            f"but {ends}: use sigmoid or no activation, or loss "
+            f"{'cross_entropy' if activation == 'softmax' else 'nll'} for exclusive classes"
+        )
+    return None
+
+
+def default_loss(activation: str | None, output: Shape) -> str:
+    """The loss of a spec that names none, from what its output is: for one vector per sample,
+    log-probabilities train with `nll`, sigmoid units with `binary_cross_entropy`, K >= 2
+    scores with `cross_entropy` (a softmax too, and so the error that says to remove it);
+    anything else (one linear unit, an image) with `mse`."""
+    if len(output) != 1:
+        return "mse"
+    if activation == "log_softmax" and output[0] >= 2:
+        return "nll"
+    if activation == "sigmoid":
+        return "binary_cross_entropy"
+    return "cross_entropy" if output[0] >= 2 else "mse"
+
+
+def objective(
+    loss: str, train: Train, activation: str | None, input_shape: Shape, output: Shape
+) -> Objective:
+    """The objective of a valid spec (`check` has accepted it)."""
+    if train.metrics is None:
+        wants_accuracy = loss != "mse"
+    else:
+        wants_accuracy = "accuracy" in train.metrics
+    accuracy = None
+    if wants_accuracy:
+        accuracy = "binary" if loss == "binary_cross_entropy" else "categorical"
+    return Objective(
+        loss=loss,
+        from_logits=activation != "sigmoid",
+        accuracy=accuracy,
+        autoencoder=loss == "mse" and output == input_shape,
+    )
+
+
+def check(train: Train, graph: Graph, shapes: dict[str, Shape], source: SourceMap) -> Objective:
+    """The spec's objective; a located error when the output does not fit the loss."""
+    nodes = {n.name: n for n in graph.nodes}
+    activation, node = output_kind(nodes, graph.output)
+    output = shapes[graph.output]
+    loss = train.loss or default_loss(activation, output)
+    where = (
+        f" (loss on line {source.locate(('train', 'loss'))[0]})"
+        if train.loss
+        else f" (no loss is set; {loss} is the default for this output)"
+    )
+    problems: list[Problem] = []
+    reason = _needs(loss, activation, output)
+    if reason is not None:
+        problems.append(source.problem(node.path, f"{node.name}: {reason}{where}"))
+    explicit = train.metrics is not None and "accuracy" in train.metrics
+    if explicit and loss == "mse" and (len(output) != 1 or output[0] < 2):
+        problems.append(
+            source.problem(
+                ("train", "metrics"),
+                f"accuracy needs class scores (K,) with K >= 2, but the network outputs "
+                f"{fmt(output)}; remove it from metrics",
+            )
+        )
+    if problems:
+        raise SpecError(problems)
+    return objective(loss, train, activation, shapes[INPUT], output)
