@@ -44,6 +44,9 @@ from netspec.ir import ActivationFn, BlockCall, Conv2d, ParamRef
 from netspec.network import Network
 from netspec.passes import INPUT
 
+HELPERS = {"neg_inf_padding": "NegInfPadding2D", "batch_norm": "BatchNorm"}
+"""Layers the generated file defines (templates under `helpers/`), by template."""
+
 _STRING_ACTIVATIONS = {"relu", "sigmoid", "tanh", "softmax", "log_softmax"}
 
 
@@ -316,7 +319,7 @@ def emit_model(network: Network) -> str:
     _check_feature_orders(network)
     emitter = _Emitter(network)
     ns = Namespace(
-        {"keras", "layers", "INPUT_SHAPE", "NUM_PARAMETERS", "build_model", "NegInfPadding2D"}
+        {"keras", "layers", "INPUT_SHAPE", "NUM_PARAMETERS", "build_model", *HELPERS.values()}
     )
     views = []
     for body in bodies(network):
@@ -337,5 +340,12 @@ def emit_model(network: Network) -> str:
         keras_shape=literal(keras_shape),
         num_parameters=f"{network.params:_}",
         num_buffers=f"{network.buffers:_}",
-        neg_inf=emitter.uses_neg_inf,
+        helpers=[
+            template
+            for template, used in (
+                ("neg_inf_padding", emitter.uses_neg_inf),
+                ("batch_norm", any(n.layer.type == "batchnorm" for n in network.nodes)),  # type: ignore[attr-defined]
+            )
+            if used
+        ],
     )

@@ -1,6 +1,6 @@
-"""BatchNorm's epsilon and momentum as each framework sees them, and the running mean after
-one training-mode forward pass from the same weights: the spec's momentum (torch's convention)
-must mean the same in both."""
+"""BatchNorm's epsilon and momentum as each framework sees them, and the running statistics and
+the outputs after one training-mode forward pass from the same weights (traps.yaml's BatchNorm of
+an image): the spec's BatchNorm must mean the same in both."""
 
 import importlib
 import json
@@ -14,6 +14,7 @@ import numpy as np  # noqa: E402
 import netspec  # noqa: E402
 from netspec import weights  # noqa: E402
 
+KEYS = ("mean", "var")
 backend, spec, package, saved = sys.argv[1], sys.argv[2], Path(sys.argv[3]), sys.argv[4]
 sys.path.insert(0, str(package.parent))
 network = netspec.load(spec)
@@ -27,10 +28,13 @@ if backend == "torch":
     model.train()
     with torch.no_grad():
         model(torch.from_numpy(x))
-    result = {"eps": bn.eps, "momentum": bn.momentum, "mean": bn.running_mean.tolist()}
+    result = {"eps": bn.eps, "momentum": bn.momentum}
+    stats = [bn.running_mean, bn.running_var]
+    result.update(zip(KEYS, (s.tolist() for s in stats)))
 else:
     bn = model.get_layer("stem_bn")
     model(x.transpose(0, 2, 3, 1), training=True)
-    mean = np.asarray(bn.moving_mean).tolist()
-    result = {"eps": bn.epsilon, "momentum": bn.momentum, "mean": mean}
+    result = {"eps": bn.epsilon, "momentum": bn.momentum}
+    stats = [np.asarray(bn.moving_mean), np.asarray(bn.moving_variance)]
+    result.update(zip(KEYS, (s.tolist() for s in stats)))
 print(json.dumps(result))

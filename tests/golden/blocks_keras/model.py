@@ -12,6 +12,37 @@ NUM_PARAMETERS = 3_890
 """Trainable parameters; BatchNorm's moving statistics add 128 non-trainable."""
 
 
+@keras.saving.register_keras_serializable(package="netspec")
+class BatchNorm(layers.BatchNormalization):
+    """BatchNormalization whose moving variance takes the unbiased batch variance
+    (n / (n - 1) times the biased one, n values per channel), as torch's running_var does:
+    after training, both backends hold the same statistics. Each batch is normalised with
+    its biased variance, in both."""
+
+    def call(self, inputs, training=None, mask=None):
+        if not (training and self.trainable) or mask is not None:
+            return super().call(inputs, training=training, mask=mask)
+        x = keras.ops.cast(inputs, keras.backend.result_type(inputs.dtype, "float32"))
+        axes = list(range(len(x.shape) - 1))
+        mean, variance = keras.ops.moments(x, axes, synchronized=self.synchronized)
+        shape = keras.ops.convert_to_tensor(keras.ops.shape(x)[:-1], dtype="int32")
+        count = keras.ops.cast(keras.ops.prod(shape), x.dtype)
+        unbiased = variance * count / keras.ops.maximum(count - 1.0, 1.0)
+        keep, new = self.momentum, 1.0 - self.momentum
+        self.moving_mean.assign(self.moving_mean * keep + mean * new)
+        self.moving_variance.assign(self.moving_variance * keep + unbiased * new)
+        outputs = keras.ops.batch_normalization(
+            x,
+            mean,
+            variance,
+            axis=-1,
+            offset=keras.ops.cast(self.beta, x.dtype),
+            scale=keras.ops.cast(self.gamma, x.dtype),
+            epsilon=self.epsilon,
+        )
+        return keras.ops.cast(outputs, self.compute_dtype)
+
+
 # A block is a class: __init__ makes its layers (layers of the model itself, named
 # "<use>.<layer>"), __call__ applies them. Applying one object twice shares its weights.
 class ConvBn:
@@ -21,9 +52,7 @@ class ConvBn:
         # spec line 18
         self.conv = layers.Conv2D(filters, 1, use_bias=False, name=f"{name}.conv")
         # spec line 19
-        self.bn = layers.BatchNormalization(
-            axis=-1, momentum=0.99, epsilon=1e-05, name=f"{name}.bn"
-        )
+        self.bn = BatchNorm(axis=-1, momentum=0.99, epsilon=1e-05, name=f"{name}.bn")
 
     def __call__(self, x):
         x = self.conv(x)  # spec line 18

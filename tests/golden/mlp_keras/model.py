@@ -12,14 +12,44 @@ NUM_PARAMETERS = 235_658
 """Trainable parameters; BatchNorm's moving statistics add 512 non-trainable."""
 
 
+@keras.saving.register_keras_serializable(package="netspec")
+class BatchNorm(layers.BatchNormalization):
+    """BatchNormalization whose moving variance takes the unbiased batch variance
+    (n / (n - 1) times the biased one, n values per channel), as torch's running_var does:
+    after training, both backends hold the same statistics. Each batch is normalised with
+    its biased variance, in both."""
+
+    def call(self, inputs, training=None, mask=None):
+        if not (training and self.trainable) or mask is not None:
+            return super().call(inputs, training=training, mask=mask)
+        x = keras.ops.cast(inputs, keras.backend.result_type(inputs.dtype, "float32"))
+        axes = list(range(len(x.shape) - 1))
+        mean, variance = keras.ops.moments(x, axes, synchronized=self.synchronized)
+        shape = keras.ops.convert_to_tensor(keras.ops.shape(x)[:-1], dtype="int32")
+        count = keras.ops.cast(keras.ops.prod(shape), x.dtype)
+        unbiased = variance * count / keras.ops.maximum(count - 1.0, 1.0)
+        keep, new = self.momentum, 1.0 - self.momentum
+        self.moving_mean.assign(self.moving_mean * keep + mean * new)
+        self.moving_variance.assign(self.moving_variance * keep + unbiased * new)
+        outputs = keras.ops.batch_normalization(
+            x,
+            mean,
+            variance,
+            axis=-1,
+            offset=keras.ops.cast(self.beta, x.dtype),
+            scale=keras.ops.cast(self.gamma, x.dtype),
+            epsilon=self.epsilon,
+        )
+        return keras.ops.cast(outputs, self.compute_dtype)
+
+
 def build_model() -> keras.Model:
     "A freshly initialised model; input (H, W, C) images, channels last."
     inputs = keras.Input(shape=(784,), name="input")
     x = inputs
     x = layers.GaussianNoise(0.1, name="noise")(x)  # spec line 7
     x = layers.Dense(256, name="fc1")(x)  # spec line 8
-    # spec line 9
-    x = layers.BatchNormalization(axis=-1, momentum=0.9, epsilon=0.001, name="bn1")(x)
+    x = BatchNorm(axis=-1, momentum=0.9, epsilon=0.001, name="bn1")(x)  # spec line 9
     x = layers.LeakyReLU(negative_slope=0.1, name="act1")(x)  # spec line 10
     x = layers.Dropout(0.2, name="drop1")(x)  # spec line 11
     x = layers.Dense(128, activation="elu", name="fc2")(x)  # spec line 12

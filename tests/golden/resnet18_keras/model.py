@@ -37,6 +37,37 @@ class NegInfPadding2D(layers.Layer):
         return {**super().get_config(), "padding": self.padding}
 
 
+@keras.saving.register_keras_serializable(package="netspec")
+class BatchNorm(layers.BatchNormalization):
+    """BatchNormalization whose moving variance takes the unbiased batch variance
+    (n / (n - 1) times the biased one, n values per channel), as torch's running_var does:
+    after training, both backends hold the same statistics. Each batch is normalised with
+    its biased variance, in both."""
+
+    def call(self, inputs, training=None, mask=None):
+        if not (training and self.trainable) or mask is not None:
+            return super().call(inputs, training=training, mask=mask)
+        x = keras.ops.cast(inputs, keras.backend.result_type(inputs.dtype, "float32"))
+        axes = list(range(len(x.shape) - 1))
+        mean, variance = keras.ops.moments(x, axes, synchronized=self.synchronized)
+        shape = keras.ops.convert_to_tensor(keras.ops.shape(x)[:-1], dtype="int32")
+        count = keras.ops.cast(keras.ops.prod(shape), x.dtype)
+        unbiased = variance * count / keras.ops.maximum(count - 1.0, 1.0)
+        keep, new = self.momentum, 1.0 - self.momentum
+        self.moving_mean.assign(self.moving_mean * keep + mean * new)
+        self.moving_variance.assign(self.moving_variance * keep + unbiased * new)
+        outputs = keras.ops.batch_normalization(
+            x,
+            mean,
+            variance,
+            axis=-1,
+            offset=keras.ops.cast(self.beta, x.dtype),
+            scale=keras.ops.cast(self.gamma, x.dtype),
+            epsilon=self.epsilon,
+        )
+        return keras.ops.cast(outputs, self.compute_dtype)
+
+
 # A block is a class: __init__ makes its layers (layers of the model itself, named
 # "<use>.<layer>"), __call__ applies them. Applying one object twice shares its weights.
 class Basic:
@@ -47,17 +78,13 @@ class Basic:
         self.conv1_pad = layers.ZeroPadding2D(1, name=f"{name}.conv1.pad")
         self.conv1 = layers.Conv2D(filters, 3, use_bias=False, name=f"{name}.conv1")
         # spec line 12
-        self.bn1 = layers.BatchNormalization(
-            axis=-1, momentum=0.9, epsilon=1e-05, name=f"{name}.bn1"
-        )
+        self.bn1 = BatchNorm(axis=-1, momentum=0.9, epsilon=1e-05, name=f"{name}.bn1")
         self.relu1 = layers.ReLU(name=f"{name}.relu1")  # spec line 13
         # spec line 14
         self.conv2_pad = layers.ZeroPadding2D(1, name=f"{name}.conv2.pad")
         self.conv2 = layers.Conv2D(filters, 3, use_bias=False, name=f"{name}.conv2")
         # spec line 15
-        self.bn2 = layers.BatchNormalization(
-            axis=-1, momentum=0.9, epsilon=1e-05, name=f"{name}.bn2"
-        )
+        self.bn2 = BatchNorm(axis=-1, momentum=0.9, epsilon=1e-05, name=f"{name}.bn2")
         self.add = layers.Add(name=f"{name}.add")  # spec line 16
         self.relu2 = layers.ReLU(name=f"{name}.relu2")  # spec line 17
 
@@ -85,23 +112,19 @@ class Down:
             filters, 3, strides=2, use_bias=False, name=f"{name}.conv1"
         )
         # spec line 23
-        self.bn1 = layers.BatchNormalization(
-            axis=-1, momentum=0.9, epsilon=1e-05, name=f"{name}.bn1"
-        )
+        self.bn1 = BatchNorm(axis=-1, momentum=0.9, epsilon=1e-05, name=f"{name}.bn1")
         self.relu1 = layers.ReLU(name=f"{name}.relu1")  # spec line 24
         # spec line 25
         self.conv2_pad = layers.ZeroPadding2D(1, name=f"{name}.conv2.pad")
         self.conv2 = layers.Conv2D(filters, 3, use_bias=False, name=f"{name}.conv2")
         # spec line 26
-        self.bn2 = layers.BatchNormalization(
-            axis=-1, momentum=0.9, epsilon=1e-05, name=f"{name}.bn2"
-        )
+        self.bn2 = BatchNorm(axis=-1, momentum=0.9, epsilon=1e-05, name=f"{name}.bn2")
         # spec line 27
         self.proj = layers.Conv2D(
             filters, 1, strides=2, use_bias=False, name=f"{name}.proj"
         )
         # spec line 28
-        self.proj_bn = layers.BatchNormalization(
+        self.proj_bn = BatchNorm(
             axis=-1, momentum=0.9, epsilon=1e-05, name=f"{name}.proj_bn"
         )
         self.add = layers.Add(name=f"{name}.add")  # spec line 29
@@ -129,8 +152,7 @@ def build_model() -> keras.Model:
     x = inputs
     x = layers.ZeroPadding2D(3, name="conv1.pad")(x)  # spec line 32
     x = layers.Conv2D(64, 7, strides=2, use_bias=False, name="conv1")(x)
-    # spec line 33
-    x = layers.BatchNormalization(axis=-1, momentum=0.9, epsilon=1e-05, name="bn1")(x)
+    x = BatchNorm(axis=-1, momentum=0.9, epsilon=1e-05, name="bn1")(x)  # spec line 33
     x = layers.ReLU(name="relu")(x)  # spec line 34
     x = NegInfPadding2D(1, name="maxpool.pad")(x)  # spec line 35
     x = layers.MaxPooling2D(3, strides=2, name="maxpool")(x)

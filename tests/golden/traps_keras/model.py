@@ -37,15 +37,44 @@ class NegInfPadding2D(layers.Layer):
         return {**super().get_config(), "padding": self.padding}
 
 
+@keras.saving.register_keras_serializable(package="netspec")
+class BatchNorm(layers.BatchNormalization):
+    """BatchNormalization whose moving variance takes the unbiased batch variance
+    (n / (n - 1) times the biased one, n values per channel), as torch's running_var does:
+    after training, both backends hold the same statistics. Each batch is normalised with
+    its biased variance, in both."""
+
+    def call(self, inputs, training=None, mask=None):
+        if not (training and self.trainable) or mask is not None:
+            return super().call(inputs, training=training, mask=mask)
+        x = keras.ops.cast(inputs, keras.backend.result_type(inputs.dtype, "float32"))
+        axes = list(range(len(x.shape) - 1))
+        mean, variance = keras.ops.moments(x, axes, synchronized=self.synchronized)
+        shape = keras.ops.convert_to_tensor(keras.ops.shape(x)[:-1], dtype="int32")
+        count = keras.ops.cast(keras.ops.prod(shape), x.dtype)
+        unbiased = variance * count / keras.ops.maximum(count - 1.0, 1.0)
+        keep, new = self.momentum, 1.0 - self.momentum
+        self.moving_mean.assign(self.moving_mean * keep + mean * new)
+        self.moving_variance.assign(self.moving_variance * keep + unbiased * new)
+        outputs = keras.ops.batch_normalization(
+            x,
+            mean,
+            variance,
+            axis=-1,
+            offset=keras.ops.cast(self.beta, x.dtype),
+            scale=keras.ops.cast(self.gamma, x.dtype),
+            epsilon=self.epsilon,
+        )
+        return keras.ops.cast(outputs, self.compute_dtype)
+
+
 def build_model() -> keras.Model:
     "A freshly initialised model; input (H, W, C) images, channels last."
     inputs = keras.Input(shape=(17, 16, 3), name="input")
     x = inputs
     x = layers.Conv2D(8, 3, strides=2, padding="same", name="stem")(x)  # spec line 7
     # spec line 9
-    x = layers.BatchNormalization(axis=-1, momentum=0.8, epsilon=0.001, name="stem_bn")(
-        x
-    )
+    x = BatchNorm(axis=-1, momentum=0.8, epsilon=0.001, name="stem_bn")(x)
     pool = NegInfPadding2D(1, name="pool.pad")(x)  # spec line 11
     pool = layers.MaxPooling2D(3, strides=2, name="pool")(pool)
     left = layers.Conv2D(4, 3, padding="same", name="left")(pool)  # spec line 12
@@ -62,9 +91,7 @@ def build_model() -> keras.Model:
     x = layers.Flatten(name="flat")(elu)  # spec line 21
     x = layers.Dropout(0.3, name="drop")(x)  # spec line 22
     # spec line 23
-    flat_bn = layers.BatchNormalization(
-        axis=-1, momentum=0.9, epsilon=1e-05, name="flat_bn"
-    )(x)
+    flat_bn = BatchNorm(axis=-1, momentum=0.9, epsilon=1e-05, name="flat_bn")(x)
     gap = layers.GlobalAveragePooling2D(name="gap")(elu)  # spec line 24
     x = layers.Concatenate(axis=-1, name="features")([flat_bn, gap])  # spec line 25
     x = layers.GaussianNoise(0.1, name="noise")(x)  # spec line 26
