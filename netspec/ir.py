@@ -241,6 +241,38 @@ class Softmax(ActivationFn):
     type: Literal["softmax"]
 
 
+class Relu6(ActivationFn):
+    """min(max(x, 0), 6)."""
+
+    type: Literal["relu6"]
+
+
+class Silu(ActivationFn):
+    """x * sigmoid(x) (also called swish)."""
+
+    type: Literal["silu"]
+
+
+class Gelu(ActivationFn):
+    """x * Phi(x), Phi the standard normal CDF; `approximate: tanh` is the tanh form
+    0.5 x (1 + tanh(sqrt(2 / pi) (x + 0.044715 x^3))) (torch's names)."""
+
+    type: Literal["gelu"]
+    approximate: Literal["none", "tanh"] = "none"
+
+
+class Hardswish(ActivationFn):
+    """x * relu6(x + 3) / 6."""
+
+    type: Literal["hardswish"]
+
+
+class Hardsigmoid(ActivationFn):
+    """relu6(x + 3) / 6."""
+
+    type: Literal["hardsigmoid"]
+
+
 class LogSoftmax(ActivationFn):
     """log(softmax(x)) over the feature axis, computed stably: the log-probabilities that the
     `nll` and `kl_div` losses take."""
@@ -284,7 +316,20 @@ def tagged(*members: type[BaseModel]) -> Any:
     ]
 
 
-Activation = tagged(Relu, Sigmoid, Tanh, LeakyRelu, Elu, Softmax, LogSoftmax)
+Activation = tagged(
+    Relu,
+    Sigmoid,
+    Tanh,
+    LeakyRelu,
+    Elu,
+    Softmax,
+    LogSoftmax,
+    Relu6,
+    Silu,
+    Gelu,
+    Hardswish,
+    Hardsigmoid,
+)
 
 
 # ----------------------------------------------------------------------------- layers
@@ -539,6 +584,26 @@ class LogSoftmaxLayer(LayerBase, LogSoftmax):
     pass
 
 
+class Relu6Layer(LayerBase, Relu6):
+    pass
+
+
+class SiluLayer(LayerBase, Silu):
+    pass
+
+
+class GeluLayer(LayerBase, Gelu):
+    pass
+
+
+class HardswishLayer(LayerBase, Hardswish):
+    pass
+
+
+class HardsigmoidLayer(LayerBase, Hardsigmoid):
+    pass
+
+
 class Add(LayerBase):
     """Element-wise sum of two or more inputs of one shape."""
 
@@ -608,6 +673,11 @@ Layer = Annotated[
     | EluLayer
     | SoftmaxLayer
     | LogSoftmaxLayer
+    | Relu6Layer
+    | SiluLayer
+    | GeluLayer
+    | HardswishLayer
+    | HardsigmoidLayer
     | Add
     | Concat
     | BlockCall,

@@ -44,18 +44,33 @@ from netspec.ir import ActivationFn, BlockCall, Conv2d, ParamRef
 from netspec.network import Network
 from netspec.passes import INPUT
 
-HELPERS = {"neg_inf_padding": "NegInfPadding2D", "batch_norm": "BatchNorm"}
+HELPERS = {"neg_inf_padding": "NegInfPadding2D", "batch_norm": "BatchNorm", "gelu": "GELU"}
 """Layers the generated file defines (templates under `helpers/`), by template."""
 
-_STRING_ACTIVATIONS = {"relu", "sigmoid", "tanh", "softmax", "log_softmax"}
+KERAS_ACTIVATIONS = {
+    "relu": "relu",
+    "sigmoid": "sigmoid",
+    "tanh": "tanh",
+    "softmax": "softmax",
+    "log_softmax": "log_softmax",
+    "relu6": "relu6",
+    "silu": "silu",
+    "hardswish": "hard_silu",
+    "hardsigmoid": "hard_sigmoid",
+}
+"""Activations Keras names as the spec means them (its `gelu` string is the exact form only)."""
 
 
 def _fused(act: ActivationFn | None) -> tuple[str | None, str | None]:
     """(activation= argument, separate activation layer) for a fused activation."""
     if act is None:
         return None, None
-    if act.type in _STRING_ACTIVATIONS or (act.type == "elu" and act.alpha == 1.0):  # type: ignore[attr-defined]
-        return literal(act.type), None
+    if act.type in KERAS_ACTIVATIONS:
+        return literal(KERAS_ACTIVATIONS[act.type]), None
+    if act.type == "elu" and act.alpha == 1.0:  # type: ignore[attr-defined]
+        return literal("elu"), None
+    if act.type == "gelu":
+        return None, f"GELU(approximate={act.approximate == 'tanh'}"  # type: ignore[attr-defined]
     if act.type == "leaky_relu":
         return None, f"layers.LeakyReLU(negative_slope={expr(act.alpha)}"  # type: ignore[attr-defined]
     return None, f"layers.ELU(alpha={expr(act.alpha)}"  # type: ignore[attr-defined]
@@ -119,8 +134,10 @@ class _Emitter:
             return call("", alpha=expr(layer.alpha), name=name)[1:-1]  # type: ignore[attr-defined]
         if kind == "softmax":
             return call("", axis="-1", name=name)[1:-1]
-        if kind in ("sigmoid", "tanh", "log_softmax"):
-            return call("", literal(kind), name=name)[1:-1]
+        if kind == "gelu":
+            return call("", approximate=str(layer.approximate == "tanh"), name=name)[1:-1]  # type: ignore[attr-defined]
+        if kind in ("sigmoid", "tanh", "log_softmax", "relu6", "silu", "hardswish", "hardsigmoid"):
+            return call("", literal(KERAS_ACTIVATIONS[kind]), name=name)[1:-1]
         if kind == "concat":
             rank = item.uniform("input rank", lambda n: len(self.network.shapes[n.inputs[0]]))
             axis = -1 if rank == 1 or layer.axis == 0 else layer.axis  # type: ignore[attr-defined]
@@ -315,7 +332,19 @@ def _check_feature_orders(network: Network) -> None:
             )
 
 
+def _kinds(network: Network) -> set[str]:
+    """The layer kinds and fused activations the network uses."""
+    kinds = set()
+    for node in network.nodes:
+        kinds.add(node.layer.type)  # type: ignore[attr-defined]
+        fused = getattr(node.layer, "activation", None)
+        if fused is not None:
+            kinds.add(fused.type)
+    return kinds
+
+
 def emit_model(network: Network) -> str:
+    kinds = _kinds(network)
     _check_feature_orders(network)
     emitter = _Emitter(network)
     ns = Namespace(
@@ -344,7 +373,8 @@ def emit_model(network: Network) -> str:
             template
             for template, used in (
                 ("neg_inf_padding", emitter.uses_neg_inf),
-                ("batch_norm", any(n.layer.type == "batchnorm" for n in network.nodes)),  # type: ignore[attr-defined]
+                ("batch_norm", "batchnorm" in kinds),
+                ("gelu", "gelu" in kinds),
             )
             if used
         ],

@@ -45,6 +45,15 @@ _FUSED: dict[str, Callable[[ActivationFn, str], str]] = {
     "elu": lambda a, x: f"F.elu({x}, {expr(a.alpha)})",  # type: ignore[attr-defined]
     "softmax": lambda a, x: f"F.softmax({x}, dim=1)",
     "log_softmax": lambda a, x: f"F.log_softmax({x}, dim=1)",
+    "relu6": lambda a, x: f"F.relu6({x})",
+    "silu": lambda a, x: f"F.silu({x})",
+    "gelu": lambda a, x: (
+        f'F.gelu({x}, approximate="tanh")'
+        if a.approximate == "tanh"  # type: ignore[attr-defined]
+        else f"F.gelu({x})"
+    ),
+    "hardswish": lambda a, x: f"F.hardswish({x})",
+    "hardsigmoid": lambda a, x: f"F.hardsigmoid({x})",
 }
 
 
@@ -120,6 +129,8 @@ def _plain_args(item: Item, ctx: _Context, ins: list[str]) -> str:
         return expr(layer.alpha)  # type: ignore[attr-defined]
     if kind in ("softmax", "log_softmax"):
         return "dim=1"
+    if kind == "gelu":
+        return _kw("approximate", layer.approximate, "none") or ""  # type: ignore[attr-defined]
     if kind == "concat":
         return str(layer.axis + 1)  # type: ignore[attr-defined]
     return ""
