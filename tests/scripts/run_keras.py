@@ -1,8 +1,9 @@
 """Run a generated Keras package in its own process (see tests/frameworks.py).
 
-Prints one JSON line: trainable and non-trainable parameter counts, and the output shape of
-every spec layer in the spec's channels-first order (the model itself is channels-last).
-Inputs and outputs on disk are in the spec's layout and transposed here.
+Prints one JSON line: the Keras backend it ran on (KERAS_BACKEND: tensorflow or jax),
+trainable and non-trainable parameter counts, and the output shape of every spec layer in the
+spec's channels-first order (the model itself is channels-last). Inputs and outputs on disk are
+in the spec's layout and transposed here; outputs are NumPy arrays whatever the backend.
 """
 
 import argparse
@@ -43,7 +44,7 @@ if args.save:
 
 def spec_order(shape):
     """(H, W, C) -> (C, H, W); flat shapes unchanged."""
-    shape = list(shape)
+    shape = [int(d) for d in shape]
     return [shape[-1], *shape[:-1]] if len(shape) == 3 else shape
 
 
@@ -57,7 +58,7 @@ x = np.load(args.x)["x"] if args.x else np.random.rand(2, *module.INPUT_SHAPE)
 x = keras_order(x.astype("float32"))
 outputs = keras.Model(model.inputs, [model.get_layer(n).output for n in probe])(x, training=False)
 outputs = outputs if isinstance(outputs, (list, tuple)) else [outputs]  # one probed layer
-shapes = {n: spec_order(o.shape[1:]) for n, o in zip(probe, outputs)}
+shapes = {n: spec_order(np.shape(o)[1:]) for n, o in zip(probe, outputs)}
 y = np.asarray(model(x, training=False))
 if args.y:
     np.save(args.y, y.transpose(0, 3, 1, 2) if y.ndim == 4 else y)
@@ -65,6 +66,7 @@ count = lambda ws: int(sum(np.prod(w.shape) for w in ws))  # noqa: E731
 print(
     json.dumps(
         {
+            "backend": keras.backend.backend(),
             "params": count(model.trainable_weights),
             "buffers": count(model.non_trainable_weights),
             "constant": module.NUM_PARAMETERS,
