@@ -870,3 +870,18 @@ def test_every_numeric_bound_is_enforced_and_located(text: str, message: str) ->
 if __name__ == "__main__":
     for rule in listed_rules().values():
         print(f"{rule.where:28} {rule.key!r}")
+
+
+OPTIMIZER_LIMITS = {"sgd": 10.0, "adam": 10.0, "adamw": 10.0}
+"""The learning-rate limits docs/spec.md states, written here rather than read from the code,
+so that a changed bound fails (the bound tests above take their edges from the models)."""
+
+
+@pytest.mark.parametrize("optimizer", sorted(OPTIMIZER_LIMITS))
+def test_the_documented_learning_rate_limits_hold(optimizer: str) -> None:
+    limit = OPTIMIZER_LIMITS[optimizer]
+    spec = "netspec: 1\nname: N\ninput: {{shape: [4]}}\nlayers:\n  - {{type: dense, units: 2}}\n"
+    train = "train: {{optimizer: {{type: {0}, lr: {1}}}}}\n"
+    netspec.load(spec.format() + train.format(optimizer, limit))
+    with pytest.raises(netspec.SpecError, match=r"lr: must be at most 10\.0"):
+        netspec.load(spec.format() + train.format(optimizer, limit * 1.05))
