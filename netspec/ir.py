@@ -42,7 +42,7 @@ MAX_REPEAT = 1000
 # generated modules import or define, and the attributes of torch's nn.Module.
 RESERVED_NAMES = frozenset(
     {"self", "x", "identity", "in_channels", "name", "inputs", "outputs", "model", "input"}
-    | {"module", "i"}
+    | {"module", "i", "out_channels"}
     | {"torch", "nn", "F", "Tensor", "keras", "layers", "ops", "np", "math", "annotations"}
     | {
         "training",

@@ -204,4 +204,13 @@ layers:
 """
     with pytest.raises(ValueError, match="stride above 1 together with a dilation"):
         netspec.build(strided_dilated, backend="keras", out=tmp_path / "c")
+    repeated_strided_same = """netspec: 1
+name: Repeated
+input: {shape: [1, 7, 7]}
+layers:
+  - {type: conv2d, name: c, filters: 2, kernel: 3, stride: 2, padding: same, repeat: 2}
+train: {loss: mse}
+"""
+    with pytest.raises(ValueError, match="differs between the copies of its repeat .*; write the"):
+        netspec.build(repeated_strided_same, backend="torch", out=tmp_path / "d")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["b"]

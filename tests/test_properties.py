@@ -1,218 +1,35 @@
 """Properties (Hypothesis): random valid networks validate with the shapes, parameter counts and
-MACs that the layer formulas give, computed here independently of netspec; random damage to a
-valid spec is either still valid or refused with `netspec.SpecError`, never any other exception.
+MACs that the layer formulas give, computed independently of netspec (tests/netgen.py, which
+also draws the networks that tests/test_random_models.py runs in both frameworks); the sample
+those tests compare covers every feature the generator claims; random damage to a valid spec
+is either still valid or refused with `netspec.SpecError`, never any other exception.
 """
 
 from __future__ import annotations
 
 import json
-import math
-from dataclasses import dataclass, field
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
 import jsonschema
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import netspec
-from netspec.network import analyse
+from netspec.ir import LAYER_KINDS
+from netspec.network import Network, analyse
 from netspec.schema import schema
 from netspec.spec import load_bytes
+from netspec.weights import feature_orders
+from tests.netgen import ACTIVATIONS, BLOCK_SHARE, EXAMPLES, FOCI, LOSSES, Net, networks, sample
 
 SPECS = sorted((Path(__file__).resolve().parent.parent / "specs").glob("*.yaml"))
 SCHEMA = jsonschema.Draft7Validator(schema())
 SETTINGS = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
-Shape = tuple[int, ...]
-
-
-# ----------------------------------------------------------------------------- the formulas
-
-
-def conv_out(size: int, kernel: int, stride: int, dilation: int, padding: str | int) -> int:
-    if padding == "same":
-        return -(-size // stride)
-    pad = 0 if padding == "valid" else int(padding)
-    return (size + 2 * pad - dilation * (kernel - 1) - 1) // stride + 1
-
-
-def pool_out(size: int, kernel: int, stride: int, padding: int) -> int:
-    return (size + 2 * padding - kernel) // stride + 1
-
-
-@dataclass
-class Net:
-    """A network under construction, with what the spec should come to: shapes, counts."""
-
-    shape: Shape
-    """The current output shape (the input's, to begin with)."""
-    layers: list[dict[str, Any]] = field(default_factory=list)
-    shapes: dict[str, Shape] = field(default_factory=dict)
-    params: int = 0
-    buffers: int = 0
-    macs: int = 0
-    tail: str = "input"
-    unnamed: dict[str, int] = field(default_factory=dict)
-
-    def __post_init__(self) -> None:
-        self.input_shape = self.shape
-
-    def spec(self) -> dict[str, Any]:
-        return {
-            "netspec": 1,
-            "name": "Random",
-            "input": {"shape": list(self.input_shape)},
-            "layers": self.layers,
-        }
-
-    def add(self, layer: dict[str, Any], shape: Shape, *, named: bool = True) -> str:
-        if named:
-            name = layer["name"] = f"n{len(self.layers)}"
-        else:
-            self.unnamed[layer["type"]] = self.unnamed.get(layer["type"], 0) + 1
-            name = f"{layer['type']}_{self.unnamed[layer['type']]}"
-        self.layers.append(layer)
-        self.shapes[name] = self.shape = shape
-        self.tail = name
-        return name
-
-
-def written_pair(draw: st.DrawFn, a: int, b: int) -> Any:
-    """A pair as a spec author may write it: `3` when both are equal, or `[3, 5]`."""
-    return a if a == b and draw(st.booleans()) else [a, b]
-
-
-def conv(
-    draw: st.DrawFn, net: Net, *, filters: int | None = None, same: bool = False
-) -> dict[str, Any]:
-    """A conv2d that fits the current shape; `same` keeps height and width (stride 1)."""
-    c, h, w = net.shape
-    groups = draw(st.sampled_from([g for g in (1, 2, 4) if c % g == 0]))
-    if filters is None:
-        filters = groups * draw(st.integers(1, 4))
-    elif filters % groups:
-        groups = 1
-    kh, kw = draw(st.integers(1, 5)), draw(st.integers(1, 5))
-    dh, dw = (1, 1) if same else (draw(st.integers(1, 2)), draw(st.integers(1, 2)))
-    sh, sw = (1, 1) if same else (draw(st.integers(1, 3)), draw(st.integers(1, 3)))
-    padding: Any = "same" if same else draw(st.sampled_from(["valid", "same", 0, 1, 2]))
-    pad = 0 if padding in ("valid", "same") else padding
-    if padding != "same" and (h + 2 * pad < dh * (kh - 1) + 1 or w + 2 * pad < dw * (kw - 1) + 1):
-        kh = kw = dh = dw = 1  # always fits
-    bias = draw(st.booleans())
-    layer: dict[str, Any] = {
-        "type": "conv2d",
-        "filters": filters,
-        "kernel": written_pair(draw, kh, kw),
-    }
-    if (sh, sw) != (1, 1):
-        layer["stride"] = written_pair(draw, sh, sw)
-    if (dh, dw) != (1, 1):
-        layer["dilation"] = written_pair(draw, dh, dw)
-    if padding != "valid" or draw(st.booleans()):
-        layer["padding"] = padding
-    if groups != 1:
-        layer["groups"] = groups
-    if not bias:
-        layer["bias"] = False
-    if draw(st.booleans()):
-        layer["activation"] = draw(st.sampled_from(["relu", "tanh", {"type": "elu", "alpha": 0.5}]))
-    out = (filters, conv_out(h, kh, sh, dh, padding), conv_out(w, kw, sw, dw, padding))
-    net.params += filters * (c // groups) * kh * kw + (filters if bias else 0)
-    net.macs += math.prod(out) * (c // groups) * kh * kw
-    net.add(layer, out)
-    return layer
-
-
-def pool(draw: st.DrawFn, net: Net) -> None:
-    c, h, w = net.shape
-    size = draw(st.integers(1, 3))
-    pad = draw(st.integers(0, size // 2))
-    if min(h, w) + 2 * pad < size:
-        size, pad = 1, 0
-    stride = draw(st.one_of(st.none(), st.integers(1, 3)))
-    layer: dict[str, Any] = {
-        "type": draw(st.sampled_from(["maxpool2d", "avgpool2d"])),
-        "size": size,
-    }
-    if stride is not None:
-        layer["stride"] = stride
-    if pad:
-        layer["padding"] = pad
-    step = size if stride is None else stride
-    net.add(layer, (c, pool_out(h, size, step, pad), pool_out(w, size, step, pad)))
-
-
-def elementwise(draw: st.DrawFn, net: Net) -> None:
-    """Layers that keep the shape; activations are left unnamed (auto-named `<type>_<n>`)."""
-    kind = draw(
-        st.sampled_from(["relu", "sigmoid", "leaky_relu", "softmax", "batchnorm", "dropout"])
-    )
-    if kind == "batchnorm":
-        net.params += 2 * net.shape[0]
-        net.buffers += 2 * net.shape[0]
-        net.add({"type": "batchnorm"}, net.shape)
-    elif kind == "dropout":
-        net.add({"type": "dropout", "rate": draw(st.sampled_from([0.0, 0.25, 0.5]))}, net.shape)
-    else:
-        net.add({"type": kind}, net.shape, named=False)
-
-
-def branch(draw: st.DrawFn, net: Net, merge: str) -> None:
-    """A side branch from the current tail, merged back by `add` or `concat` (`inputs:`)."""
-    trunk, (c, h, w) = net.tail, net.shape
-    axis = draw(st.sampled_from([0, 1, 2])) if merge == "concat" else 0
-    filters = c if merge == "add" or axis else draw(st.integers(1, 4))
-    conv(draw, net, filters=filters, same=True)["inputs"] = [trunk]
-    side = net.tail
-    merged = list(net.shape)
-    if merge == "concat":
-        merged[axis] += (c, h, w)[axis]
-    layer = {"type": merge, "inputs": draw(st.permutations([side, trunk]))}
-    if axis:
-        layer["axis"] = axis
-    net.add(layer, tuple(merged))
-
-
-def dense_head(draw: st.DrawFn, net: Net) -> None:
-    for _ in range(draw(st.integers(0, 2))):
-        units = draw(st.integers(1, 16))
-        net.params += net.shape[0] * units + units
-        net.macs += net.shape[0] * units
-        layer: dict[str, Any] = {"type": "dense", "units": units}
-        if draw(st.booleans()):
-            layer["activation"] = draw(st.sampled_from(["relu", "softmax", {"type": "leaky_relu"}]))
-        net.add(layer, (units,))
-        if draw(st.booleans()):
-            elementwise(draw, net)
-
-
-@st.composite
-def networks(draw: st.DrawFn) -> Net:
-    """Image networks (conv, pool, skip connections, then a head) and feature networks."""
-    if draw(st.booleans()):
-        net = Net((draw(st.integers(1, 4)), draw(st.integers(4, 20)), draw(st.integers(4, 20))))
-        for _ in range(draw(st.integers(1, 6))):
-            step = draw(st.sampled_from(["conv", "pool", "elementwise", "add", "concat"]))
-            if step == "conv":
-                conv(draw, net)
-            elif step == "pool":
-                pool(draw, net)
-            elif step == "elementwise":
-                elementwise(draw, net)
-            else:
-                branch(draw, net, step)
-        head = draw(st.sampled_from(["none", "flatten", "global_avgpool2d"]))
-        if head != "none":
-            c, h, w = net.shape
-            net.add({"type": head}, (c * h * w,) if head == "flatten" else (c,))
-            dense_head(draw, net)
-    else:
-        net = Net((draw(st.integers(1, 32)),))
-        elementwise(draw, net)
-        dense_head(draw, net)
-    return net
+__all__ = ["SETTINGS", "Net", "networks"]  # tests/test_graph.py draws from here too
 
 
 # ----------------------------------------------------------------------------- valid networks
@@ -226,7 +43,193 @@ def test_random_valid_networks_have_the_shapes_and_counts_of_the_formulas(net: N
     assert [node.name for node in network.nodes] == list(net.shapes)
     assert {name: network.shapes[name] for name in net.shapes} == net.shapes
     assert (network.params, network.buffers, network.macs) == (net.params, net.buffers, net.macs)
+    assert {n.name: n.shares for n in network.nodes if n.shares} == net.expect.shares
     assert list(SCHEMA.iter_errors(spec)) == []  # the editor schema agrees
+
+
+# ----------------------------------------------------------------------------- coverage
+
+
+def features(net: Net, network: Network) -> set[str]:
+    """What one network exercises, read from the spec and netspec's expansion of it."""
+    found = {f"loss {net.loss}", "input image" if len(net.input_shape) == 3 else "input flat"}
+    by_name = {n.name: n for n in network.nodes}
+    for node in network.nodes:
+        layer, kind = node.layer, node.layer.type  # type: ignore[attr-defined]
+        found.add(f"layer {kind}")
+        act = getattr(layer, "activation", None)
+        if act is not None:
+            found.add(f"activation {act.type}")
+        for fn in (layer, act):
+            if getattr(fn, "type", None) == "leaky_relu" and fn.alpha != 0.01:  # type: ignore[union-attr]
+                found.add("leaky_relu alpha")
+            if getattr(fn, "type", None) == "elu" and fn.alpha != 1.0:  # type: ignore[union-attr]
+                found.add("elu alpha")
+            if getattr(fn, "type", None) == "gelu" and fn.approximate == "tanh":  # type: ignore[union-attr]
+                found.add("gelu approximate tanh")
+        if node.shares and not any(
+            i.shares and node.name.startswith(i.name + ".") for i in network.graph.instances
+        ):
+            owner = by_name[node.shares].layer
+            if kind == "conv2d":
+                numeric = owner.padding not in ("same", "valid")  # type: ignore[attr-defined]
+                found.add("share conv2d" + (" numeric padding" if numeric else ""))
+            elif kind == "dense":
+                found.add(f"share dense {act.type if act else 'none'}")
+            else:
+                found.add(f"share {kind}")
+        if kind == "conv2d":
+            padding = layer.padding  # type: ignore[attr-defined]
+            if isinstance(padding, str):
+                found.add(f"conv padding {padding}")
+            else:
+                found.add(
+                    "conv padding numbers" if padding[0] == padding[1] else "conv padding pair"
+                )
+            found |= {
+                f"conv {what}"
+                for what, on in [
+                    ("stride", layer.stride != (1, 1)),  # type: ignore[attr-defined]
+                    ("dilation", layer.dilation != (1, 1)),  # type: ignore[attr-defined]
+                    ("groups", layer.groups > 1),  # type: ignore[attr-defined]
+                    ("no bias", not layer.bias),  # type: ignore[attr-defined]
+                ]
+                if on
+            }
+        if kind in ("maxpool2d", "avgpool2d"):
+            size, stride, pad = layer.size, layer.stride, layer.padding  # type: ignore[attr-defined]
+            found |= {
+                f"pool {what}"
+                for what, on in [
+                    ("size pair", size[0] != size[1]),
+                    ("stride", stride is not None and stride != size),
+                    ("stride pair", stride is not None and stride[0] != stride[1]),
+                    ("padding", pad != (0, 0)),
+                    ("padding pair", pad[0] != pad[1]),
+                ]
+                if on
+            }
+        if kind == "dense" and not layer.bias:  # type: ignore[attr-defined]
+            found.add("dense no bias")
+        if kind == "batchnorm":
+            found.add(f"batchnorm rank {len(network.shapes[node.name])}")
+            if layer.momentum != 0.1:  # type: ignore[attr-defined]
+                found.add("batchnorm momentum")
+            if layer.epsilon != 1e-5:  # type: ignore[attr-defined]
+                found.add("batchnorm epsilon")
+        if kind in ("add", "concat") and len(node.inputs) >= 3:
+            found.add(f"{kind} 3 inputs")
+        if kind == "concat":
+            found.add(f"concat axis {layer.axis}")  # type: ignore[attr-defined]
+        if kind == "dropout" and layer.rate > 0:  # type: ignore[attr-defined]
+            found.add("dropout rate")
+        if kind == "gaussian_noise" and layer.stddev > 0:  # type: ignore[attr-defined]
+            found.add("gaussian_noise stddev")
+    uses: dict[str, list[Any]] = {}
+    for use in network.graph.instances:
+        found.add("layer block")
+        uses.setdefault(use.block, []).append(use.args)
+        if getattr(use, "shares", None):
+            found.add("share block")
+    if any(len(args) > 1 for args in uses.values()):
+        found.add("block used twice")
+    if any(len({json.dumps(a, sort_keys=True) for a in args}) > 1 for args in uses.values()):
+        found.add("block used with other arguments")
+    found |= _written(net)
+    if feature_orders(network)[network.graph.output] is not None:
+        found.add("output in flatten order")
+    if len(network.output_shape) == 3:
+        found.add("output image")
+    if net.loss == "binary_cross_entropy":
+        found.add("bce on sigmoid" if _ends_in(network, "sigmoid") else "bce on logits")
+    found.add("keras refuses" if net.refused else "both backends")
+    if net.deterministic and not net.refused:
+        found.add("compared in training mode")
+    return found
+
+
+def _ends_in(network: Network, kind: str) -> bool:
+    node = {n.name: n for n in network.nodes}[network.graph.output]
+    while node.layer.type in ("dropout", "gaussian_noise"):  # type: ignore[attr-defined]
+        node = {n.name: n for n in network.nodes}[node.inputs[0]]
+    act = getattr(node.layer, "activation", None)
+    return node.layer.type == kind or (act is not None and act.type == kind)  # type: ignore[attr-defined]
+
+
+def _written(net: Net) -> set[str]:
+    """Features of the spec as written: blocks, parameters, repeats."""
+    found = set()
+    for block in net.blocks.values():
+        params = block.get("params", {})
+        if params:
+            found.add("block $params")
+        if any(v is None for v in params.values()):
+            found.add("block required param")
+        if any(v is not None for v in params.values()):
+            found.add("block param default")
+        for layer in block["layers"]:
+            pairs = ("kernel", "stride", "dilation", "size", "padding")
+            if any("$" in json.dumps(layer.get(k)) for k in pairs if k in layer):
+                found.add("pair field $param")
+            if layer["type"] == "block":
+                found.add("block in block")
+                if any(str(v).startswith("$") for v in layer.get("args", {}).values()):
+                    found.add("block arg $param")
+    for layer in [*net.layers, *(x for block in net.blocks.values() for x in block["layers"])]:
+        if "repeat" in layer:
+            found.add("repeat block use" if layer["type"] == "block" else "repeat layer")
+            if str(layer["repeat"]).startswith("$"):
+                found.add("repeat $param")
+        if layer["type"] == "block":
+            params = net.blocks[layer["block"]].get("params", {})
+            if any(v is not None and k not in layer.get("args", {}) for k, v in params.items()):
+                found.add("block default used")
+    return found
+
+
+REQUIRED = (
+    {f"layer {kind}" for kind in LAYER_KINDS}
+    | {f"activation {kind}" for kind in ACTIVATIONS}
+    | {f"loss {loss}" for loss in LOSSES}
+    | {f"share dense {kind}" for kind in [*ACTIVATIONS, "none"]}
+    | {"share conv2d numeric padding", "share maxpool2d", "share avgpool2d", "share batchnorm"}
+    | ({"share block"} if BLOCK_SHARE else set())
+    | {"leaky_relu alpha", "elu alpha", "dropout rate", "gaussian_noise stddev"}
+    | ({"gelu approximate tanh"} if "gelu" in ACTIVATIONS else set())
+    | {f"conv padding {p}" for p in ("same", "valid", "numbers", "pair")}
+    | {f"conv {w}" for w in ("stride", "dilation", "groups", "no bias")}
+    | {f"pool {w}" for w in ("size pair", "stride", "stride pair", "padding", "padding pair")}
+    | {"dense no bias", "batchnorm momentum", "batchnorm epsilon"}
+    | {"batchnorm rank 1", "batchnorm rank 3"}
+    | {"add 3 inputs", "concat 3 inputs", "concat axis 0", "concat axis 1", "concat axis 2"}
+    | {"block $params", "block required param", "block param default", "block default used"}
+    | {"pair field $param"}
+    | {"block in block", "block arg $param", "block used twice", "block used with other arguments"}
+    | {"repeat layer", "repeat block use", "repeat $param"}
+    | {"input image", "input flat", "output image", "output in flatten order"}
+    | {"bce on sigmoid", "bce on logits", "keras refuses", "both backends"}
+    | {"compared in training mode"}
+)
+"""What the sample that tests/test_random_models.py compares must exercise."""
+
+
+def coverage() -> Counter[str]:
+    """How many networks of the sample exercise each feature."""
+    counts: Counter[str] = Counter()
+    for net in sample():
+        counts.update(features(net, netspec.load(net.text())))
+    return counts
+
+
+def test_the_compared_sample_covers_every_feature_of_the_generator() -> None:
+    if EXAMPLES < len(FOCI):
+        pytest.skip(f"a sample of {EXAMPLES} cannot hold each of the {len(FOCI)} foci")
+    counts = coverage()
+    table = "\n".join(f"{counts[f]:4d}  {f}" for f in sorted(REQUIRED | set(counts)))
+    missing = sorted(f for f in REQUIRED if not counts[f])
+    assert not missing, f"the sample of {EXAMPLES} never has {missing}:\n{table}"
+    # Training mode is compared only where the function is deterministic: keep that common.
+    assert counts["compared in training mode"] >= EXAMPLES // 3, table
 
 
 # ----------------------------------------------------------------------------- damaged specs

@@ -217,9 +217,14 @@ class Item:
         """A value derived from the concrete nodes that must be the same for every use."""
         values = {repr(fn(n)): fn(n) for use in self.uses for n in use}
         if len(values) != 1:
+            where, fix = (
+                ("copies of its repeat", "write the copies as separate layers")
+                if len(self.uses) == 1
+                else ("uses of its block", "give each use its own block")
+            )
             raise EmitError(
                 f"layer {self.name!r} (line {self.line}) needs a {what} that differs between the "
-                f"uses of its block ({', '.join(sorted(values))}); give each use its own block"
+                f"{where} ({', '.join(sorted(values))}); {fix}"
             )
         return next(iter(values.values()))
 

@@ -93,7 +93,8 @@ class _Emitter:
         layer, kind = item.layer, item.kind
         if kind == "conv2d":
             assert isinstance(layer, Conv2d)
-            if layer.stride != (1, 1) and layer.dilation != (1, 1):
+            concrete = [n.layer for use in item.uses for n in use]
+            if any(c.stride != (1, 1) and c.dilation != (1, 1) for c in concrete):  # type: ignore[attr-defined]
                 raise EmitError(
                     f"layer {item.name!r} (line {item.line}): Keras's Conv2D does not support "
                     "a stride above 1 together with a dilation above 1"

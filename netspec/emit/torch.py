@@ -67,6 +67,8 @@ class _Context:
         self.classes = classes
         self.block_out = block_out
         self.channels: dict[str, str] = {}
+        self.needs_out: set[str] = set()
+        """Blocks whose class must keep `out_channels` (shared by every body)."""
         self.attrs = Namespace()
         """Attribute names of the body's class (its submodules, then the parameters kept)."""
         self.kept: dict[str, str] = {}
@@ -153,7 +155,10 @@ def _conv_padding(item: Item, ctx: _Context, layer: Conv2d) -> str | None:
 
 def _same_pads(item: Item, ctx: _Context, layer: Conv2d) -> Any:
     shapes = ctx.network.shapes
-    return item.uniform("'same' padding", lambda n: layer.pads(shapes[n.inputs[0]]))
+    return item.uniform(
+        "'same' padding",
+        lambda n: n.layer.pads(shapes[n.inputs[0]]),  # type: ignore[attr-defined]
+    )
 
 
 def _asymmetric_pad(item: Item, ctx: _Context) -> tuple[int, int, int, int] | None:
@@ -169,13 +174,21 @@ def _channels(item: Item, ctx: _Context, ins: list[str]) -> str:
     layer = item.layer
     if isinstance(layer, BlockCall):
         result = ctx.block_out[layer.block]
-        mapping = {"in_channels": ins[0], **{k: expr(v) for k, v in layer.args.items()}}
+        defaults = ctx.network.spec.blocks[layer.block].params
+        args = {**{k: v for k, v in defaults.items() if v is not None}, **layer.args}
+        mapping = {"in_channels": ins[0], **{k: expr(v) for k, v in args.items()}}
         return " + ".join(mapping.get(tok, tok) for tok in result.split(" + "))
     out = layer.channels(ins)
     if out is None:
         shapes = ctx.network.shapes
         return str(item.uniform("flattened size", lambda n: shapes[n.name][0]))
     return out
+
+
+def _fixed(item: Item, ctx: _Context, out: str) -> bool:
+    """Whether every copy of a repeated block takes the channels the first one gives (so one
+    constructor expression serves them all)."""
+    return "self." not in out and _channels(item, ctx, [out]) == out
 
 
 def _body_view(body: Body, ctx: _Context, env: Any, ns: Namespace) -> dict[str, Any]:
@@ -190,12 +203,27 @@ def _body_view(body: Body, ctx: _Context, env: Any, ns: Namespace) -> dict[str, 
         refs = item.layer.inputs or [previous]
         ins = [ctx.channels[r] for r in refs]
         out = _channels(item, ctx, ins)
+        layer = item.layer
+        if isinstance(layer, BlockCall) and "self." in ctx.block_out[layer.block]:
+            ctx.needs_out.add(layer.block)  # its channels are known once it is built
+            out = f"self.{item.shares or item.name}.out_channels"
         ctx.channels[item.name] = out
         previous = item.name
         line = f"# spec line {item.line}"
         if item.shares is None:
             template = env.get_template(f"layers/{item.kind}.py.jinja")
-            if item.repeated:
+            if item.repeated and isinstance(layer, BlockCall) and not _fixed(item, ctx, out):
+                # each copy's channels follow from the one before: build them in a chain
+                ctx.needs_out.add(layer.block)
+                ctx.channels[item.name] = f"self.{item.name}[-1].out_channels"
+                first = template.module.module(_args(item, ctx, ins[:1]))
+                more = template.module.module(
+                    _args(item, ctx, [f"self.{item.name}[-1].out_channels"])
+                )
+                init.append(commented(f"self.{item.name} = nn.ModuleList([{first}])", line, 8))
+                init.append(f"        for _ in range({expr(layer.repeat)} - 1):")
+                init.append(wrap(f"self.{item.name}.append({more})", 12))
+            elif item.repeated:
                 first = ins[0] if ins[0] == out else f"{ins[0]} if i == 0 else {out}"
                 ctor = template.module.module(_args(item, ctx, [first]))
                 loop = f"for {'_' if first == ins[0] else 'i'} in range({expr(item.layer.repeat)})"
@@ -278,9 +306,11 @@ def emit_model(network: Network) -> str:
     model_class = ns.claim(network.name)
     classes: dict[str, str] = {}
     block_out: dict[str, str] = {}
+    needs_out: set[str] = set()
     views = []
     for body in bodies(network):
         ctx = _Context(network, classes, block_out)
+        ctx.needs_out = needs_out
         view = _body_view(body, ctx, env, ns)
         if body.block:
             classes[body.block] = view["name"]
@@ -288,6 +318,9 @@ def emit_model(network: Network) -> str:
         else:
             view["name"] = model_class
         views.append(view)
+    for view in views:  # blocks whose users read their channels from the built module
+        if view["block"] in needs_out:
+            view["init"].append(f"        self.out_channels = {view['out_channels']}")
     kinds = {n.layer.type for n in network.nodes}  # type: ignore[attr-defined]
     return env.get_template("model.py.jinja").render(
         header=header(network),

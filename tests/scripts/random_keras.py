@@ -1,0 +1,132 @@
+"""Run many generated Keras packages in one process (tests/test_random_models.py).
+
+    python tests/scripts/random_keras.py manifest.json
+    python tests/scripts/random_keras.py < path   # the manifest's path on stdin, once ready
+
+The Keras twin of random_torch.py (see there for the manifest): the same weights, data, modes
+and results, converted at the edges so that the results compare directly with torch's.
+
+- Layout: the model takes channels-last images, so x (and image-shaped mse targets) are
+  transposed in, and image outputs transposed back.
+- Flatten order: Keras flattens (H, W, C), so a flat output derived from a flatten is a
+  permutation of torch's (`netspec.weights.feature_orders`): Keras's feature i is torch's
+  `order[i]`. The targets are permuted to match (class indices mapped, target vectors
+  reordered; losses are invariant when both are permuted alike), and the output is put back
+  in torch's order.
+- Gradients: every trainable variable is set to its gradient and read with
+  `netspec.weights.to_arrays`, which converts kernels and permutes dense rows to torch's layout.
+"""
+
+import importlib
+import json
+import os
+import sys
+import traceback
+from inspect import signature
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+import keras  # noqa: E402
+import numpy as np  # noqa: E402
+import tensorflow as tf  # noqa: E402
+
+import netspec  # noqa: E402
+from netspec import weights  # noqa: E402
+
+tf.config.threading.set_intra_op_parallelism_threads(1)
+tf.config.threading.set_inter_op_parallelism_threads(1)
+manifest = json.load(open(sys.argv[1] if sys.argv[1:] else sys.stdin.readline().strip()))
+sys.path.insert(0, manifest["root"])
+keras.config.set_floatx(manifest["dtype"])
+
+
+def spec_order(shape):
+    """(H, W, C) -> (C, H, W); flat shapes unchanged."""
+    shape = list(shape)
+    return [shape[-1], *shape[:-1]] if len(shape) == 3 else shape
+
+
+def gradients(model, network, grads):
+    """Gradients by layer and key in torch's layout: each trainable variable is set to its
+    gradient for `to_arrays`, then restored."""
+    variables = model.trainable_variables
+    saved = [np.array(v.numpy()) for v in variables]
+    for v, g in zip(variables, grads):
+        v.assign(np.zeros(v.shape, v.dtype) if g is None else g)
+    arrays = {
+        layer: {key: np.array(value) for key, value in values.items()}
+        for layer, values in weights.to_arrays(model, network).items()
+    }
+    for v, s in zip(variables, saved):
+        v.assign(s)
+    return arrays
+
+
+def run(entry):
+    keras.backend.clear_session(free_memory=False)  # its gc.collect costs 0.4 s
+    network = netspec.load(entry["spec"])
+    package = entry["keras"]
+    model = importlib.import_module(f"{package}.model").build_model()
+    make_loss = importlib.import_module(f"{package}.train").make_loss
+    weights.load(model, network, entry["weights"])
+
+    shared = {n.shares for n in network.nodes if n.shares} | {
+        n.name for n in network.nodes if n.shares
+    }
+    shapes = {
+        n.name: spec_order(model.get_layer(n.name).output.shape[1:])
+        for n in network.nodes
+        if n.name not in shared
+    }
+
+    order = weights.feature_orders(network)[network.graph.output]
+    data = np.load(entry["data"])
+    x, t = data["x"], data["t"]
+    if x.ndim == 4:
+        x = x.transpose(0, 2, 3, 1)
+    if t.ndim == 4:
+        t = t.transpose(0, 2, 3, 1)
+    if order is not None:
+        t = np.argsort(order)[t] if t.ndim == 1 else t[:, order]
+    loss_fn = (
+        make_loss(sparse=t.ndim == 1)
+        if "sparse" in signature(make_loss).parameters
+        else make_loss()
+    )
+    results = {}
+    for mode in entry["modes"]:
+        with tf.GradientTape() as tape:
+            y = model(x, training=mode == "train")
+            loss = loss_fn(t, y)
+        grads = tape.gradient(loss, model.trainable_variables)
+        y = np.asarray(y)
+        if y.ndim == 4:
+            y = y.transpose(0, 3, 1, 2)
+        if order is not None:
+            back = np.empty_like(y)
+            back[:, order] = y
+            y = back
+        results[f"{mode}/y"] = y
+        results[f"{mode}/loss"] = np.asarray(float(loss))
+        for layer, arrays in gradients(model, network, grads).items():
+            for key, value in arrays.items():
+                if not key.startswith("running_"):
+                    results[f"{mode}/grad/{layer}/{key}"] = value
+    np.savez(entry["out_keras"], **results)
+    count = lambda ws: int(sum(np.prod(w.shape) for w in ws))  # noqa: E731
+    return {
+        "params": count(model.trainable_weights),
+        "buffers": count(model.non_trainable_weights),
+        "shapes": shapes,
+    }
+
+
+report = {}
+for entry in manifest["networks"]:
+    if entry["keras"] is None:
+        continue
+    try:
+        report[entry["id"]] = run(entry)
+    except Exception:  # one broken network must not hide the others
+        report[entry["id"]] = {"error": traceback.format_exc(limit=8)}
+print(json.dumps(report))

@@ -1,0 +1,111 @@
+"""Run many generated torch packages in one process (tests/test_random_models.py).
+
+    python tests/scripts/random_torch.py manifest.json
+    python tests/scripts/random_torch.py < path   # the manifest's path on stdin, once ready
+
+The manifest (JSON) names the folder holding the packages and, per network, its spec, its
+torch package, the weights to load (.npz, netspec.weights' torch layout), the data (.npz: x,
+and t, the loss's targets, in the spec's channels-first layout), the modes to run (`eval`,
+and `train` where the function is deterministic) and where to write the results (.npz):
+per mode, the output `<mode>/y`, the loss `<mode>/loss` (the generated train.py's
+`make_loss()`) and the gradient of every weight, `<mode>/grad/<layer>/<key>`, in netspec.weights'
+torch layout. Prints one JSON line: per network, the parameter counts, the output shape of every
+spec layer (forward hooks), and the error if the network failed.
+"""
+
+import importlib
+import json
+import sys
+import traceback
+
+import numpy as np
+import torch
+
+import netspec
+from netspec import weights
+
+torch.set_num_threads(1)
+manifest = json.load(open(sys.argv[1] if sys.argv[1:] else sys.stdin.readline().strip()))
+sys.path.insert(0, manifest["root"])
+dtype = getattr(torch, manifest["dtype"])
+
+
+def gradients(model, network):
+    """Gradients by layer and key in netspec.weights' torch layout: each parameter is set to its
+    gradient for `to_arrays`, then restored."""
+    saved = {name: p.detach().clone() for name, p in model.named_parameters()}
+    with torch.no_grad():
+        for p in model.parameters():
+            p.copy_(p.grad if p.grad is not None else torch.zeros_like(p))
+        arrays = {  # copies: the arrays share memory with the parameters, restored next
+            layer: {key: np.array(value) for key, value in values.items()}
+            for layer, values in weights.to_arrays(model, network).items()
+        }
+        for name, p in model.named_parameters():
+            p.copy_(saved[name])
+    return arrays
+
+
+def run(entry):
+    network = netspec.load(entry["spec"])
+    package = entry["torch"]
+    model = importlib.import_module(f"{package}.model").build_model().to(dtype)
+    make_loss = importlib.import_module(f"{package}.train").make_loss
+    weights.load(model, network, entry["weights"])
+    given = {k.replace("/", ".") for k in np.load(entry["weights"]).files}
+    state = {k for k in model.state_dict() if not k.endswith("num_batches_tracked")}
+    assert state <= given, f"weights not loaded: {sorted(state - given)[:5]}"
+
+    names = {n.name for n in network.nodes}
+    shapes = {}
+    hooks = []
+
+    def record(name):
+        def hook(_module, _inputs, output):
+            shapes.setdefault(name, list(output.shape[1:]))  # returns None: output unchanged
+
+        return hook
+
+    for name, module in model.named_modules():
+        if name in names:
+            hooks.append(module.register_forward_hook(record(name)))
+
+    data = np.load(entry["data"])
+    x = torch.from_numpy(data["x"]).to(dtype)
+    t = torch.from_numpy(data["t"])
+    t = t if t.dtype == torch.int64 else t.to(dtype)
+    loss_fn = make_loss()
+    results = {}
+    for mode in entry["modes"]:
+        model.train(mode == "train")
+        model.zero_grad(set_to_none=True)
+        y = model(x)
+        for hook in hooks:
+            hook.remove()
+        hooks.clear()
+        loss = loss_fn(y, t)
+        if loss.requires_grad:  # a network without weights has no gradient
+            loss.backward()
+        results[f"{mode}/y"] = y.detach().numpy()
+        results[f"{mode}/loss"] = np.asarray(loss.item())
+        for layer, arrays in gradients(model, network).items():
+            for key, value in arrays.items():
+                if not key.startswith("running_"):
+                    results[f"{mode}/grad/{layer}/{key}"] = value
+    np.savez(entry["out_torch"], **results)
+    return {
+        "params": sum(p.numel() for p in model.parameters()),
+        "buffers": sum(
+            b.numel() for n, b in model.named_buffers() if not n.endswith("num_batches_tracked")
+        ),
+        "shapes": shapes,
+    }
+
+
+report = {}
+for entry in manifest["networks"]:
+    try:
+        report[entry["id"]] = run(entry)
+    except Exception:  # one broken network must not hide the others
+        report[entry["id"]] = {"error": traceback.format_exc(limit=8)}
+print(json.dumps(report))
