@@ -41,8 +41,8 @@ def test_dropout_zeroes_its_rate_and_rescales_the_rest(packages, backend):
 
 @pytest.mark.parametrize("backend", ["torch", "keras"])
 def test_gaussian_noise_adds_its_stddev(packages, backend):
-    result = run("noise_std.py", backend, packages["noise", backend])
+    result = run("stochastic_layers.py", backend, packages["noise", backend])
     print(backend, result)
-    assert result["std"] == pytest.approx(0.5, rel=0.02)
-    assert abs(result["mean"]) < 0.01
+    assert result["added_std"] == pytest.approx(0.5, rel=0.02)
+    assert abs(result["added_mean"]) < 0.01
     assert result["eval_equals_input"]

@@ -1,6 +1,7 @@
-"""Dropout and Gaussian noise in training mode, in one framework (`torch` or `keras`): prints
-one JSON line with, per stochastic layer, the share of zeroed elements, the scale of the kept
-ones, and the standard deviation of the added noise, measured on a large batch of ones."""
+"""A dropout or Gaussian-noise network in training mode, in one framework (`torch` or `keras`):
+prints one JSON line about its output for a large batch of ones: the share of zeroed elements
+and the mean of the kept ones (dropout), the mean and standard deviation of what was added
+(noise), and whether eval mode is the identity."""
 
 import importlib
 import json
@@ -31,12 +32,14 @@ else:
     model = module.build_model()
     y = np.asarray(model(x, training=True))
     y_eval = np.asarray(model(x, training=False))
-kept = y[y != 0]
+added = y - x
 print(
     json.dumps(
         {
             "zeroed": float((y == 0).mean()),
-            "kept_mean": float(kept.mean()),
+            "kept_mean": float(y[y != 0].mean()),
+            "added_mean": float(added.mean()),
+            "added_std": float(added.std()),
             "eval_equals_input": bool(np.array_equal(y_eval, x)),
         }
     )
