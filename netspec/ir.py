@@ -482,13 +482,23 @@ class AvgPool2d(_Pool2d):
     type: Literal["avgpool2d"]
 
 
-class GlobalAvgPool2d(LayerBase):
-    """Mean over height and width: (C, H, W) -> (C,)."""
+class _GlobalPool2d(LayerBase):
+    """A reduction over height and width: (C, H, W) -> (C,)."""
+
+    def output_shape(self, inputs: list[Shape]) -> Shape:
+        return (_image(self.type, inputs[0])[0],)  # type: ignore[attr-defined]
+
+
+class GlobalAvgPool2d(_GlobalPool2d):
+    """Mean over height and width."""
 
     type: Literal["global_avgpool2d"]
 
-    def output_shape(self, inputs: list[Shape]) -> Shape:
-        return (_image("global_avgpool2d", inputs[0])[0],)
+
+class GlobalMaxPool2d(_GlobalPool2d):
+    """Maximum over height and width."""
+
+    type: Literal["global_maxpool2d"]
 
 
 class Flatten(LayerBase):
@@ -661,6 +671,7 @@ Layer = Annotated[
     | MaxPool2d
     | AvgPool2d
     | GlobalAvgPool2d
+    | GlobalMaxPool2d
     | Flatten
     | Dense
     | Dropout

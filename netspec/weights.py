@@ -56,7 +56,7 @@ def feature_orders(network: Network) -> dict[str, np.ndarray | None]:
         if kind == "flatten" and len(in_shape) == 3:
             c, h, w = in_shape
             orders[node.name] = np.arange(c * h * w).reshape(c, h, w).transpose(1, 2, 0).ravel()
-        elif kind in ("dense", "global_avgpool2d") or len(network.shapes[node.name]) != 1:
+        elif kind == "dense" or len(in_shape) == 3 or len(network.shapes[node.name]) != 1:
             orders[node.name] = None
         elif kind == "concat":
             parts, offset = [], 0

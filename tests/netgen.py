@@ -159,7 +159,7 @@ def formula(layer: dict[str, Any], ins: list[Shape]) -> tuple[Shape, int, int, i
         s = pair(layer["stride"]) if "stride" in layer else k
         p = pair(layer.get("padding", 0))
         return (x[0], *(pool_out(n, k[i], s[i], p[i]) for i, n in enumerate(x[1:]))), 0, 0, 0
-    if kind == "global_avgpool2d":
+    if kind in ("global_avgpool2d", "global_maxpool2d"):
         need(len(x) == 3)
         return (x[0],), 0, 0, 0
     if kind == "flatten":
@@ -999,7 +999,7 @@ def focus_step(gen: Gen, b: Builder) -> None:
     elif focus.startswith("share_dense_"):
         act = focus[len("share_dense_") :]
         if len(b.shape()) == 3:
-            b.add({"type": gen.pick(["flatten", "global_avgpool2d"])})
+            b.add({"type": gen.pick(["flatten", "global_avgpool2d", "global_maxpool2d"])})
         step_share(gen, b, "dense", None if act == "none" else act)
     elif focus.startswith("share_"):
         step_share(gen, b, focus[len("share_") :])
@@ -1018,7 +1018,8 @@ def head(gen: Gen, b: Builder, loss: str) -> None:
         return
     if image:
         flatten = gen.focus == "flatten_output" or gen.flip(50)
-        b.add({"type": "flatten"} if flatten else named(b, {"type": "global_avgpool2d"}))
+        pool = gen.pick(["global_avgpool2d", "global_maxpool2d"])
+        b.add({"type": "flatten"} if flatten else named(b, {"type": pool}))
         if gen.focus == "flatten_output" or gen.flip(30):
             k = b.shape()[0]
             if loss in ("cross_entropy", "mse") and k >= 2:

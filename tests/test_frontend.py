@@ -207,7 +207,7 @@ layers:
   - {type: conv2D, filters: 8, kernel: 3}
 """,
         """\
-spec.yaml:5:5: layers[0]: unknown type 'conv2D'; did you mean 'conv2d'? (valid types: conv2d, maxpool2d, avgpool2d, global_avgpool2d, flatten, dense, dropout, batchnorm, gaussian_noise, relu, sigmoid, tanh, leaky_relu, elu, softmax, log_softmax, relu6, silu, gelu, hardswish, hardsigmoid, add, concat, block)
+spec.yaml:5:5: layers[0]: unknown type 'conv2D'; did you mean 'conv2d'? (valid types: conv2d, maxpool2d, avgpool2d, global_avgpool2d, global_maxpool2d, flatten, dense, dropout, batchnorm, gaussian_noise, relu, sigmoid, tanh, leaky_relu, elu, softmax, log_softmax, relu6, silu, gelu, hardswish, hardsigmoid, add, concat, block)
 """,
         id="unknown layer type lists valid ones",
     ),

@@ -305,7 +305,7 @@ def _feature_orders(network: Network) -> dict[str, Any]:
         if kind == "flatten" and len(in_shape) == 3:
             permuted = in_shape[0] > 1 and in_shape[1] * in_shape[2] > 1
             orders[node.name] = in_shape if permuted else None
-        elif kind in ("dense", "global_avgpool2d") or len(network.shapes[node.name]) != 1:
+        elif kind == "dense" or len(in_shape) == 3 or len(network.shapes[node.name]) != 1:
             orders[node.name] = None
         elif kind == "concat":
             sizes = [network.shapes[i][0] for i in node.inputs]
