@@ -92,6 +92,13 @@ def run(entry):
             for key, value in arrays.items():
                 if not key.startswith("running_"):
                     results[f"{mode}/grad/{layer}/{key}"] = value
+        # BatchNorm's running statistics, after a training-mode pass has updated them; not
+        # of a shared BatchNorm, whose uses update them in an order each backend schedules
+        shared = {n.shares for n in network.nodes if n.shares}
+        for layer, arrays in weights.to_arrays(model, network).items():
+            for key, value in arrays.items():
+                if key.startswith("running_") and layer not in shared:
+                    results[f"{mode}/stats/{layer}/{key}"] = np.array(value)
     np.savez(entry["out_torch"], **results)
     return {
         "params": sum(p.numel() for p in model.parameters()),
