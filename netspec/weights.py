@@ -1,46 +1,112 @@
-"""Weights between the generated torch and Keras models of one spec.
+"""Weights between the generated torch and Keras models of one spec, and from reference models.
 
-Both models name their layers by the spec's hierarchical names, so weights are matched by name,
-not by position. The neutral form is torch's layout (`{layer: {"weight": array, ...}}`, conv
-weights (O, I, kH, kW), dense weights (out, in) with `in` in channels-first flatten order);
-Keras differs in three ways, each handled here:
-
-* conv kernels are (kH, kW, I, O) and dense kernels (in, out);
-* Keras flattens (H, W, C) images, torch (C, H, W): the features after a flatten are permuted,
-  so a dense layer reading them (and a BatchNorm between) gets its rows permuted;
-* BatchNorm's state is named gamma/beta/moving_mean/moving_variance.
+Both generated models name their layers by the spec's hierarchical names, so weights are matched
+by name, not by position. The neutral form is torch's layout (`{layer: {"weight": array, ...}}`,
+conv weights (O, I, kH, kW), dense weights (out, in) with `in` in channels-first flatten order).
+Keras differs per kind (`LAYOUTS`, one entry per kind with weights): kernels are (kH, kW, I, O)
+(a depthwise kernel (kH, kW, C, multiplier), a transposed one (kH, kW, O, I)), dense kernels
+(in, out), normalisations name their state gamma/beta/moving_mean/moving_variance. And Keras
+flattens (H, W, C) images, torch (C, H, W): the features after a flatten are permuted, so a
+layer with a weight per feature (dense rows, BatchNorm, LayerNorm, scale) reading them gets
+those permuted.
 
 `copy(src, dst, network)` works in one process; `save`/`load` go through an .npz file (no
 pickle) for copying between processes, since a CUDA torch and TensorFlow in one process can
-crash. numpy is the only import; the frameworks are reached through the models' own methods.
+crash. `from_reference` starts a generated model from a reference model of the same framework
+(torchvision, keras.applications) by order. numpy is the only import; the frameworks are
+reached through the models' own methods.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from netspec.ir import Conv2d
 from netspec.network import Network
-from netspec.passes import INPUT
+from netspec.passes import INPUT, Node
 
 Arrays = dict[str, dict[str, np.ndarray]]
+Convert = Callable[[Node, list[np.ndarray]], list[np.ndarray]]
 
-_TORCH_NAMES = {
-    "conv2d": ("weight", "bias"),
-    "dense": ("weight", "bias"),
-    "batchnorm": ("weight", "bias", "running_mean", "running_var"),
+
+def _same(node: Node, values: list[np.ndarray]) -> list[np.ndarray]:
+    return values
+
+
+def _conv_to_keras(node: Node, values: list[np.ndarray]) -> list[np.ndarray]:
+    weight = values[0]
+    layer = node.layer
+    assert isinstance(layer, Conv2d)
+    if layer.depthwise:  # (C * m, 1, kH, kW) -> (kH, kW, C, m)
+        c = weight.shape[0] // layer.multiplier  # type: ignore[operator]
+        kernel = weight.reshape(c, layer.multiplier, *weight.shape[2:]).transpose(2, 3, 0, 1)  # type: ignore[arg-type]
+    else:
+        kernel = weight.transpose(2, 3, 1, 0)
+    return [kernel, *values[1:]]
+
+
+def _conv_from_keras(node: Node, values: list[np.ndarray]) -> list[np.ndarray]:
+    kernel = values[0]
+    layer = node.layer
+    assert isinstance(layer, Conv2d)
+    if layer.depthwise:  # (kH, kW, C, m) -> (C * m, 1, kH, kW)
+        kh, kw, c, m = kernel.shape
+        weight = kernel.transpose(2, 3, 0, 1).reshape(c * m, 1, kh, kw)
+    else:
+        weight = kernel.transpose(3, 2, 0, 1)
+    return [weight, *values[1:]]
+
+
+def _transpose(*axes: int) -> Convert:
+    def convert(node: Node, values: list[np.ndarray]) -> list[np.ndarray]:
+        return [values[0].transpose(*axes), *values[1:]]
+
+    return convert
+
+
+def _flat(node: Node, values: list[np.ndarray]) -> list[np.ndarray]:
+    """Keras keeps a scale as (C,); torch as (C, 1, 1) for images."""
+    return [v.reshape(-1) for v in values]
+
+
+@dataclass(frozen=True)
+class Layout:
+    """How one kind's weights look in each backend."""
+
+    torch: tuple[str, ...]
+    """Its state_dict entries, in Keras's order of weights."""
+    to_keras: Convert = _same
+    from_keras: Convert = _same
+    per_feature: bool = False
+    """Every array has one entry per input feature (permuted after a flatten)."""
+    kernel_rows: bool = False
+    """The first array's rows (in Keras's layout) are the input features (a dense kernel)."""
+
+
+LAYOUTS: dict[str, Layout] = {
+    "conv2d": Layout(("weight", "bias"), _conv_to_keras, _conv_from_keras),
+    "conv_transpose2d": Layout(("weight", "bias"), _transpose(2, 3, 1, 0), _transpose(3, 2, 0, 1)),
+    "dense": Layout(("weight", "bias"), _transpose(1, 0), _transpose(1, 0), kernel_rows=True),
+    "batchnorm": Layout(("weight", "bias", "running_mean", "running_var"), per_feature=True),
+    "layernorm": Layout(("weight", "bias"), per_feature=True),
+    "groupnorm": Layout(("weight", "bias")),
+    "scale": Layout(("weight",), _flat, per_feature=True),
 }
+"""Every kind with weights; a kind missing here cannot be copied (the tests walk the kinds)."""
 
 
 def _is_torch(model: Any) -> bool:
     return hasattr(model, "state_dict") and hasattr(model, "named_modules")
 
 
-def _owners(network: Network) -> list[Any]:
+def _owners(network: Network) -> list[Node]:
     """Nodes that own weights (a layer sharing another's owns none)."""
-    return [n for n in network.nodes if n.layer.type in _TORCH_NAMES and n.shares is None]  # type: ignore[attr-defined]
+    return [n for n in network.nodes if n.layer.type in LAYOUTS and n.shares is None]  # type: ignore[attr-defined]
 
 
 def feature_orders(network: Network) -> dict[str, np.ndarray | None]:
@@ -69,6 +135,15 @@ def feature_orders(network: Network) -> dict[str, np.ndarray | None]:
     return orders
 
 
+def _permute(layout: Layout, values: list[np.ndarray], index: np.ndarray) -> list[np.ndarray]:
+    """Reorder the per-feature axis of Keras-layout arrays by `index`."""
+    if layout.kernel_rows:
+        return [values[0][index], *values[1:]]
+    if layout.per_feature:
+        return [v[index] for v in values]
+    return values
+
+
 def to_arrays(model: Any, network: Network) -> Arrays:
     """Every weight of `model` (torch or Keras), by layer name, in torch's layout."""
     if _is_torch(model):
@@ -76,31 +151,34 @@ def to_arrays(model: Any, network: Network) -> Arrays:
         return {
             n.name: {
                 key: state[f"{n.name}.{key}"]
-                for key in _TORCH_NAMES[n.layer.type]  # type: ignore[attr-defined]
+                for key in LAYOUTS[n.layer.type].torch  # type: ignore[attr-defined]
                 if f"{n.name}.{key}" in state
             }
             for n in _owners(network)
         }
     orders = feature_orders(network)
+    shapes = {n.name: _torch_shapes(n, network) for n in _owners(network)}
     result: Arrays = {}
     for node in _owners(network):
-        kind = node.layer.type  # type: ignore[attr-defined]
+        layout = LAYOUTS[node.layer.type]  # type: ignore[attr-defined]
         values = [np.asarray(v) for v in model.get_layer(node.name).get_weights()]
         order = orders[node.inputs[0]]
-        inverse = None if order is None else np.argsort(order)
-        if kind == "conv2d":
-            arrays = {"weight": values[0].transpose(3, 2, 0, 1)}
-        elif kind == "dense":
-            kernel = values[0] if inverse is None else values[0][inverse]
-            arrays = {"weight": kernel.T}
-        else:
-            if inverse is not None:
-                values = [v[inverse] for v in values]
-            arrays = dict(zip(_TORCH_NAMES["batchnorm"], values))
-        if kind != "batchnorm" and len(values) > 1:
-            arrays["bias"] = values[1]
-        result[node.name] = {k: np.ascontiguousarray(v) for k, v in arrays.items()}
+        if order is not None:
+            values = _permute(layout, values, np.argsort(order))
+        values = layout.from_keras(node, values)
+        result[node.name] = {
+            key: np.ascontiguousarray(v.reshape(shapes[node.name].get(key, v.shape)))
+            for key, v in zip(layout.torch, values)
+        }
     return result
+
+
+def _torch_shapes(node: Node, network: Network) -> dict[str, tuple[int, ...]]:
+    """Shapes torch keeps that Keras's arrays do not show (a scale of images is (C, 1, 1))."""
+    shape = network.shapes[node.inputs[0]]
+    if node.layer.type == "scale" and len(shape) == 3:  # type: ignore[attr-defined]
+        return {"weight": (shape[0], 1, 1)}
+    return {}
 
 
 def from_arrays(model: Any, network: Network, arrays: Arrays) -> None:
@@ -119,19 +197,12 @@ def from_arrays(model: Any, network: Network, arrays: Arrays) -> None:
         return
     orders = feature_orders(network)
     for node in _owners(network):
-        kind = node.layer.type  # type: ignore[attr-defined]
+        layout = LAYOUTS[node.layer.type]  # type: ignore[attr-defined]
         given = arrays[node.name]
+        values = layout.to_keras(node, [given[k] for k in layout.torch if k in given])
         order = orders[node.inputs[0]]
-        if kind == "conv2d":
-            values = [given["weight"].transpose(2, 3, 1, 0)]
-        elif kind == "dense":
-            kernel = given["weight"].T
-            values = [kernel if order is None else kernel[order]]
-        else:
-            values = [given[k] for k in _TORCH_NAMES["batchnorm"]]
-            values = values if order is None else [v[order] for v in values]
-        if kind != "batchnorm" and "bias" in given:
-            values.append(given["bias"])
+        if order is not None:
+            values = _permute(layout, values, order)
         model.get_layer(node.name).set_weights(values)
 
 
@@ -158,3 +229,118 @@ def load(model: Any, network: Network, path: str | Path) -> None:
             name, _, field = key.rpartition("/")
             arrays.setdefault(name, {})[field] = data[key]
     from_arrays(model, network, arrays)
+
+
+# ----------------------------------------------------------------------------- reference models
+
+
+class WeightMismatch(ValueError):
+    """A reference model's tensors do not line up with a generated model's."""
+
+
+@dataclass(frozen=True)
+class Mapped:
+    """One tensor copied by `from_reference`."""
+
+    source: str
+    target: str
+    shape: tuple[int, ...]
+
+
+def from_reference(model: Any, reference: Any) -> list[Mapped]:
+    """Copy every weight of `reference` (a torchvision model into a generated torch model, a
+    keras.applications model into a generated Keras model) into `model`, and say what went
+    where.
+
+    Tensors are paired in the order the models use them: for torch, the order in which a
+    forward pass (batch of one zero input, eval mode) first runs the module that holds each
+    parameter and buffer, so a parameter a parent module applies after its children (a
+    layer scale) is paired where it acts; for Keras, the order of `model.weights` (the
+    layers' order). Two shapes line up when they are equal once axes of size 1 are dropped (a
+    torchvision `nn.Linear` on channels-last against a 1x1 convolution, a (C, 1, 1) scale
+    against (C,)). Nothing is copied unless every tensor lines up: otherwise `WeightMismatch`
+    names the first pair that does not.
+    """
+    if _is_torch(model) != _is_torch(reference):
+        raise WeightMismatch("the reference and the model must be of one framework")
+    shape = _input_shape(model)
+    mine, reference_order = _ordered(model, shape), _ordered(reference, shape)
+    pairs = list(zip(reference_order, mine))
+    ours, theirs = len(mine), len(reference_order)
+    for index, ((name, value), (target, current)) in enumerate(pairs):
+        if _squeezed(value.shape) != _squeezed(current.shape):
+            raise WeightMismatch(
+                f"tensor {index + 1}: the reference's {name} {tuple(value.shape)} does not line "
+                f"up with {target} {tuple(current.shape)}; nothing was copied"
+            )
+    if ours != theirs:
+        raise WeightMismatch(
+            f"the reference has {theirs} tensors, the model {ours}; nothing was copied"
+        )
+    for (_, value), (_, current) in pairs:
+        _assign(current, value)
+    return [Mapped(name, target, tuple(v.shape)) for (name, v), (target, _) in pairs]
+
+
+def _squeezed(shape: Any) -> tuple[int, ...]:
+    return tuple(int(d) for d in shape if d != 1)
+
+
+def _ordered(model: Any, shape: tuple[int, ...]) -> list[tuple[str, Any]]:
+    """(name, tensor or variable) of every weight, in the order the model uses them."""
+    if not _is_torch(model):
+        return [
+            (v.path, v)
+            for v in model.weights
+            if "seed_generator" not in v.path  # a random layer's state, not a weight
+        ]
+    import torch
+
+    order: list[tuple[str, Any]] = []
+    seen: set[int] = set()
+    names = {id(m): name for name, m in model.named_modules()}
+
+    def record(module: Any, args: Any, output: Any) -> None:
+        prefix = names[id(module)]
+        for key, t in [
+            *module.named_parameters(recurse=False),
+            *module.named_buffers(recurse=False),
+        ]:
+            if id(t) not in seen:
+                seen.add(id(t))
+                order.append((f"{prefix}.{key}" if prefix else key, t))
+
+    hooks = [m.register_forward_hook(record) for m in model.modules()]
+    try:
+        was_training = model.training
+        model.eval()
+        with torch.no_grad():
+            model(torch.zeros(1, *shape))
+        model.train(was_training)
+    finally:
+        for hook in hooks:
+            hook.remove()
+    return order
+
+
+def _input_shape(model: Any) -> tuple[int, ...]:
+    """The sample shape of a generated model (its module's INPUT_SHAPE), channels first."""
+    import sys
+
+    module = sys.modules[type(model).__module__] if _is_torch(model) else None
+    shape = getattr(module, "INPUT_SHAPE", None)
+    if shape is None and not _is_torch(model):
+        return ()  # Keras orders weights without running the model
+    if shape is None:
+        raise WeightMismatch("the model is not a generated model (its module has no INPUT_SHAPE)")
+    return tuple(shape)
+
+
+def _assign(target: Any, value: Any) -> None:
+    if hasattr(target, "copy_"):
+        import torch
+
+        with torch.no_grad():
+            target.copy_(value.detach().reshape(target.shape))
+    else:
+        target.assign(np.asarray(value).reshape(tuple(target.shape)))

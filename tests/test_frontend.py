@@ -50,6 +50,11 @@ def test_every_shipped_spec_validates(path: Path) -> None:
         ("vgg16_bn", 138_365_992, 8_448, 15_470_264_320),
         ("resnet18", 11_689_512, 9_600, 1_814_073_344),
         ("mlp", 235_658, 512, 234_752),
+        # torchvision's totals (its buffers count num_batches_tracked too: + one per BatchNorm)
+        ("resnet50", 25_557_032, 53_120, 4_089_184_256),
+        ("mobilenet_v2", 3_504_872, 34_112, 300_774_272),
+        ("efficientnet_b0", 5_288_548, 42_016, 385_814_752),
+        ("convnext_tiny", 28_589_128, 0, 4_455_531_264),
     ],
 )
 def test_totals_match_the_published_models(spec: str, params: int, buffers: int, macs: int) -> None:
@@ -57,6 +62,25 @@ def test_totals_match_the_published_models(spec: str, params: int, buffers: int,
     as buffers, and multiply-accumulates of one sample (convolutions and dense layers)."""
     network = netspec.load(SPECS / f"{spec}.yaml")
     assert (network.params, network.buffers, network.macs) == (params, buffers, macs)
+
+
+def test_unet_parameters_follow_the_u_net_formula() -> None:
+    """Double convolutions (two bias-free 3x3 convolutions, each with BatchNorm) at 64 to 1024
+    channels, transposed 2x2 convolutions halving the channels, concatenated skips, a 1x1
+    convolution to 2 classes."""
+
+    def double(c_in: int, c_out: int) -> int:
+        return 9 * c_in * c_out + 9 * c_out * c_out + 2 * 2 * c_out
+
+    widths = [64, 128, 256, 512, 1024]
+    encoder = double(1, 64) + sum(double(a, b) for a, b in zip(widths, widths[1:]))
+    decoder = sum(
+        4 * wide * narrow + narrow + double(2 * narrow, narrow)
+        for wide, narrow in zip(widths[:0:-1], widths[-2::-1])
+    )
+    network = netspec.load(SPECS / "unet.yaml")
+    assert network.params == encoder + decoder + 64 * 2 + 2 == 31_036_546
+    assert network.output_shape == (2, 128, 128)
 
 
 @pytest.mark.parametrize(
@@ -76,6 +100,11 @@ def test_totals_match_the_published_models(spec: str, params: int, buffers: int,
         ("resnet18", "layer4_1.relu2", (512, 7, 7)),
         ("resnet18", "avgpool", (512,)),
         ("mlp", "fc2", (128,)),
+        ("resnet50", "layer4_0.downsample_bn", (2048, 7, 7)),
+        ("mobilenet_v2", "features_18.relu", (1280, 7, 7)),
+        ("convnext_tiny", "features_5_0.dwconv", (384, 14, 14)),
+        ("unet", "up1_cat", (1024, 16, 16)),
+        ("unet", "up4_up", (64, 128, 128)),
     ],
 )
 def test_inferred_shapes(spec: str, node: str, shape: tuple[int, ...]) -> None:
@@ -195,8 +224,7 @@ layers:
   - {type: conv2d, filter: 8, kernel: 3}
 """,
         """\
-spec.yaml:5:5: layers[0].filters: missing required key
-spec.yaml:5:20: layers[0].filter: unknown key 'filter'; did you mean 'filters'? (valid keys: activation, bias, dilation, filters, groups, inputs, kernel, name, padding, repeat, share, stride)
+spec.yaml:5:20: layers[0].filter: unknown key 'filter'; did you mean 'filters'? (valid keys: activation, bias, depthwise, dilation, filters, groups, inputs, kernel, multiplier, name, padding, repeat, share, stride)
 """,
         id="unknown key suggests the closest",
     ),
@@ -207,7 +235,7 @@ layers:
   - {type: conv2D, filters: 8, kernel: 3}
 """,
         """\
-spec.yaml:5:5: layers[0]: unknown type 'conv2D'; did you mean 'conv2d'? (valid types: conv2d, maxpool2d, avgpool2d, global_avgpool2d, global_maxpool2d, flatten, dense, dropout, batchnorm, gaussian_noise, relu, sigmoid, tanh, leaky_relu, elu, softmax, log_softmax, relu6, silu, gelu, hardswish, hardsigmoid, add, concat, block)
+spec.yaml:5:5: layers[0]: unknown type 'conv2D'; did you mean 'conv2d'? (valid types: conv2d, conv_transpose2d, maxpool2d, avgpool2d, global_avgpool2d, global_maxpool2d, upsample, flatten, dense, dropout, drop_path, batchnorm, layernorm, groupnorm, gaussian_noise, scale, relu, sigmoid, tanh, leaky_relu, elu, softmax, log_softmax, relu6, silu, gelu, hardswish, hardsigmoid, add, multiply, concat, block)
 """,
         id="unknown layer type lists valid ones",
     ),

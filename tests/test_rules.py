@@ -64,23 +64,29 @@ class Rule:
         return re.compile(".*".join(re.escape(part) for part in self.template.split(HOLE)))
 
 
+def _source(module: str) -> Path:
+    """The file of a netspec module (`ir.conv`), or of a package (`ir`)."""
+    path = PACKAGE.joinpath(*module.split("."))
+    return path / "__init__.py" if path.is_dir() else path.with_suffix(".py")
+
+
 def pipeline_modules() -> list[str]:
     """The netspec modules `netspec.network` imports, transitively, and itself; less `FRONT`."""
     seen, todo = set(), ["network"]
     while todo:
         module = todo.pop()
-        if module in seen or not (PACKAGE / f"{module}.py").exists():
+        if module in seen or not _source(module).exists():
             continue
         seen.add(module)
-        tree = ast.parse((PACKAGE / f"{module}.py").read_text())
+        tree = ast.parse(_source(module).read_text())
         for node in ast.walk(tree):
             if isinstance(node, ast.ImportFrom) and node.module == "netspec":
                 todo.extend(alias.name for alias in node.names)
             elif isinstance(node, ast.ImportFrom) and (node.module or "").startswith("netspec."):
-                todo.append(node.module.split(".")[1])
+                todo.append(node.module.removeprefix("netspec."))
             elif isinstance(node, ast.Import):
                 todo.extend(
-                    a.name.split(".")[1] for a in node.names if a.name.startswith("netspec.")
+                    a.name.removeprefix("netspec.") for a in node.names if a.name.startswith("netspec.")
                 )
     return sorted(seen - FRONT)
 
@@ -115,8 +121,8 @@ def _own_nodes(func: ast.FunctionDef) -> list[ast.AST]:
 class _Lister:
     def __init__(self, module: str) -> None:
         self.module = module
-        self.file = f"netspec/{module}.py"
-        self.tree = ast.parse((PACKAGE / f"{module}.py").read_text(), self.file)
+        self.file = str(_source(module).relative_to(PACKAGE.parent))
+        self.tree = ast.parse(_source(module).read_text(), self.file)
         self.scopes = _scopes(self.tree)
         self.rules: list[Rule] = []
 
@@ -292,20 +298,20 @@ def block(body: str, name: str = "b", params: str = "") -> str:
 
 CASES: dict[str, list[tuple[str, str]]] = {
     # --- names
-    "ir._check_identifier: names are at most 64 characters": [
+    "ir.base._check_identifier: names are at most 64 characters": [
         (net(f"{{type: relu, name: {'a' * 65}}}"), "names are at most 64 characters"),
     ],
-    "ir._check_identifier: {} is reserved in generated code; choose another name": [
+    "ir.base._check_identifier: {} is reserved in generated code; choose another name": [
         (net("{type: relu, name: len}"), "'len' is reserved in generated code"),
         (net("{type: relu, name: forward}"), "'forward' is reserved in generated code"),
     ],
-    "ir._check_identifier: {}: names may not start with '_'": [
+    "ir.base._check_identifier: {}: names may not start with '_'": [
         (net("{type: relu, name: _act}"), "'_act': names may not start with '_'"),
     ],
-    "ir._check_identifier: {} is a Python keyword": [
+    "ir.base._check_identifier: {} is a Python keyword": [
         (net("{type: relu, name: lambda}"), "'lambda' is a Python keyword"),
     ],
-    "ir._check_identifier: {} is not a plain ASCII Python identifier": [
+    "ir.base._check_identifier: {} is not a plain ASCII Python identifier": [
         (net("{type: relu, name: a-b}"), "'a-b' is not a plain ASCII Python identifier"),
     ],
     "passes._Expander._local_names: name {} is already used on line {}": [
@@ -315,10 +321,10 @@ CASES: dict[str, list[tuple[str, str]]] = {
         ),
     ],
     # --- block parameters
-    "ir._param_or_value: {} is not a valid parameter reference": [
+    "ir.base._param_or_value: {} is not a valid parameter reference": [
         (net("{type: dense, units: $1st}"), "'$1st' is not a valid parameter reference"),
     ],
-    "ir._tagged_shorthand: {}: this field cannot take a block parameter": [
+    "ir.base._tagged_shorthand: {}: this field cannot take a block parameter": [
         (
             net(
                 "{type: block, block: b}",
@@ -347,7 +353,7 @@ CASES: dict[str, list[tuple[str, str]]] = {
         (net("{type: relu}", shape="[3, 8]"), "input shape is (F,) or (C, H, W); got 2 dimensions"),
     ],
     # --- wiring
-    "ir.LayerBase._unique_inputs: input {} is listed twice": [
+    "ir.base.LayerBase._unique_inputs: input {} is listed twice": [
         (net("{type: relu, name: a}", "{type: add, inputs: [a, a]}"), "input 'a' is listed twice"),
     ],
     "passes._Expander._inputs: input {} {}{}": [
@@ -482,7 +488,7 @@ CASES: dict[str, list[tuple[str, str]]] = {
         ),
     ],
     # --- shapes
-    "ir._image: {} needs a (C, H, W) input, got {}": [
+    "ir.base._image: {} needs a (C, H, W) input, got {}": [
         (
             net("{type: maxpool2d, size: 2}"),
             "maxpool2d_1: maxpool2d needs a (C, H, W) input, got (16)",
@@ -490,7 +496,7 @@ CASES: dict[str, list[tuple[str, str]]] = {
         (net("{type: conv2d, filters: 2, kernel: 1}"), "conv2d needs a (C, H, W) input, got (16)"),
         (net("{type: global_avgpool2d}"), "global_avgpool2d needs a (C, H, W) input, got (16)"),
     ],
-    "ir.Conv2d.output_shape: groups={} must divide input channels {} and filters {}": [
+    "ir.conv.Conv2d.output_shape: groups={} must divide input channels {} and filters {}": [
         (
             net("{type: conv2d, filters: 6, kernel: 3, groups: 2}", *LOGITS, shape=IMAGE),
             "groups=2 must divide input channels 3 and filters 6",
@@ -500,7 +506,63 @@ CASES: dict[str, list[tuple[str, str]]] = {
             "groups=4 must divide input channels 4 and filters 6",
         ),
     ],
-    "ir.Conv2d.output_shape: kernel {} is larger than its input {}": [
+    "ir.conv.Conv2d._filters_or_depthwise: depthwise convolutions take `multiplier`, not `filters` (filters = input channels x multiplier)": [
+        (
+            net("{type: conv2d, depthwise: true, filters: 6, kernel: 3}", *LOGITS, shape=IMAGE),
+            "depthwise convolutions take `multiplier`, not `filters`",
+        ),
+    ],
+    "ir.conv.Conv2d._filters_or_depthwise: depthwise sets groups to the input channels; leave out `groups`": [
+        (
+            net("{type: conv2d, depthwise: true, groups: 3, kernel: 3}", *LOGITS, shape=IMAGE),
+            "depthwise sets groups to the input channels",
+        ),
+    ],
+    "ir.conv.Conv2d._filters_or_depthwise: conv2d needs `filters` (or `depthwise: true`)": [
+        (net("{type: conv2d, kernel: 3}", *LOGITS, shape=IMAGE), "conv2d needs `filters`"),
+    ],
+    "ir.conv.Conv2d._filters_or_depthwise: `multiplier` is for depthwise convolutions (`depthwise: true`)": [
+        (
+            net("{type: conv2d, filters: 4, multiplier: 2, kernel: 3}", *LOGITS, shape=IMAGE),
+            "`multiplier` is for depthwise convolutions",
+        ),
+    ],
+    "ir.conv.ConvTranspose2d.output_shape: output_padding {} must be smaller than the stride {}": [
+        (
+            net(
+                "{type: conv_transpose2d, filters: 4, kernel: 2, stride: 2, output_padding: 2}",
+                *LOGITS,
+                shape=IMAGE,
+            ),
+            "output_padding 2 must be smaller than the stride 2",
+        ),
+    ],
+    "ir.conv.ConvTranspose2d.output_shape: padding {} leaves no output: {} -> {}": [
+        (
+            net("{type: conv_transpose2d, filters: 4, kernel: 1, padding: 4}", *LOGITS, shape=IMAGE),
+            "padding (4, 4) leaves no output: (3, 8, 8) -> (4, 0, 0)",
+        ),
+    ],
+    "ir.core.Multiply.output_shape: multiply cannot broadcast {}: sizes must be equal or 1 (a (C,) gate scales the channels of images)": [
+        (
+            net(
+                "{type: global_avgpool2d, name: g}",
+                "{type: dense, name: d, units: 4}",
+                "{type: multiply, inputs: [input, d]}",
+                *LOGITS,
+                shape=IMAGE,
+            ),
+            "multiply cannot broadcast (3, 8, 8) and (4): sizes must be equal or 1",
+        ),
+        (
+            net("{type: dense, name: d, units: 4}", "{type: multiply, inputs: [input, d]}"),
+            "multiply cannot broadcast (16) and (4)",
+        ),
+    ],
+    "ir.norm.GroupNorm.output_shape: groups={} must divide the {} channels": [
+        (net("{type: groupnorm, groups: 5}"), "groupnorm_1: groups=5 must divide the 16 channels"),
+    ],
+    "ir.conv.Conv2d.output_shape: kernel {} is larger than its input {}": [
         (
             net("{type: conv2d, filters: 4, kernel: 9}", *LOGITS, shape=IMAGE),
             "kernel (9, 9) is larger than its input (3, 8, 8)",
@@ -510,7 +572,7 @@ CASES: dict[str, list[tuple[str, str]]] = {
             "kernel (3, 3) dilated by (4, 4) to (9, 9) is larger than its input (3, 8, 8)",
         ),
     ],
-    "ir._Pool2d.output_shape: padding {} is more than half the pool size {}": [
+    "ir.conv._Pool2d.output_shape: padding {} is more than half the pool size {}": [
         (
             net("{type: maxpool2d, size: 2, padding: 2}", *LOGITS, shape=IMAGE),
             "padding 2 is more than half the pool size 2",
@@ -520,31 +582,31 @@ CASES: dict[str, list[tuple[str, str]]] = {
             "padding 2 is more than half the pool size 3",
         ),
     ],
-    "ir._Pool2d.output_shape: pool size {} is larger than its input {}": [
+    "ir.conv._Pool2d.output_shape: pool size {} is larger than its input {}": [
         (
             net("{type: maxpool2d, size: 9}", *LOGITS, shape=IMAGE),
             "pool size (9, 9) is larger than its input (3, 8, 8)",
         ),
     ],
-    "ir.Dense.output_shape: dense needs a flat (F,) input, got {}; add a flatten": [
+    "ir.core.Dense.output_shape: dense needs a flat (F,) input, got {}; add a flatten": [
         (
             net("{type: dense, units: 2}", shape=IMAGE),
             "dense needs a flat (F,) input, got (3, 8, 8); add a flatten",
         ),
     ],
-    "ir.Add.output_shape: add needs inputs of one shape, got {}": [
+    "ir.core.Add.output_shape: add needs inputs of one shape, got {}": [
         (
             net("{type: dense, name: a, units: 8}", "{type: add, inputs: [input, a]}"),
             "add needs inputs of one shape, got (16) and (8)",
         ),
     ],
-    "ir.Concat.output_shape: concat axis {} is out of range for {}": [
+    "ir.core.Concat.output_shape: concat axis {} is out of range for {}": [
         (
             net("{type: dense, name: a, units: 8}", "{type: concat, axis: 1, inputs: [input, a]}"),
             "concat axis 1 is out of range for (16)",
         ),
     ],
-    "ir.Concat.output_shape: concat along axis {} needs other axes equal, got {} and {}": [
+    "ir.core.Concat.output_shape: concat along axis {} needs other axes equal, got {} and {}": [
         (
             net(
                 "{type: maxpool2d, name: p, size: 2}",
@@ -556,7 +618,7 @@ CASES: dict[str, list[tuple[str, str]]] = {
         ),
     ],
     # --- training
-    "ir.Sgd._nesterov_needs_momentum: nesterov needs momentum above 0": [
+    "ir.train.Sgd._nesterov_needs_momentum: nesterov needs momentum above 0": [
         (
             net(
                 "{type: dense, units: 2}",
@@ -655,8 +717,8 @@ NOT_TESTED = {
     "output reports a problem first",
     "passes.infer_shapes: {}: {}": "passes a layer's ShapeError on, prefixed with the layer's "
     "name (each ShapeError is a rule of its own here)",
-    "ir.BatchNorm.output_shape: batchnorm needs a (F,) or (C, H, W) input, got {}": "no input "
-    "or layer gives a shape of another rank (the input takes (F,) or (C, H, W) only)",
+    "ir.base._vector_or_image: {} needs a (F,) or (C, H, W) input, got {}": "no input or layer "
+    "gives a shape of another rank (the input takes (F,) or (C, H, W) only)",
 }
 """Rules no spec can reach, with the reason; like a case, each must still be in the source."""
 
@@ -709,6 +771,8 @@ BOUNDS = {
 }
 REQUIRED = {
     "filters": "4",
+    "groups": "1",
+    "scale": "2",
     "kernel": "3",
     "size": "2",
     "units": "4",

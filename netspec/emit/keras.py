@@ -22,6 +22,7 @@ that shares calls the owner use's block object.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from netspec.emit.base import (
@@ -40,11 +41,27 @@ from netspec.emit.base import (
     literal,
     wrap,
 )
-from netspec.ir import ActivationFn, BlockCall, Conv2d, ParamRef
+from netspec.ir import (
+    ActivationFn,
+    BatchNorm,
+    BlockCall,
+    Conv2d,
+    ConvTranspose2d,
+    Dense,
+    GroupNorm,
+    ParamRef,
+    Upsample,
+)
 from netspec.network import Network
 from netspec.passes import INPUT
 
-HELPERS = {"neg_inf_padding": "NegInfPadding2D", "batch_norm": "BatchNorm", "gelu": "GELU"}
+HELPERS = {
+    "neg_inf_padding": "NegInfPadding2D",
+    "batch_norm": "BatchNorm",
+    "gelu": "GELU",
+    "scale": "Scale",
+    "drop_path": "DropPath",
+}
 """Layers the generated file defines (templates under `helpers/`), by template."""
 
 KERAS_ACTIVATIONS = {
@@ -76,6 +93,10 @@ def _fused(act: ActivationFn | None) -> tuple[str | None, str | None]:
     return None, f"layers.ELU(alpha={expr(act.alpha)}"  # type: ignore[attr-defined]
 
 
+_PADDED = {"conv2d", "maxpool2d", "avgpool2d"}
+"""Kinds whose integer `padding` Keras takes as a padding layer before them."""
+
+
 class _Emitter:
     def __init__(self, network: Network) -> None:
         self.network = network
@@ -89,67 +110,11 @@ class _Emitter:
             return f'f"{local}{suffix}"' if "{i}" in local else literal(local + suffix)
         return f'f"{{name}}.{local}{suffix}"'
 
-    def args(self, item: Item, name: str) -> str:
-        layer, kind = item.layer, item.kind
-        if kind == "conv2d":
-            assert isinstance(layer, Conv2d)
-            concrete = [n.layer for use in item.uses for n in use]
-            if any(c.stride != (1, 1) and c.dilation != (1, 1) for c in concrete):  # type: ignore[attr-defined]
-                raise EmitError(
-                    f"layer {item.name!r} (line {item.line}): Keras's Conv2D does not support "
-                    "a stride above 1 together with a dilation above 1"
-                )
-            act, _ = _fused(layer.activation)
-            return call(
-                "",
-                expr(layer.filters),
-                expr(layer.kernel),
-                strides=_kw(layer.stride, (1, 1)),
-                padding=literal("same") if layer.padding == "same" else None,
-                dilation_rate=_kw(layer.dilation, (1, 1)),
-                groups=_kw(layer.groups, 1),
-                use_bias=_kw(layer.bias, True),
-                activation=act,
-                name=name,
-            )[1:-1]
-        if kind in ("maxpool2d", "avgpool2d"):
-            return call("", expr(layer.size), strides=_kw(layer.stride, None), name=name)[1:-1]  # type: ignore[attr-defined]
-        if kind == "dense":
-            act, _ = _fused(layer.activation)  # type: ignore[attr-defined]
-            return call(
-                "", expr(layer.units), activation=act, use_bias=_kw(layer.bias, True), name=name
-            )[1:-1]  # type: ignore[attr-defined]
-        if kind == "batchnorm":
-            m = layer.momentum  # type: ignore[attr-defined]
-            momentum = f"1 - {m}" if isinstance(m, ParamRef) else repr(round(1 - m, 12))
-            return call("", axis="-1", momentum=momentum, epsilon=expr(layer.epsilon), name=name)[
-                1:-1
-            ]  # type: ignore[attr-defined]
-        if kind == "dropout":
-            return call("", expr(layer.rate), name=name)[1:-1]  # type: ignore[attr-defined]
-        if kind == "gaussian_noise":
-            return call("", expr(layer.stddev), name=name)[1:-1]  # type: ignore[attr-defined]
-        if kind == "leaky_relu":
-            return call("", negative_slope=expr(layer.alpha), name=name)[1:-1]  # type: ignore[attr-defined]
-        if kind == "elu":
-            return call("", alpha=expr(layer.alpha), name=name)[1:-1]  # type: ignore[attr-defined]
-        if kind == "softmax":
-            return call("", axis="-1", name=name)[1:-1]
-        if kind == "gelu":
-            return call("", approximate=str(layer.approximate == "tanh"), name=name)[1:-1]  # type: ignore[attr-defined]
-        if kind in ("sigmoid", "tanh", "log_softmax", "relu6", "silu", "hardswish", "hardsigmoid"):
-            return call("", literal(KERAS_ACTIVATIONS[kind]), name=name)[1:-1]
-        if kind == "concat":
-            rank = item.uniform("input rank", lambda n: len(self.network.shapes[n.inputs[0]]))
-            axis = -1 if rank == 1 or layer.axis == 0 else layer.axis  # type: ignore[attr-defined]
-            return call("", axis=str(axis), name=name)[1:-1]
-        return f"name={name}"
-
     def pre(self, item: Item, body: Body, local: str) -> str | None:
         """The layer Keras needs before this one to mean what the spec says: explicit padding
         (zeros, or -inf before a max-pool, as torch pads), as a constructor."""
         pad = getattr(item.layer, "padding", None)
-        if pad in (None, "valid", "same", (0, 0)):
+        if item.kind not in _PADDED or pad in ("valid", "same", (0, 0)):
             return None
         name = self.layer_name(body, local, ".pad")
         if item.kind == "maxpool2d":
@@ -157,12 +122,19 @@ class _Emitter:
             return f"NegInfPadding2D({expr(pad)}, name={name})"
         return f"layers.ZeroPadding2D({expr(pad)}, name={name})"
 
-    def post(self, item: Item, body: Body, local: str) -> str | None:
-        """The activation layer after this one, for a fused activation with no Keras string."""
+    def post(self, item: Item, body: Body, local: str) -> list[tuple[str, str]]:
+        """The layers after this one, as (key suffix, constructor): the crop that gives a
+        transposed convolution torch's `padding`, and the activation layer of a fused
+        activation with no Keras string."""
+        steps = []
+        crop = getattr(item.layer, "padding", None) if item.kind == "conv_transpose2d" else None
+        if crop not in (None, (0, 0)):
+            name = self.layer_name(body, local, ".crop")
+            steps.append((".crop", f"layers.Cropping2D({expr(crop)}, name={name})"))
         _, separate = _fused(getattr(item.layer, "activation", None))
-        if separate is None:
-            return None
-        return f"{separate}, name={self.layer_name(body, local, '.act')})"
+        if separate is not None:
+            steps.append((".act", f"{separate}, name={self.layer_name(body, local, '.act')})"))
+        return steps
 
     def core(self, body: Body, item: Item, local: str) -> str:
         """The constructor of the item's own layer, or of its block's class."""
@@ -171,7 +143,9 @@ class _Emitter:
             args = [f"{k}={expr(v)}" for k, v in layer.args.items()]
             return call(self.classes[layer.block], *args, name=name)
         template = self.env.get_template(f"layers/{item.kind}.py.jinja")
-        return template.module.layer({"args": self.args(item, name)})
+        fn = ARGUMENTS.get(item.kind)
+        view = {"args": f"name={name}"} if fn is None else fn(self, item, name)
+        return template.module.layer(view)
 
     def steps(self, body: Body, item: Item) -> list[tuple[str, str | None]]:
         """The layer objects an item applies, in order, as (key, constructor): its padding, its
@@ -179,13 +153,13 @@ class _Emitter:
         activation layer. A sharing use has padding and activation of its own (they hold no
         weights): it computes exactly what its owner computes."""
         local = f"{item.name}.{{i}}" if item.repeated else item.name
-        pre, post = self.pre(item, body, local), self.post(item, body, local)
+        pre = self.pre(item, body, local)
         steps: list[tuple[str, str | None]] = [] if pre is None else [(f"{item.name}.pad", pre)]
         if item.shares is not None:
             steps.append((item.shares, None))
         else:
             steps.append((item.name, self.core(body, item, local)))
-        return steps + ([] if post is None else [(f"{item.name}.act", post)])
+        return steps + [(item.name + key, ctor) for key, ctor in self.post(item, body, local)]
 
     def statements(self, body: Body, item: Item, ns: Namespace) -> tuple[list[str], list[str]]:
         """(lines that make the item's layers, lines that apply them). In a block's class the
@@ -255,6 +229,188 @@ class _Emitter:
         }
 
 
+Arguments = Callable[["_Emitter", Item, str], dict[str, Any]]
+ARGUMENTS: dict[str, Arguments] = {}
+"""What each kind's layer template needs, by kind (a kind with no entry takes only its
+`name=`): one function per kind, so a new kind is one entry here and one template."""
+
+
+def arguments(*kinds: str) -> Callable[[Arguments], Arguments]:
+    def register(fn: Arguments) -> Arguments:
+        for kind in kinds:
+            ARGUMENTS[kind] = fn
+        return fn
+
+    return register
+
+
+def _call(*args: str, **kwargs: str | None) -> dict[str, Any]:
+    """A template view whose `args` are a constructor's arguments."""
+    return {"args": call("", *args, **kwargs)[1:-1]}
+
+
+def _strided_dilation(item: Item, what: str) -> None:
+    concrete = [n.layer for use in item.uses for n in use]
+    if any(c.stride != (1, 1) and c.dilation != (1, 1) for c in concrete):  # type: ignore[attr-defined]
+        raise EmitError(
+            f"layer {item.name!r} (line {item.line}): Keras's {what} does not support "
+            "a stride above 1 together with a dilation above 1"
+        )
+
+
+@arguments("conv2d")
+def _conv2d(emitter: _Emitter, item: Item, name: str) -> dict[str, Any]:
+    layer = item.layer
+    assert isinstance(layer, Conv2d)
+    _strided_dilation(item, "Conv2D")
+    act, _ = _fused(layer.activation)
+    common = {
+        "strides": _kw(layer.stride, (1, 1)),
+        "padding": literal("same") if layer.padding == "same" else None,
+        "dilation_rate": _kw(layer.dilation, (1, 1)),
+    }
+    if layer.depthwise:
+        view = _call(
+            expr(layer.kernel),
+            **common,
+            depth_multiplier=_kw(layer.multiplier, 1),
+            use_bias=_kw(layer.bias, True),
+            activation=act,
+            name=name,
+        )
+        return {**view, "cls": "DepthwiseConv2D"}
+    view = _call(
+        expr(layer.filters),
+        expr(layer.kernel),
+        **common,
+        groups=_kw(layer.groups, 1),
+        use_bias=_kw(layer.bias, True),
+        activation=act,
+        name=name,
+    )
+    return {**view, "cls": "Conv2D"}
+
+
+@arguments("conv_transpose2d")
+def _conv_transpose2d(emitter: _Emitter, item: Item, name: str) -> dict[str, Any]:
+    """Keras's 'valid' transposed convolution with an explicit `output_padding` computes
+    torch's size before its padding, which a crop (`post`) then removes."""
+    layer = item.layer
+    assert isinstance(layer, ConvTranspose2d)
+    _strided_dilation(item, "Conv2DTranspose")
+    act, _ = _fused(layer.activation)
+    # Keras's default output_padding (None) differs from torch's where the kernel is smaller
+    # than the stride; an explicit one always means torch's formula
+    explicit = layer.output_padding != (0, 0) or any(
+        k < s for k, s in zip(layer.kernel, layer.stride)
+    )
+    return _call(
+        expr(layer.filters),
+        expr(layer.kernel),
+        strides=_kw(layer.stride, (1, 1)),
+        output_padding=expr(layer.output_padding) if explicit else None,
+        dilation_rate=_kw(layer.dilation, (1, 1)),
+        use_bias=_kw(layer.bias, True),
+        activation=act,
+        name=name,
+    )
+
+
+@arguments("maxpool2d", "avgpool2d")
+def _pool2d(emitter: _Emitter, item: Item, name: str) -> dict[str, Any]:
+    return _call(expr(item.layer.size), strides=_kw(item.layer.stride, None), name=name)  # type: ignore[attr-defined]
+
+
+@arguments("global_avgpool2d", "global_maxpool2d")
+def _global_pool2d(emitter: _Emitter, item: Item, name: str) -> dict[str, Any]:
+    keepdims = item.layer.keepdims  # type: ignore[attr-defined]
+    return _call(keepdims="True" if keepdims else None, name=name)
+
+
+@arguments("upsample")
+def _upsample(emitter: _Emitter, item: Item, name: str) -> dict[str, Any]:
+    layer = item.layer
+    assert isinstance(layer, Upsample)
+    return _call(expr(layer.scale), interpolation=literal(layer.mode), name=name)
+
+
+@arguments("dense")
+def _dense(emitter: _Emitter, item: Item, name: str) -> dict[str, Any]:
+    layer = item.layer
+    assert isinstance(layer, Dense)
+    act, _ = _fused(layer.activation)
+    return _call(expr(layer.units), activation=act, use_bias=_kw(layer.bias, True), name=name)
+
+
+@arguments("batchnorm")
+def _batchnorm(emitter: _Emitter, item: Item, name: str) -> dict[str, Any]:
+    layer = item.layer
+    assert isinstance(layer, BatchNorm)
+    m = layer.momentum
+    momentum = f"1 - {m}" if isinstance(m, ParamRef) else repr(round(1 - m, 12))
+    return _call(axis="-1", momentum=momentum, epsilon=expr(layer.epsilon), name=name)
+
+
+@arguments("layernorm")
+def _layernorm(emitter: _Emitter, item: Item, name: str) -> dict[str, Any]:
+    return _call(axis="-1", epsilon=expr(item.layer.epsilon), name=name)  # type: ignore[attr-defined]
+
+
+@arguments("groupnorm")
+def _groupnorm(emitter: _Emitter, item: Item, name: str) -> dict[str, Any]:
+    layer = item.layer
+    assert isinstance(layer, GroupNorm)
+    return _call(expr(layer.groups), axis="-1", epsilon=expr(layer.epsilon), name=name)
+
+
+@arguments("scale")
+def _scale(emitter: _Emitter, item: Item, name: str) -> dict[str, Any]:
+    return _call(expr(item.layer.init), name=name)  # type: ignore[attr-defined]
+
+
+@arguments("dropout", "drop_path")
+def _rate(emitter: _Emitter, item: Item, name: str) -> dict[str, Any]:
+    return _call(expr(item.layer.rate), name=name)  # type: ignore[attr-defined]
+
+
+@arguments("gaussian_noise")
+def _gaussian_noise(emitter: _Emitter, item: Item, name: str) -> dict[str, Any]:
+    return _call(expr(item.layer.stddev), name=name)  # type: ignore[attr-defined]
+
+
+@arguments("leaky_relu")
+def _leaky_relu(emitter: _Emitter, item: Item, name: str) -> dict[str, Any]:
+    return _call(negative_slope=expr(item.layer.alpha), name=name)  # type: ignore[attr-defined]
+
+
+@arguments("elu")
+def _elu(emitter: _Emitter, item: Item, name: str) -> dict[str, Any]:
+    return _call(alpha=expr(item.layer.alpha), name=name)  # type: ignore[attr-defined]
+
+
+@arguments("softmax")
+def _softmax(emitter: _Emitter, item: Item, name: str) -> dict[str, Any]:
+    return _call(axis="-1", name=name)
+
+
+@arguments("gelu")
+def _gelu(emitter: _Emitter, item: Item, name: str) -> dict[str, Any]:
+    return _call(approximate=str(item.layer.approximate == "tanh"), name=name)  # type: ignore[attr-defined]
+
+
+@arguments("sigmoid", "tanh", "log_softmax", "relu6", "silu", "hardswish", "hardsigmoid")
+def _activation(emitter: _Emitter, item: Item, name: str) -> dict[str, Any]:
+    return _call(literal(KERAS_ACTIVATIONS[item.kind]), name=name)
+
+
+@arguments("concat")
+def _concat(emitter: _Emitter, item: Item, name: str) -> dict[str, Any]:
+    shapes = emitter.network.shapes
+    rank = item.uniform("input rank", lambda n: len(shapes[n.inputs[0]]))
+    axis = -1 if rank == 1 or item.layer.axis == 0 else item.layer.axis  # type: ignore[attr-defined]
+    return _call(axis=str(axis), name=name)
+
+
 def _listed(attr: str, ctor: str, count: str) -> str:
     """`attr = [ctor for i in range(count)]` in a class's `__init__` (depth 8), formatted as
     ruff format does: on one line, else the comprehension on its own line, else the
@@ -321,6 +477,17 @@ def _check_feature_orders(network: Network) -> None:
     orders = _feature_orders(network)
     by_name = {n.name: n for n in network.nodes}
     for node in network.nodes:
+        kind = node.layer.type  # type: ignore[attr-defined]
+        ins = [orders[i] for i in node.inputs]
+        mixed = kind in ("add", "multiply") and any(o != ins[0] for o in ins)
+        if mixed or (kind == "groupnorm" and ins[0] is not None):
+            line = network.document.source.locate(node.path)[0]
+            what = {"add": "adds", "multiply": "multiplies", "groupnorm": "groups"}[kind]
+            raise EmitError(
+                f"layer {node.name!r} (line {line}) {what} features that Keras orders "
+                "differently from torch (it flattens images as (H, W, C), torch as (C, H, W)); "
+                "apply it before the flatten, or to features that are not from a flatten"
+            )
         owner = by_name.get(node.shares or "")
         if owner is None or not network.stats[owner.name].params:
             continue
@@ -376,6 +543,8 @@ def emit_model(network: Network) -> str:
                 ("neg_inf_padding", emitter.uses_neg_inf),
                 ("batch_norm", "batchnorm" in kinds),
                 ("gelu", "gelu" in kinds),
+                ("scale", "scale" in kinds),
+                ("drop_path", "drop_path" in kinds),
             )
             if used
         ],

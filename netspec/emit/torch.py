@@ -30,12 +30,35 @@ from netspec.emit.base import (
     literal,
     wrap,
 )
-from netspec.ir import ActivationFn, BlockCall, Conv2d, ParamRef
+from netspec.ir import (
+    ActivationFn,
+    AvgPool2d,
+    BatchNorm,
+    BlockCall,
+    Conv2d,
+    ConvTranspose2d,
+    Dense,
+    GroupNorm,
+    LayerNorm,
+    MaxPool2d,
+    ParamRef,
+    Scale,
+    Upsample,
+)
 from netspec.network import Network
 from netspec.passes import INPUT
 
-HELPERS = {"gaussian_noise": "GaussianNoise", "add": "Add", "concat": "Concat"}
-"""Layer kinds torch has no module for: the generated file defines a small one."""
+HELPERS = {
+    "gaussian_noise": "GaussianNoise",
+    "add": "Add",
+    "concat": "Concat",
+    "multiply": "Multiply",
+    "scale": "Scale",
+    "drop_path": "DropPath",
+    "layernorm": "LayerNorm2d",
+}
+"""Layer kinds torch has no module for: the generated file defines a small one (LayerNorm2d:
+torch's LayerNorm normalises the last axis; images need their channel axis)."""
 
 _FUSED: dict[str, Callable[[ActivationFn, str], str]] = {
     "relu": lambda a, x: f"F.relu({x})",
@@ -76,66 +99,171 @@ class _Context:
         with the attribute `__init__` keeps it in: parameters are constructor arguments."""
 
 
-def _args(item: Item, ctx: _Context, ins: list[str]) -> dict[str, str]:
+Arguments = Callable[[Item, "_Context", list[str]], dict[str, Any]]
+ARGUMENTS: dict[str, Arguments] = {}
+"""What each kind's module template needs beyond nothing, by kind (a kind with no entry takes
+no arguments): one function per kind, so a new kind is one entry here and one template."""
+
+
+def arguments(*kinds: str) -> Callable[[Arguments], Arguments]:
+    def register(fn: Arguments) -> Arguments:
+        for kind in kinds:
+            ARGUMENTS[kind] = fn
+        return fn
+
+    return register
+
+
+def _args(item: Item, ctx: _Context, ins: list[str]) -> dict[str, Any]:
     """What an item's module template needs (Python decides; the template lays out)."""
-    layer, kind = item.layer, item.kind
+    fn = ARGUMENTS.get(item.kind)
+    return {"args": ""} if fn is None else fn(item, ctx, ins)
+
+
+def _joined(*parts: str | None) -> dict[str, Any]:
+    return {"args": ", ".join(p for p in parts if p)}
+
+
+@arguments("conv2d")
+def _conv2d(item: Item, ctx: _Context, ins: list[str]) -> dict[str, Any]:
+    layer = item.layer
+    assert isinstance(layer, Conv2d)
+    return _joined(
+        ins[0],
+        layer.channels(ins),
+        f"kernel_size={expr(layer.kernel)}",
+        _kw("stride", layer.stride, (1, 1)),
+        _conv_padding(item, ctx, layer),
+        _kw("dilation", layer.dilation, (1, 1)),
+        f"groups={ins[0]}" if layer.depthwise else _kw("groups", layer.groups, 1),
+        _kw("bias", layer.bias, True),
+    )
+
+
+@arguments("conv_transpose2d")
+def _conv_transpose2d(item: Item, ctx: _Context, ins: list[str]) -> dict[str, Any]:
+    layer = item.layer
+    assert isinstance(layer, ConvTranspose2d)
+    return _joined(
+        ins[0],
+        expr(layer.filters),
+        f"kernel_size={expr(layer.kernel)}",
+        _kw("stride", layer.stride, (1, 1)),
+        _kw("padding", layer.padding, (0, 0)),
+        _kw("output_padding", layer.output_padding, (0, 0)),
+        _kw("dilation", layer.dilation, (1, 1)),
+        _kw("bias", layer.bias, True),
+    )
+
+
+@arguments("maxpool2d", "avgpool2d")
+def _pool2d(item: Item, ctx: _Context, ins: list[str]) -> dict[str, Any]:
+    layer = item.layer
+    assert isinstance(layer, (MaxPool2d, AvgPool2d))
+    return _joined(
+        expr(layer.size),
+        _kw("stride", layer.stride, None),
+        _kw("padding", layer.padding, (0, 0)),
+    )
+
+
+@arguments("global_avgpool2d", "global_maxpool2d")
+def _global_pool2d(item: Item, ctx: _Context, ins: list[str]) -> dict[str, Any]:
+    return {"args": "1", "flatten": not item.layer.keepdims}  # type: ignore[attr-defined]
+
+
+@arguments("upsample")
+def _upsample(item: Item, ctx: _Context, ins: list[str]) -> dict[str, Any]:
+    layer = item.layer
+    assert isinstance(layer, Upsample)
+    scale = layer.scale[0] if layer.scale[0] == layer.scale[1] else layer.scale
+    bilinear = layer.mode == "bilinear"
+    return _joined(
+        f"scale_factor={expr(scale)}",
+        f"mode={literal(layer.mode)}",
+        "align_corners=False" if bilinear else None,
+    )
+
+
+@arguments("dense")
+def _dense(item: Item, ctx: _Context, ins: list[str]) -> dict[str, Any]:
+    layer = item.layer
+    assert isinstance(layer, Dense)
+    return _joined(ins[0], expr(layer.units), _kw("bias", layer.bias, True))
+
+
+@arguments("batchnorm")
+def _batchnorm(item: Item, ctx: _Context, ins: list[str]) -> dict[str, Any]:
+    layer = item.layer
+    assert isinstance(layer, BatchNorm)
+    args = f"{ins[0]}, eps={expr(layer.epsilon)}, momentum={expr(layer.momentum)}"
+    return {"args": args, "dims": "1d" if _rank(item, ctx) == 1 else "2d"}
+
+
+@arguments("layernorm")
+def _layernorm(item: Item, ctx: _Context, ins: list[str]) -> dict[str, Any]:
+    layer = item.layer
+    assert isinstance(layer, LayerNorm)
+    cls = "LayerNorm2d" if _rank(item, ctx) == 3 else "nn.LayerNorm"
+    return {"args": f"{ins[0]}, eps={expr(layer.epsilon)}", "cls": cls}
+
+
+@arguments("groupnorm")
+def _groupnorm(item: Item, ctx: _Context, ins: list[str]) -> dict[str, Any]:
+    layer = item.layer
+    assert isinstance(layer, GroupNorm)
+    return _joined(expr(layer.groups), ins[0], f"eps={expr(layer.epsilon)}")
+
+
+@arguments("scale")
+def _scale(item: Item, ctx: _Context, ins: list[str]) -> dict[str, Any]:
+    layer = item.layer
+    assert isinstance(layer, Scale)
+    shape = f"({ins[0]}, 1, 1)" if _rank(item, ctx) == 3 else f"({ins[0]},)"
+    return _joined(shape, f"init={expr(layer.init)}")
+
+
+@arguments("dropout", "drop_path")
+def _rate(item: Item, ctx: _Context, ins: list[str]) -> dict[str, Any]:
+    return {"args": expr(item.layer.rate)}  # type: ignore[attr-defined]
+
+
+@arguments("gaussian_noise")
+def _gaussian_noise(item: Item, ctx: _Context, ins: list[str]) -> dict[str, Any]:
+    return {"args": expr(item.layer.stddev)}  # type: ignore[attr-defined]
+
+
+@arguments("leaky_relu", "elu")
+def _alpha(item: Item, ctx: _Context, ins: list[str]) -> dict[str, Any]:
+    return {"args": expr(item.layer.alpha)}  # type: ignore[attr-defined]
+
+
+@arguments("softmax", "log_softmax")
+def _over_features(item: Item, ctx: _Context, ins: list[str]) -> dict[str, Any]:
+    return {"args": "dim=1"}
+
+
+@arguments("gelu")
+def _gelu(item: Item, ctx: _Context, ins: list[str]) -> dict[str, Any]:
+    return _joined(_kw("approximate", item.layer.approximate, "none"))  # type: ignore[attr-defined]
+
+
+@arguments("concat")
+def _concat(item: Item, ctx: _Context, ins: list[str]) -> dict[str, Any]:
+    return {"args": str(item.layer.axis + 1)}  # type: ignore[attr-defined]
+
+
+@arguments("block")
+def _block(item: Item, ctx: _Context, ins: list[str]) -> dict[str, Any]:
+    layer = item.layer
+    assert isinstance(layer, BlockCall)
+    args = ", ".join([ins[0]] + [f"{k}={expr(v)}" for k, v in layer.args.items()])
+    return {"args": args, "class": ctx.classes[layer.block]}
+
+
+def _rank(item: Item, ctx: _Context) -> int:
     shapes = ctx.network.shapes
-    if kind == "batchnorm":
-        rank = item.uniform("input rank", lambda n: len(shapes[n.inputs[0]]))
-        args = f"{ins[0]}, eps={expr(layer.epsilon)}, momentum={expr(layer.momentum)}"  # type: ignore[attr-defined]
-        return {"args": args, "dims": "1d" if rank == 1 else "2d"}
-    if kind == "block":
-        assert isinstance(layer, BlockCall)
-        args = ", ".join([ins[0]] + [f"{k}={expr(v)}" for k, v in layer.args.items()])
-        return {"args": args, "class": ctx.classes[layer.block]}
-    return {"args": _plain_args(item, ctx, ins)}
-
-
-def _plain_args(item: Item, ctx: _Context, ins: list[str]) -> str:
-    layer, kind = item.layer, item.kind
-    if kind == "conv2d":
-        assert isinstance(layer, Conv2d)
-        return ", ".join(
-            filter(
-                None,
-                [
-                    ins[0],
-                    expr(layer.filters),
-                    f"kernel_size={expr(layer.kernel)}",
-                    _kw("stride", layer.stride, (1, 1)),
-                    _conv_padding(item, ctx, layer),
-                    _kw("dilation", layer.dilation, (1, 1)),
-                    _kw("groups", layer.groups, 1),
-                    _kw("bias", layer.bias, True),
-                ],
-            )
-        )
-    if kind in ("maxpool2d", "avgpool2d"):
-        return ", ".join(
-            filter(
-                None,
-                [
-                    expr(layer.size),
-                    _kw("stride", layer.stride, None),  # type: ignore[attr-defined]
-                    _kw("padding", layer.padding, (0, 0)),
-                ],
-            )
-        )  # type: ignore[attr-defined]
-    if kind == "dense":
-        return ", ".join(filter(None, [ins[0], expr(layer.units), _kw("bias", layer.bias, True)]))  # type: ignore[attr-defined]
-    if kind == "dropout":
-        return expr(layer.rate)  # type: ignore[attr-defined]
-    if kind == "gaussian_noise":
-        return expr(layer.stddev)  # type: ignore[attr-defined]
-    if kind in ("leaky_relu", "elu"):
-        return expr(layer.alpha)  # type: ignore[attr-defined]
-    if kind in ("softmax", "log_softmax"):
-        return "dim=1"
-    if kind == "gelu":
-        return _kw("approximate", layer.approximate, "none") or ""  # type: ignore[attr-defined]
-    if kind == "concat":
-        return str(layer.axis + 1)  # type: ignore[attr-defined]
-    return ""
+    return item.uniform("input rank", lambda n: len(shapes[n.inputs[0]]))  # type: ignore[no-any-return]
 
 
 def _kw(name: str, value: Any, default: Any) -> str | None:
@@ -322,6 +450,11 @@ def emit_model(network: Network) -> str:
         if view["block"] in needs_out:
             view["init"].append(f"        self.out_channels = {view['out_channels']}")
     kinds = {n.layer.type for n in network.nodes}  # type: ignore[attr-defined]
+    if not any(
+        n.layer.type == "layernorm" and len(network.shapes[n.inputs[0]]) == 3  # type: ignore[attr-defined]
+        for n in network.nodes
+    ):
+        kinds.discard("layernorm")  # nn.LayerNorm serves (F,) features
     return env.get_template("model.py.jinja").render(
         header=header(network),
         spec_doc=literal(network.spec.doc or f"{network.name}, generated by netspec."),

@@ -56,7 +56,16 @@ shared = {n.shares for n in network.nodes if n.shares} | {n.name for n in networ
 probe = [n.name for n in network.nodes if n.name not in shared]
 x = np.load(args.x)["x"] if args.x else np.random.rand(2, *module.INPUT_SHAPE)
 x = keras_order(x.astype("float32"))
-outputs = keras.Model(model.inputs, [model.get_layer(n).output for n in probe])(x, training=False)
+names = {layer.name for layer in model.layers}
+
+
+def last_step(name):
+    """A node's output is its last layer's: its activation, its crop, or the layer itself."""
+    return next(n for n in (f"{name}.act", f"{name}.crop", name) if n in names)
+
+
+probed = [model.get_layer(last_step(n)).output for n in probe]
+outputs = keras.Model(model.inputs, probed)(x, training=False)
 outputs = outputs if isinstance(outputs, (list, tuple)) else [outputs]  # one probed layer
 shapes = {n: spec_order(np.shape(o)[1:]) for n, o in zip(probe, outputs)}
 y = np.asarray(model(x, training=False))

@@ -1,0 +1,278 @@
+"""The IR's building blocks: field types (names, `$param` references, pairs, rates), the frozen
+base model, shape errors, tagged unions with a bare-tag shorthand, and `LayerBase`, the fields and
+methods every layer kind has. The kinds themselves live in one module per family."""
+
+from __future__ import annotations
+
+import builtins
+import keyword
+from typing import Annotated, Any, ClassVar, Literal, Union, get_args
+
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Discriminator,
+    Field,
+    GetCoreSchemaHandler,
+    GetJsonSchemaHandler,
+    Tag,
+    field_validator,
+)
+from pydantic_core import PydanticCustomError, core_schema
+
+Shape = tuple[int, ...]
+
+MAX_DIM = 1 << 20
+MAX_REPEAT = 1000
+
+# Names become Python identifiers in generated code (module attributes, locals, arguments), so
+# they may not shadow what that code uses: Python's keywords and builtins, the names the
+# generated modules import or define, and the attributes of torch's nn.Module.
+RESERVED_NAMES = frozenset(
+    {"self", "x", "identity", "in_channels", "name", "inputs", "outputs", "model", "input"}
+    | {"module", "i", "out_channels"}
+    | {"torch", "nn", "F", "Tensor", "keras", "layers", "ops", "np", "math", "annotations"}
+    | {
+        "training",
+        "forward",
+        "parameters",
+        "named_parameters",
+        "buffers",
+        "named_buffers",
+        "children",
+        "named_children",
+        "modules",
+        "named_modules",
+        "train",
+        "eval",
+        "to",
+        "cuda",
+        "cpu",
+        "type",
+        "float",
+        "double",
+        "half",
+        "bfloat16",
+        "apply",
+        "zero_grad",
+        "state_dict",
+        "load_state_dict",
+        "register_buffer",
+        "register_parameter",
+        "add_module",
+        "register_module",
+        "get_submodule",
+        "get_parameter",
+        "get_buffer",
+        "requires_grad_",
+        "share_memory",
+        "extra_repr",
+        "compile",
+        "xpu",
+        "ipu",
+        "mtia",
+        "to_empty",
+        "dump_patches",
+        "call_super_init",
+        "set_extra_state",
+        "get_extra_state",
+    }
+)
+
+
+def _check_identifier(value: str) -> str:
+    if not value.isascii() or not value.isidentifier():
+        raise PydanticCustomError(
+            "name", "{value} is not a plain ASCII Python identifier", {"value": ascii(value)}
+        )
+    if keyword.iskeyword(value) or keyword.issoftkeyword(value):
+        raise PydanticCustomError("name", "{value} is a Python keyword", {"value": ascii(value)})
+    if value.startswith("_"):
+        raise PydanticCustomError(
+            "name", "{value}: names may not start with '_'", {"value": ascii(value)}
+        )
+    if hasattr(builtins, value) or value in RESERVED_NAMES:
+        raise PydanticCustomError(
+            "name",
+            "{value} is reserved in generated code; choose another name",
+            {"value": ascii(value)},
+        )
+    if len(value) > 64:
+        raise PydanticCustomError("name", "names are at most 64 characters", {})
+    return value
+
+
+def _identifier_or_passthrough(value: Any) -> Any:
+    return _check_identifier(value) if isinstance(value, str) else value
+
+
+Name = Annotated[str, BeforeValidator(_identifier_or_passthrough)]
+"""A name that becomes a Python identifier in generated code."""
+
+
+class ParamRef(str):
+    """A `$name` reference to a parameter of the enclosing block (the name, without `$`)."""
+
+
+def _param_or_value(value: Any, handler: core_schema.ValidatorFunctionWrapHandler) -> Any:
+    if isinstance(value, str) and value.startswith("$"):
+        name = value[1:]
+        if not (name.isascii() and name.isidentifier()):
+            raise PydanticCustomError(
+                "param_ref", "{value} is not a valid parameter reference", {"value": ascii(value)}
+            )
+        return ParamRef(name)
+    return handler(value)
+
+
+class _Parametric:
+    """Marks a field that may hold a `$param` reference inside a block."""
+
+    def __get_pydantic_core_schema__(self, source: Any, handler: GetCoreSchemaHandler) -> Any:
+        return core_schema.no_info_wrap_validator_function(_param_or_value, handler(source))
+
+    def __get_pydantic_json_schema__(self, schema: Any, handler: GetJsonSchemaHandler) -> Any:
+        inner = handler(schema["schema"])
+        return {"anyOf": [inner, {"type": "string", "pattern": r"^\$[A-Za-z_][A-Za-z0-9_]*$"}]}
+
+
+PARAM = _Parametric()
+PosInt = Annotated[int, Field(ge=1, le=MAX_DIM), PARAM]
+NonNegInt = Annotated[int, Field(ge=0, le=MAX_DIM), PARAM]
+
+
+def _as_pair(value: Any) -> Any:
+    """`3` and `$k` mean the same value for height and width; a list of two gives both."""
+    if isinstance(value, (int, str)) and not isinstance(value, bool):
+        return value if isinstance(value, str) and not value.startswith("$") else (value, value)
+    return tuple(value) if isinstance(value, list) else value
+
+
+class _OneForBoth:
+    """JSON Schema of a pair that may also be written as one value for both (`kernel: 3`)."""
+
+    def __get_pydantic_json_schema__(self, schema: Any, handler: GetJsonSchemaHandler) -> Any:
+        pair = handler(schema)
+        return {"anyOf": [pair["prefixItems"][0], pair]}
+
+
+Pair = Annotated[tuple[PosInt, PosInt], BeforeValidator(_as_pair), _OneForBoth()]
+PadPair = Annotated[tuple[NonNegInt, NonNegInt], BeforeValidator(_as_pair), _OneForBoth()]
+Padding = Annotated[
+    Annotated[Literal["valid", "same"], Tag("mode")] | Annotated[PadPair, Tag("pair")],
+    Discriminator(lambda v: "mode" if isinstance(v, str) and not v.startswith("$") else "pair"),
+]
+Rate = Annotated[float, Field(ge=0.0, lt=1.0), PARAM]
+PosFloat = Annotated[float, Field(gt=0.0, le=1e6), PARAM]
+NonNegFloat = Annotated[float, Field(ge=0.0, le=1e6), PARAM]
+Fraction = Annotated[float, Field(gt=0.0, lt=1.0), PARAM]
+Bool = Annotated[bool, PARAM]
+
+
+class IRModel(BaseModel):
+    """Base of every IR model: frozen, strict (no "10" for 10), no unknown keys, no NaN/inf."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid", strict=True, allow_inf_nan=False)
+
+
+class ShapeError(ValueError):
+    """A layer cannot take the shapes it is given; the message names the shapes."""
+
+
+def fmt(shape: Shape) -> str:
+    return "(" + ", ".join(str(d) for d in shape) + ")"
+
+
+def _image(layer: str, shape: Shape) -> Shape:
+    if len(shape) != 3:
+        raise ShapeError(f"{layer} needs a (C, H, W) input, got {fmt(shape)}")
+    return shape
+
+
+def _vector_or_image(layer: str, shape: Shape) -> Shape:
+    """For per-channel layers (normalisations, scale): the channels are axis 0 of either."""
+    if len(shape) not in (1, 3):
+        raise ShapeError(f"{layer} needs a (F,) or (C, H, W) input, got {fmt(shape)}")
+    return shape
+
+
+def _tagged_shorthand(value: Any) -> Any:
+    """A bare tag (`relu`) is the tagged model with every field at its default."""
+    if isinstance(value, str) and value.startswith("$"):
+        raise PydanticCustomError(
+            "param_ref",
+            "{value}: this field cannot take a block parameter",
+            {"value": ascii(value)},
+        )
+    return {"type": value} if isinstance(value, str) else value
+
+
+class _TagShorthand:
+    """JSON Schema of a tagged union that may also be written as a bare tag (`activation: relu`):
+    the tags of the members that need nothing but their `type`."""
+
+    def __init__(self, *members: type[BaseModel]) -> None:
+        self.tags = [
+            get_args(cls.model_fields["type"].annotation)[0]
+            for cls in members
+            if [k for k, f in cls.model_fields.items() if f.is_required()] == ["type"]
+        ]
+
+    def __get_pydantic_json_schema__(self, schema: Any, handler: GetJsonSchemaHandler) -> Any:
+        return {"anyOf": [{"type": "string", "enum": self.tags}, handler(schema)]}
+
+
+def tagged(*members: type[BaseModel]) -> Any:
+    """A union of tagged models, discriminated by `type`, that also takes a bare tag."""
+    return Annotated[
+        Union[members],  # type: ignore[valid-type]  # noqa: UP007 (a union of the tuple's members)
+        Field(discriminator="type"),
+        BeforeValidator(_tagged_shorthand),
+        _TagShorthand(*members),
+    ]
+
+
+class LayerBase(IRModel):
+    """Fields every layer has. `inputs` names earlier layers (default: the previous layer)."""
+
+    name: Name | None = None
+    inputs: (
+        Annotated[list[Annotated[str, Field(max_length=64)]], Field(min_length=1, max_length=64)]
+        | None
+    ) = None
+    repeat: Annotated[int, Field(ge=1, le=MAX_REPEAT), PARAM] = 1
+    share: Name | None = None
+
+    arity: ClassVar[tuple[int, int]] = (1, 1)
+    """Fewest and most inputs the kind takes."""
+
+    def output_shape(self, inputs: list[Shape]) -> Shape:
+        return inputs[0]
+
+    def param_count(self, inputs: list[Shape]) -> tuple[int, int]:
+        """(trainable parameters, non-trainable buffers such as BatchNorm's running stats)."""
+        return 0, 0
+
+    def macs(self, inputs: list[Shape], output: Shape) -> int:
+        """Multiply-accumulates for one sample (FLOPs = 2 x MACs)."""
+        return 0
+
+    def channels(self, inputs: list[str]) -> str | None:
+        """Symbolic output channel count (Python source over block parameters and
+        `in_channels`), for code that builds a block for any input; None when it depends on
+        the spatial size too."""
+        return inputs[0]
+
+    @field_validator("inputs")
+    @classmethod
+    def _unique_inputs(cls, value: list[str] | None) -> list[str] | None:
+        twice = sorted({ref for ref in value or () if value.count(ref) > 1})
+        if twice:
+            message = "input {ref} is listed twice"
+            raise PydanticCustomError("inputs", message, {"ref": ascii(twice[0])})
+        return value
+
+
+def _as_expr(value: Any) -> str:
+    return str(value) if isinstance(value, ParamRef) else repr(value)
