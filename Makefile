@@ -4,7 +4,7 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 
-.PHONY: demo test golden
+.PHONY: demo test golden references
 
 $(VENV)/.installed: pyproject.toml requirements-test.txt constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -25,3 +25,15 @@ test: $(VENV)/.installed
 
 golden: $(VENV)/.installed
 	$(PY) -m tests.regen_golden
+
+# The torchvision oracles (tests/test_references.py): torchvision needs its own torch build, so
+# it lives in a venv of its own (5.5 GB, a CUDA build of torch that runs on the CPU), which the
+# tests call as a separate process. Not part of `make test`.
+REFERENCES := .venv-references
+$(REFERENCES)/.installed:
+	$(PYTHON) -m venv $(REFERENCES)
+	$(REFERENCES)/bin/python -m pip install -q torch==2.14.1 torchvision==0.29.1 -e .
+	touch $@
+
+references: $(VENV)/.installed $(REFERENCES)/.installed
+	NETSPEC_REFERENCE_PYTHON=$(REFERENCES)/bin/python $(PY) -m pytest -q tests/test_references.py

@@ -23,9 +23,14 @@ KERAS_BACKENDS = ("tensorflow", "jax")
 
 
 def run(
-    script: str, *args: str | Path, timeout: float = 300, keras_backend: str = "tensorflow"
+    script: str,
+    *args: str | Path,
+    timeout: float = 300,
+    keras_backend: str = "tensorflow",
+    python: str = sys.executable,
 ) -> dict:
-    """Run `script` with `args` in a fresh process, Keras on `keras_backend`; its last JSON line."""
+    """Run `script` with `args` in a fresh process of `python`, Keras on `keras_backend`; its
+    last JSON line."""
     assert keras_backend in KERAS_BACKENDS, keras_backend
     env = {
         **os.environ,
@@ -42,7 +47,7 @@ def run(
         # the initial weights change, and the tests load their weights.
         env["JAX_THREEFRY_PARTITIONABLE"] = "0"
     done = subprocess.run(
-        [sys.executable, str(SCRIPTS / script), *map(str, args)],
+        [python, str(SCRIPTS / script), *map(str, args)],
         capture_output=True,
         text=True,
         timeout=timeout,

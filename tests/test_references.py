@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import numpy as np
 import pytest
 
@@ -79,3 +81,65 @@ def test_dense_after_flatten_is_permuted_for_keras():
     torch_features = np.arange(c * h * w).reshape(c, h, w)
     assert (order == torch_features.transpose(1, 2, 0).ravel()).all()
     assert weights.feature_orders(network)["gap"] is None
+
+
+TORCHVISION_PYTHON = os.environ.get("NETSPEC_REFERENCE_PYTHON")
+"""A Python with torchvision (and netspec's core dependencies): `make references` makes one.
+The test environment has none: torchvision's wheels for torch 2.13's CPU build do not load."""
+
+
+@pytest.mark.skipif(TORCHVISION_PYTHON is None, reason="needs torchvision: run `make references`")
+@pytest.mark.parametrize(
+    ("spec", "buffers"),
+    [
+        ("resnet50", 53_173),
+        ("mobilenet_v2", 34_164),
+        ("efficientnet_b0", 42_065),
+        ("convnext_tiny", 0),
+    ],
+)
+def test_generated_torch_model_computes_what_torchvision_computes(packages, spec, buffers):
+    """torchvision's model (randomised weights and BatchNorm statistics) copied into the
+    generated one by `netspec.weights.from_reference`: the same parameter and buffer totals
+    (buffers with num_batches_tracked), the same logits within 1e-5 of the largest; and
+    torchvision's resnet18, which does not line up, is refused with nothing copied."""
+    result = run(
+        "reference_model.py",
+        "torch",
+        packages(spec, "torch"),
+        spec,
+        "resnet18",
+        python=TORCHVISION_PYTHON,  # type: ignore[arg-type]
+    )
+    assert (
+        result["params"]
+        == result["reference_params"]
+        == netspec.load(ROOT / spec_path(spec)).params
+    )
+    assert result["buffers"] == result["reference_buffers"] == buffers
+    assert result["relative_diff"] <= 1e-5 and result["argmax_equal"]
+    assert result["refusal"].startswith("tensor ") and "nothing was copied" in result["refusal"]
+    assert result["unchanged_after_refusal"]
+
+
+def test_generated_keras_convnext_computes_what_keras_applications_computes(packages):
+    """keras.applications.ConvNeXtTiny (no preprocessing, logits; weights randomised, layer
+    scales near 1 instead of 1e-6) copied into the generated Keras ConvNeXt-T by
+    `from_reference`: the same parameters, the same logits within 1e-5 of the largest; and
+    ConvNeXtSmall (27 blocks in its third stage, not 9) is refused at the first tensor that
+    does not line up, with nothing copied."""
+    result = run(
+        "reference_model.py",
+        "keras",
+        packages("convnext_tiny", "keras"),
+        "ConvNeXtTiny",
+        "ConvNeXtSmall",
+    )
+    assert result["params"] == result["reference_params"] == 28_589_128
+    assert result["mapped"] == 182
+    assert result["relative_diff"] <= 1e-5 and result["argmax_equal"]
+    assert result["refusal"] == (
+        "tensor 148: the reference's convnext_small_stage_2_block_9_depthwise_conv/kernel "
+        "(7, 7, 1, 384) does not line up with features_6.norm/gamma (384,); nothing was copied"
+    )
+    assert result["unchanged_after_refusal"]
