@@ -17,6 +17,11 @@ train.py compiles it (its optimizer, loss, metrics; mixed_bfloat16 chosen by its
 vs `keras.applications.VGG16(weights=None)` under mixed_bfloat16, both timed with
 `train_on_batch` on the same device-resident batch.
 
+Modern networks (this process, torch): the generated ResNet-50 and ConvNeXt-T against
+torchvision's models (when torchvision is installed), each trained by one loop with bf16
+autocast, channels_last, torch.compile and fused SGD, batch 128 at 224x224: the ratio says what
+the generated module code costs against torchvision's.
+
 Results go to $OUT/gpu_bench.json (or --out) and are printed as a table. The GPU machine needs
 torch, JAX and Keras (Keras as wheels: it has no network); netspec itself is only needed when
 --packages is not given (build the two packages beforehand with `netspec build specs/vgg16.yaml
@@ -48,7 +53,7 @@ VGG16_MACS_224 = 15_470_264_320
 def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--smoke", action="store_true", help="tiny sizes; runs on CPU")
-    parser.add_argument("--part", choices=["all", "torch", "keras"], default="all")
+    parser.add_argument("--part", choices=["all", "torch", "keras", "modern"], default="all")
     parser.add_argument("--packages", type=Path, help="folder with prebuilt vgg16_torch/keras")
     parser.add_argument("--out", type=Path, default=Path(os.environ.get("OUT", ".")))
     parser.add_argument("--batch", type=int, default=128)
@@ -269,6 +274,79 @@ def torch_part(args: argparse.Namespace, folder: Path) -> dict:
     return results
 
 
+# ----------------------------------------------------------------------------- modern networks
+
+MODERN = ("resnet50", "convnext_tiny")
+"""Specs whose training step is compared with torchvision's model of the same name."""
+
+
+def modern_part(args: argparse.Namespace) -> dict:
+    import torch
+    import torch.nn.functional as F
+
+    try:
+        import torchvision
+    except ImportError as error:
+        return {"error": f"torchvision is not installed: {error}"}
+    sys.path.insert(0, str(ROOT))
+    from netspec import build
+    from netspec.weights import from_reference
+
+    cuda = torch.cuda.is_available()
+    device = torch.device("cuda" if cuda else "cpu")
+    size = 64 if args.smoke else 224
+    x = torch.randn(args.batch, 3, size, size, device=device)
+    y = torch.randint(0, 1000, (args.batch,), device=device)
+    folder = Path(tempfile.mkdtemp(prefix="netspec_gpu_modern_"))
+    sys.path.insert(0, str(folder))
+
+    def rate(net) -> float:
+        """Images per second of one training step: bf16, channels_last, compile, fused SGD."""
+        net = net.to(device).to(memory_format=torch.channels_last).train()
+        opt = torch.optim.SGD(net.parameters(), lr=0.01, momentum=0.9, fused=cuda or None)
+        run = torch.compile(net) if cuda else net
+        inputs = x.contiguous(memory_format=torch.channels_last)
+
+        def step() -> None:
+            opt.zero_grad(set_to_none=True)
+            with torch.autocast(device.type, torch.bfloat16):
+                out = run(inputs)
+            F.cross_entropy(out.float(), y).backward()
+            opt.step()
+
+        for _ in range(args.warmup):
+            step()
+        if cuda:
+            torch.cuda.synchronize()
+        start = time.perf_counter()
+        for _ in range(args.steps):
+            step()
+        if cuda:
+            torch.cuda.synchronize()
+        return args.steps * args.batch / (time.perf_counter() - start)
+
+    results: dict = {}
+    for spec in MODERN:
+        build(ROOT / "specs" / f"{spec}.yaml", backend="torch", out=folder / f"{spec}_torch")
+        module = importlib.import_module(f"{spec}_torch.model")
+        torch.manual_seed(0)
+        generated = module.build_model()
+        reference = getattr(torchvision.models, spec)(weights=None)
+        from_reference(generated, reference)  # the same network, or this raises
+        row = {"generated": rate(generated), "torchvision": rate(reference)}
+        row["generated_vs_torchvision"] = row["generated"] / row["torchvision"]
+        results[spec] = row
+        print(
+            f"  {spec:16s} generated {row['generated']:9.1f} images/s, torchvision "
+            f"{row['torchvision']:9.1f} images/s, ratio {row['generated_vs_torchvision']:.3f}",
+            flush=True,
+        )
+        generated = reference = None
+        if cuda:
+            torch.cuda.empty_cache()
+    return results
+
+
 # ----------------------------------------------------------------------------- keras
 
 
@@ -344,6 +422,9 @@ def main() -> int:
     if args.part in ("all", "torch"):
         print("torch:", flush=True)
         results["torch"] = torch_part(args, folder)
+    if args.part in ("all", "modern"):
+        print("modern networks (torch):", flush=True)
+        results["modern"] = modern_part(args)
     if args.part in ("all", "keras"):
         print(f"keras ({args.keras_backend} backend):", flush=True)
         env = {

@@ -1,15 +1,20 @@
-"""Batch-1 CPU inference latency: netspec's generated torch models vs hand-written references.
+"""CPU inference latency: netspec's generated torch models vs references, batch 1 and 32.
 
-    .venv/bin/python bench/latency.py            # all specs, results as a Markdown table
-    .venv/bin/python bench/latency.py --specs lenet5 resnet18 --repeats 50
+    .venv/bin/python bench/latency.py            # the hand-written references, Markdown table
+    .venv/bin/python bench/latency.py --specs lenet5 resnet18 --repeats 50 --batch 1 32
+    .venv-references/bin/python bench/latency.py --specs resnet50 mobilenet_v2 \
+        efficientnet_b0 convnext_tiny          # torchvision's models (`make references` venv)
 
-Each reference is written here by hand the way one writes it without netspec (a torchvision-
-style ResNet-18 with `BasicBlock`, `nn.Sequential` stacks for the others; no torchvision). The
-reference receives the generated model's weights (parameter by parameter, in order, shapes
-checked) and must compute the same outputs before it is timed, so both sides run exactly the
-same network. Timing: eval mode, `torch.inference_mode`, warm-up, then generated and reference
-runs interleaved (ABAB...) so that drift of the machine hits both alike; the median of each is
-reported, and the ratio generated / reference (1.00 = no overhead).
+The small specs' references are written here by hand the way one writes them without netspec
+(a torchvision-style ResNet-18 with `BasicBlock`, `nn.Sequential` stacks for the others); the
+modern networks' reference is torchvision's own model, where torchvision is installed. Each
+reference and the generated model hold the same weights (copied parameter by parameter, shapes
+checked; torchvision's through `netspec.weights.from_reference`) and must compute the same
+outputs before they are timed, so both sides run exactly the same network. Timing: eval mode,
+`torch.inference_mode`, warm-up, then generated and reference runs interleaved (ABAB...) so
+that drift of the machine hits both alike; the median of each is reported, the ratio generated
+/ reference (1.00 = no overhead), and the spread of the ratio of neighbouring runs (25th to
+75th percentile).
 """
 
 from __future__ import annotations
@@ -134,6 +139,23 @@ REFERENCES: dict[str, Callable[[], nn.Module]] = {
     "vgg16": lambda: VGG16(batch_norm=False),
     "vgg16_bn": lambda: VGG16(batch_norm=True),
 }
+TORCHVISION = ("resnet50", "mobilenet_v2", "efficientnet_b0", "convnext_tiny")
+"""Specs whose reference is torchvision's model of the same name (needs torchvision)."""
+
+
+def reference_for(spec: str, generated: nn.Module) -> nn.Module:
+    if spec in TORCHVISION:
+        import torchvision
+
+        from netspec.weights import from_reference
+
+        reference = getattr(torchvision.models, spec)(weights=None).eval()
+        from_reference(generated, reference)
+        return reference
+    reference = REFERENCES[spec]().eval()
+    copy_weights(generated, reference)
+    return reference
+
 
 # ----------------------------------------------------------------------------- measuring
 
@@ -154,7 +176,7 @@ def measure(generated: nn.Module, reference: nn.Module, x: torch.Tensor, repeats
     times: dict[str, list[float]] = {"generated": [], "reference": []}
     models = {"generated": generated, "reference": reference}
     with torch.inference_mode():
-        for _ in range(max(10, repeats // 5)):  # warm-up: allocator, kernels, caches
+        for _ in range(max(3, repeats // 5)):  # warm-up: allocator, kernels, caches
             for model in models.values():
                 model(x)
         for i in range(repeats):
@@ -164,12 +186,21 @@ def measure(generated: nn.Module, reference: nn.Module, x: torch.Tensor, repeats
                 models[name](x)
                 times[name].append(time.perf_counter() - start)
     gen, ref = (statistics.median(times[k]) * 1e3 for k in ("generated", "reference"))
-    return {"generated_ms": gen, "reference_ms": ref, "ratio": gen / ref}
+    pairs = sorted(g / r for g, r in zip(times["generated"], times["reference"]))
+    quartiles = statistics.quantiles(pairs, n=4) if len(pairs) > 1 else [pairs[0]] * 3
+    return {
+        "generated_ms": gen,
+        "reference_ms": ref,
+        "ratio": gen / ref,
+        "spread": (quartiles[0], quartiles[2]),
+    }
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--specs", nargs="+", default=list(REFERENCES), choices=list(REFERENCES))
+    choices = [*REFERENCES, *TORCHVISION]
+    parser.add_argument("--specs", nargs="+", default=list(REFERENCES), choices=choices)
+    parser.add_argument("--batch", nargs="+", type=int, default=[1], help="batch sizes")
     parser.add_argument("--repeats", type=int, default=0, help="runs per model (0: by size)")
     parser.add_argument("--threads", type=int, default=0, help="torch threads (0: default)")
     args = parser.parse_args(argv)
@@ -183,32 +214,34 @@ def main(argv: list[str] | None = None) -> int:
             build(ROOT / "specs" / f"{spec}.yaml", backend="torch", out=Path(tmp) / f"{spec}_gen")
             module = importlib.import_module(f"{spec}_gen.model")
             generated = module.build_model().eval()
-            reference = REFERENCES[spec]().eval()
-            copy_weights(generated, reference)
-            x = torch.randn(1, *module.INPUT_SHAPE)
-            with torch.inference_mode():
-                want, got = generated(x), reference(x)
-            error = float((want - got).abs().max() / want.abs().max())
-            assert error < 1e-5, f"{spec}: reference differs from the generated model ({error})"
-            params = sum(p.numel() for p in generated.parameters())
-            repeats = args.repeats or (200 if params < 1e6 else 40 if params < 5e7 else 10)
-            result = measure(generated, reference, x, repeats)
-            rows.append((spec, repeats, result))
-            print(
-                f"{spec}: generated {result['generated_ms']:.3f} ms, reference "
-                f"{result['reference_ms']:.3f} ms, ratio {result['ratio']:.3f}",
-                file=sys.stderr,
-            )
+            reference = reference_for(spec, generated)
+            for batch in args.batch:
+                x = torch.randn(batch, *module.INPUT_SHAPE)
+                with torch.inference_mode():
+                    want, got = generated(x), reference(x)
+                error = float((want - got).abs().max() / want.abs().max())
+                assert error < 1e-5, f"{spec}: reference differs from the generated model ({error})"
+                params = sum(p.numel() for p in generated.parameters())
+                repeats = args.repeats or (200 if params < 1e6 else 40 if params < 5e7 else 10)
+                repeats = max(6, repeats // batch) if batch > 1 else repeats
+                result = measure(generated, reference, x, repeats)
+                rows.append((spec, batch, repeats, result))
+                print(
+                    f"{spec} batch {batch}: generated {result['generated_ms']:.3f} ms, "
+                    f"reference {result['reference_ms']:.3f} ms, ratio {result['ratio']:.3f}",
+                    file=sys.stderr,
+                )
     print(
         f"torch {torch.__version__}, {torch.get_num_threads()} threads, "
         f"{platform.processor() or platform.machine()}, Python {platform.python_version()}\n"
     )
-    print("| spec | runs | generated (ms) | hand-written (ms) | ratio |")
-    print("| --- | ---: | ---: | ---: | ---: |")
-    for spec, repeats, r in rows:
+    print("| spec | batch | runs | generated (ms) | reference (ms) | ratio | ratio p25–p75 |")
+    print("| --- | ---: | ---: | ---: | ---: | ---: | ---: |")
+    for spec, batch, repeats, r in rows:
+        low, high = r["spread"]
         print(
-            f"| {spec} | {repeats} | {r['generated_ms']:.3f} | {r['reference_ms']:.3f} "
-            f"| {r['ratio']:.3f} |"
+            f"| {spec} | {batch} | {repeats} | {r['generated_ms']:.3f} | {r['reference_ms']:.3f} "
+            f"| {r['ratio']:.3f} | {low:.3f}–{high:.3f} |"
         )
     return 0
 
