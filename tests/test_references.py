@@ -143,3 +143,19 @@ def test_generated_keras_convnext_computes_what_keras_applications_computes(pack
         "(7, 7, 1, 384) does not line up with features_6.norm/gamma (384,); nothing was copied"
     )
     assert result["unchanged_after_refusal"]
+
+
+def test_every_kind_with_weights_has_a_layout_in_both_backends():
+    """`netspec.weights` copies a layer only if its kind has a layout; a kind with weights and
+    none would be left at its random initialisation in the other backend. Every kind is used
+    by some spec (tests/test_emit.py), so walking the specs' layers finds every such kind."""
+    from tests.regen_golden import SPECS
+
+    with_weights = {
+        node.layer.type
+        for spec in SPECS
+        for network in [netspec.load(spec)]
+        for node in network.nodes
+        if network.stats[node.name].params
+    }
+    assert with_weights <= set(weights.LAYOUTS), sorted(with_weights - set(weights.LAYOUTS))
