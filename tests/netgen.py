@@ -9,13 +9,24 @@ nested, used again with other arguments), `repeat` on layers and block uses, `sh
 with numeric padding, pools, batchnorm, dense with each activation, block uses where netspec
 allows it), non-default fields (pairs, dilation, groups, padding modes, BatchNorm momentum and
 epsilon, no bias), 2- and 3-input merges on every concat axis, and a `train:` section whose
-loss fits the output (netspec.objective's rules). Each network is drawn around one *focus*
-(`FOCI`); `draw_networks` cycles through them, so a sample of `len(FOCI)` or more networks has
-each at least once (tests/test_properties.py counts what a sample covers).
+loss fits the output (netspec.objective's rules). The layers of modern vision networks too:
+depthwise convolutions (multiplier 1 and 2), transposed convolutions (padding, output padding,
+a kernel below the stride), upsampling (nearest, bilinear, non-square scales), LayerNorm (of
+images and of vectors), GroupNorm, layer scale, `multiply` (equal shapes, a squeeze-and-
+excitation gate of a keepdims pool, and a (C,) gate of a dense layer) and `drop_path` on a
+residual branch before its add, in blocks and repeats as the other kinds are. Each network is
+drawn around one *focus* (`FOCI`); `draw_networks` cycles through them, so a sample of
+`len(FOCI)` or more networks has each at least once (tests/test_properties.py counts what a
+sample covers).
 
-Networks are small (inputs at most 12x12, a few channels) so that each runs in milliseconds.
-They avoid what a backend refuses at build time, except the `keras_refusal` focus: a conv with
-a stride and a dilation above 1, which the Keras emitter refuses (`Net.refused`).
+Networks are small (inputs at most 12x12, upsampled to at most `MAX_SIDE`, a few channels) so
+that each runs in milliseconds. They avoid what a backend refuses at build time, except the
+`keras_refusal` focus: a conv with a stride and a dilation above 1, which the Keras emitter
+refuses (`Net.refused`). So no add, multiply or GroupNorm mixes or takes flat features that
+Keras orders differently from torch (those from a flatten of an image; `Expect.orders`), and no
+shared weights see features in two orders. Nor do they hold the other convolutions the Keras
+build refuses, since TensorFlow's kernels cannot run them (tests/test_emit.py checks those
+refusals): a depthwise conv with unequal strides, a dilated transposed conv.
 """
 
 from __future__ import annotations
@@ -95,6 +106,12 @@ FOCI = (
         "flatten_output",
         "image_output",
         "keras_refusal",
+        "depthwise",
+        "conv_transpose",
+        "upsample",
+        "norms",
+        "gates",
+        "residual",
     ]
     + [f"share_dense_{a}" for a in [*ACTIVATIONS, "none"]]
     + [f"loss_{loss}" for loss in LOSSES]
@@ -135,13 +152,20 @@ def pool_out(size: int, kernel: int, stride: int, padding: int) -> int:
     return (size + 2 * padding - kernel) // stride + 1
 
 
+MAX_SIDE = 32
+"""The largest height or width the generator lets an upsample or a transposed conv make."""
+
+
 def formula(layer: dict[str, Any], ins: list[Shape]) -> tuple[Shape, int, int, int]:
     """(output shape, trainable parameters, buffers, MACs) of one concrete layer."""
     kind, x = layer["type"], ins[0]
     if kind == "conv2d":
         need(len(x) == 3)
         c, h, w = x
-        f, g = layer["filters"], layer.get("groups", 1)
+        if layer.get("depthwise", False):  # one group per channel, `multiplier` filters each
+            f, g = c * layer.get("multiplier", 1), c
+        else:
+            f, g = layer["filters"], layer.get("groups", 1)
         need(c % g == 0 and f % g == 0)
         padding = layer.get("padding", "valid")
         pads = [padding, padding] if isinstance(padding, str) else list(pair(padding))
@@ -153,6 +177,26 @@ def formula(layer: dict[str, Any], ins: list[Shape]) -> tuple[Shape, int, int, i
         out = (f, *(conv_out(n, k[i], s[i], d[i], pads[i]) for i, n in enumerate((h, w))))
         params = f * (c // g) * k[0] * k[1] + (f if layer.get("bias", True) else 0)
         return out, params, 0, math.prod(out) * (c // g) * k[0] * k[1]
+    if kind == "conv_transpose2d":
+        need(len(x) == 3)
+        c, h, w = x
+        f = layer["filters"]
+        k, s = pair(layer["kernel"]), pair(layer.get("stride", 1))
+        p, op = pair(layer.get("padding", 0)), pair(layer.get("output_padding", 0))
+        d = pair(layer.get("dilation", 1))
+        sides = []
+        for i, n in enumerate((h, w)):
+            need(op[i] < s[i])
+            sides.append((n - 1) * s[i] - 2 * p[i] + d[i] * (k[i] - 1) + op[i] + 1)
+        need(0 < min(sides) and max(sides) <= MAX_SIDE)
+        params = c * f * k[0] * k[1] + (f if layer.get("bias", True) else 0)
+        return (f, *sides), params, 0, c * h * w * f * k[0] * k[1]
+    if kind == "upsample":
+        need(len(x) == 3)
+        s = pair(layer["scale"])
+        out = (x[0], x[1] * s[0], x[2] * s[1])
+        need(max(out[1:]) <= MAX_SIDE)
+        return out, 0, 0, 0
     if kind in ("maxpool2d", "avgpool2d"):
         need(len(x) == 3)
         k = pair(layer["size"])
@@ -161,7 +205,7 @@ def formula(layer: dict[str, Any], ins: list[Shape]) -> tuple[Shape, int, int, i
         return (x[0], *(pool_out(n, k[i], s[i], p[i]) for i, n in enumerate(x[1:]))), 0, 0, 0
     if kind in ("global_avgpool2d", "global_maxpool2d"):
         need(len(x) == 3)
-        return (x[0],), 0, 0, 0
+        return ((x[0], 1, 1) if layer.get("keepdims", False) else (x[0],)), 0, 0, 0
     if kind == "flatten":
         return (math.prod(x),), 0, 0, 0
     if kind == "dense":
@@ -171,9 +215,23 @@ def formula(layer: dict[str, Any], ins: list[Shape]) -> tuple[Shape, int, int, i
     if kind == "batchnorm":
         need(len(x) in (1, 3))
         return x, 2 * x[0], 2 * x[0], 0
+    if kind in ("layernorm", "groupnorm", "scale"):  # a weight (and a shift) per channel
+        need(len(x) in (1, 3))
+        need(kind != "groupnorm" or x[0] % layer["groups"] == 0)
+        return x, (1 if kind == "scale" else 2) * x[0], 0, 0
     if kind == "add":
         need(len(ins) >= 2 and all(s == x for s in ins))
         return x, 0, 0, 0
+    if kind == "multiply":  # broadcast: a (C,) input against images is a (C, 1, 1) one
+        need(len(ins) >= 2)
+        rank = max(len(s) for s in ins)
+        shapes = [(*s, 1, 1) if len(s) == 1 and rank == 3 else s for s in ins]
+        need(all(len(s) == rank for s in shapes))
+        out = []
+        for sizes in zip(*shapes):
+            need(len({n for n in sizes if n != 1}) <= 1)
+            out.append(max(sizes))
+        return tuple(out), 0, 0, 0
     if kind == "concat":
         axis = layer.get("axis", 0)
         need(len(ins) >= 2 and axis < len(x))
@@ -183,7 +241,7 @@ def formula(layer: dict[str, Any], ins: list[Shape]) -> tuple[Shape, int, int, i
             )
         out = tuple(sum(s[axis] for s in ins) if i == axis else d for i, d in enumerate(x))
         return out, 0, 0, 0
-    assert kind in ACTIVATIONS or kind in ("dropout", "gaussian_noise"), kind
+    assert kind in ACTIVATIONS or kind in ("dropout", "gaussian_noise", "drop_path"), kind
     return x, 0, 0, 0
 
 
@@ -203,6 +261,11 @@ class Expect:
     shares: dict[str, str] = field(default_factory=dict)
     uses: dict[str, str] = field(default_factory=dict)
     """Each block use (and repeat copy of one) -> its block."""
+    orders: dict[str, Any] = field(default_factory=dict)
+    """How Keras orders each node's features against torch (absent or None: alike): flat
+    features from a flatten of an image are in (H, W, C) order in Keras (`feature_order`)."""
+    input_orders: dict[str, Any] = field(default_factory=dict)
+    """The order of each node's (first) input's features."""
     params: int = 0
     buffers: int = 0
     macs: int = 0
@@ -219,6 +282,8 @@ class Expect:
             inputs=dict(self.inputs),
             shares=dict(self.shares),
             uses=dict(self.uses),
+            orders=dict(self.orders),
+            input_orders=dict(self.input_orders),
         )
 
 
@@ -302,19 +367,45 @@ def _owner(expect: Expect, name: str, sharing: tuple[str, str] | None) -> str | 
     return expect.shares.get(owner, owner)
 
 
+def feature_order(expect: Expect, layer: dict[str, Any], ins: list[str], out: Shape) -> Any:
+    """How Keras orders the features of a node against torch, as a comparable value (None:
+    alike): only flat features from a flatten of an image (of more than one channel and more
+    than one position) differ, and what passes them on (elementwise layers, concat)."""
+    kind, first = layer["type"], expect.shape(ins[0])
+    orders = [expect.orders.get(i) for i in ins]
+    if kind == "flatten" and len(first) == 3:
+        return first if first[0] > 1 and first[1] * first[2] > 1 else None
+    if kind == "dense" or len(first) == 3 or len(out) != 1:
+        return None
+    if kind == "concat":
+        sizes = [expect.shape(i)[0] for i in ins]
+        return None if all(o is None for o in orders) else tuple(zip(orders, sizes))
+    return orders[0]
+
+
 def _node(
     expect: Expect, name: str, layer: dict[str, Any], ins: list[str], owner: str | None
 ) -> None:
     shapes = [expect.shape(i) for i in ins]
     out, params, buffers, macs = formula(layer, shapes)
+    # what the Keras emitter refuses: features that Keras orders differently from torch added
+    # or multiplied with others, or grouped; shared weights seeing features in two orders
+    orders = [expect.orders.get(i) for i in ins]
+    if layer["type"] in ("add", "multiply"):
+        need(all(o == orders[0] for o in orders))
+    if layer["type"] == "groupnorm":
+        need(orders[0] is None)
     if owner is not None:
         need(owner in expect.layers and owner not in expect.shares)
         need(expect.inputs[owner] == shapes)
+        need(orders[0] == expect.input_orders[owner])
         params = buffers = 0
         expect.shares[name] = owner
     expect.shapes[name] = out
     expect.layers[name] = layer
     expect.inputs[name] = shapes
+    expect.orders[name] = feature_order(expect, layer, ins, out)
+    expect.input_orders[name] = orders[0]
     expect.params += params
     expect.buffers += buffers
     expect.macs += macs
@@ -375,7 +466,7 @@ class Net:
     def refused(self) -> str | None:
         """Why the Keras emitter refuses the network (None: both backends build it)."""
         for layer in self.expect.layers.values():
-            if layer["type"] == "conv2d":
+            if layer["type"] in ("conv2d", "conv_transpose2d"):
                 s, d = pair(layer.get("stride", 1)), pair(layer.get("dilation", 1))
                 if max(s) > 1 and max(d) > 1:
                     return KERAS_REFUSAL
@@ -435,7 +526,7 @@ class Net:
     @property
     def deterministic(self) -> bool:
         """Whether the network computes a deterministic function while training (every dropout
-        rate and noise stddev is 0), so that training mode can be compared too."""
+        and drop_path rate and noise stddev is 0), so that training mode can be compared too."""
         return all(
             layer.get("rate", 0) == 0 and layer.get("stddev", 0) == 0
             for layer in self.expect.layers.values()
@@ -581,15 +672,28 @@ def make_conv(
     numeric: bool = False,
     act: bool = True,
     grouped: int = 4,
+    depthwise: int = 8,
+    multiplier: int | None = None,
     refuse: bool = False,
 ) -> dict[str, Any]:
     """A conv2d that fits `shape`; `keep` keeps height and width (stride 1, 'same' or the
     matching numeric padding); `numeric` pads by numbers; `grouped`: the chance (percent)
-    of groups above 1 where the channels allow; `refuse`: a stride and a dilation above 1
-    (which the Keras emitter refuses)."""
+    of groups above 1 where the channels allow; `depthwise`: the chance (percent) of a
+    depthwise conv (where `filters` allows: its multiplier, or `multiplier`); `refuse`: a
+    stride and a dilation above 1 (which the Keras emitter refuses)."""
     c, h, w = shape
+    mult = None  # a depthwise conv's multiplier (None: not depthwise)
+    if not refuse and gen.flip(depthwise):
+        if multiplier is not None:
+            mult = multiplier
+        elif filters is None:
+            mult = gen.pick([1, 1, 2])
+        elif filters in (c, 2 * c):
+            mult = filters // c
     # Keras compiles a grouped conv with XLA on the CPU (seconds each): few, but every run
     groups = gen.pick([g for g in (2, 3) if c % g == 0] or [1]) if gen.flip(grouped) else 1
+    if mult is not None:
+        groups = 1  # (a depthwise conv is one group per channel, not written)
     if filters is None:
         filters = groups * gen.int(1, 3)
     elif filters % groups:
@@ -598,6 +702,8 @@ def make_conv(
     d = [1, 1] if keep else [gen.pick([1, 1, 2]), gen.pick([1, 1, 2])]
     s = [1, 1] if keep else [gen.pick([1, 1, 2]), gen.pick([1, 1, 2])]
     in_block = b.draft is not None
+    if mult is not None:  # Keras refuses unequal depthwise strides
+        s = [s[0], s[0]]
     if refuse:
         s, d = [2, gen.pick([1, 2])], [gen.pick([1, 2]), 2]
     elif max(s) > 1 and max(d) > 1:
@@ -620,10 +726,13 @@ def make_conv(
         for i, n in enumerate((h, w)):
             if mode != "same" and n + 2 * pads[i] < d[i] * (k[i] - 1) + 1:
                 k[i] = 1  # (a dilation of a 1-wide kernel changes nothing, but is written)
-    layer: dict[str, Any] = {
-        "type": "conv2d",
-        "filters": b.param(filters, "width", [1, 2, 3, 4] if groups == 1 else None),
-    }
+    layer: dict[str, Any] = {"type": "conv2d"}
+    if mult is not None:
+        layer["depthwise"] = True
+        if mult != 1 or gen.flip(30):
+            layer["multiplier"] = b.param(mult, "mult", [1, 2])
+    else:
+        layer["filters"] = b.param(filters, "width", [1, 2, 3, 4] if groups == 1 else None)
     layer["kernel"] = pair_field(gen, b, k, "kern")
     if s != [1, 1] or gen.flip(10):
         layer["stride"] = pair_field(gen, b, s, "step")
@@ -668,14 +777,85 @@ def make_pool(gen: Gen, b: Builder, shape: Shape, kind: str | None = None) -> di
     return layer
 
 
-STANDALONE = [*ACTIVATIONS, "dropout", "gaussian_noise", "batchnorm"]
+def make_conv_transpose(gen: Gen, b: Builder, shape: Shape, full: bool = False) -> dict[str, Any]:
+    """A conv_transpose2d that fits `shape`, at most `MAX_SIDE` wide; `full`: a stride above 1
+    on both axes, a kernel below the stride, padding and output padding, each on some axis
+    where the input allows. Never dilated (Keras refuses it)."""
+    _, h, w = shape
+    k = [gen.int(1, 3), gen.int(1, 3)]
+    s = gen.pick([[2, 3], [3, 2], [2, 2]]) if full else [gen.pick([1, 2, 2, 3]) for _ in (0, 1)]
+    sides = (h, w)
+    for i, n in enumerate(sides):
+        while s[i] > 1 and (n - 1) * s[i] + k[i] + s[i] - 1 > MAX_SIDE:
+            s[i] -= 1
+    if full and max(s) > 1:  # a kernel below the stride
+        i = gen.pick([i for i in (0, 1) if s[i] > 1])
+        k[i] = gen.int(1, s[i] - 1)
+    op = [gen.int(1, s[i] - 1) if s[i] > 1 and gen.flip(100 if full else 40) else 0 for i in (0, 1)]
+    pads = [gen.pick([0, 1, 1]) if full or gen.flip(40) else 0 for _ in (0, 1)]
+    for i, n in enumerate(sides):
+        while pads[i] and (n - 1) * s[i] - 2 * pads[i] + k[i] + op[i] <= 0:
+            pads[i] -= 1
+    if full and pads == [0, 0]:
+        i = 0 if h >= w else 1
+        if (sides[i] - 1) * s[i] - 2 + k[i] + op[i] > 0:
+            pads[i] = 1
+    layer: dict[str, Any] = {
+        "type": "conv_transpose2d",
+        "filters": b.param(gen.int(1, 3), "width", [1, 2, 3, 4]),
+        "kernel": pair_field(gen, b, k, "kern"),
+    }
+    if s != [1, 1] or gen.flip(10):
+        layer["stride"] = pair_field(gen, b, s, "step")
+    if pads != [0, 0] or gen.flip(10):
+        layer["padding"] = pair_field(gen, b, pads, "pad")
+    if op != [0, 0] or gen.flip(10):
+        layer["output_padding"] = pair_field(gen, b, op, "outpad")
+    if gen.flip(5):
+        layer["dilation"] = pair_field(gen, b, [1, 1], "dil")
+    if gen.flip(30):
+        layer["bias"] = b.param(False, "use_bias", [True, False])
+    if gen.flip(50):
+        layer["activation"] = activation(gen, b)
+    return layer
+
+
+def make_upsample(gen: Gen, b: Builder, shape: Shape, mode: str | None = None) -> dict[str, Any]:
+    """An upsample that fits `shape` (at most `MAX_SIDE` wide), often with a non-square scale."""
+    _, h, w = shape
+    scale = [gen.int(1, 2), gen.int(1, 3)]
+    if gen.flip(50):
+        scale.reverse()
+    if scale == [1, 1]:
+        scale[gen.int(0, 1)] = 2
+    for i, n in enumerate((h, w)):
+        while scale[i] > 1 and n * scale[i] > MAX_SIDE:
+            scale[i] -= 1
+    mode = mode or gen.pick(["nearest", "bilinear"])
+    layer: dict[str, Any] = {"type": "upsample", "scale": pair_field(gen, b, scale, "zoom")}
+    if mode != "nearest" or gen.flip(30):
+        layer["mode"] = mode
+    return layer
+
+
+STANDALONE = [
+    *ACTIVATIONS,
+    "dropout",
+    "gaussian_noise",
+    "batchnorm",
+    "layernorm",
+    "groupnorm",
+    "scale",
+    "drop_path",
+]
 
 
 def make_elementwise(gen: Gen, b: Builder, kind: str | None = None) -> dict[str, Any]:
-    """A layer that keeps its input's shape (an activation, dropout, noise, batchnorm)."""
+    """A layer that keeps its input's shape (an activation, dropout, drop_path, noise, a
+    normalisation, a scale); a GroupNorm's groups divide the channels of the tail."""
     kind = kind or gen.pick(STANDALONE)
     layer: dict[str, Any] = {"type": kind}
-    if kind == "dropout":
+    if kind in ("dropout", "drop_path"):
         layer["rate"] = b.param(gen.pick([0.0, 0.0, 0.5]), "drop", [0.0, 0.2])
     elif kind == "gaussian_noise":
         layer["stddev"] = b.param(gen.pick([0.0, 0.0, 0.3]), "noise", [0.0])
@@ -684,13 +864,24 @@ def make_elementwise(gen: Gen, b: Builder, kind: str | None = None) -> dict[str,
             layer["momentum"] = b.param(gen.pick([0.01, 0.5]), "mom", [0.3, 0.05])
         if gen.flip(50):
             layer["epsilon"] = b.param(gen.pick([1e-3, 0.1]), "eps", [1e-4, 1e-2])
+    elif kind in ("layernorm", "groupnorm"):
+        if kind == "groupnorm":
+            c = b.shape()[0]  # groups of several channels where the channels allow
+            divisors = [g for g in range(1, c + 1) if c % g == 0]
+            groups = gen.pick(divisors[1:-1] or divisors)
+            layer["groups"] = b.param(groups, "grp", [1, 2])
+        if gen.flip(40):
+            layer["epsilon"] = b.param(gen.pick([1e-6, 1e-3]), "eps", [1e-4, 1e-2])
+    elif kind == "scale":
+        if gen.flip(70):
+            layer["init"] = b.param(gen.pick([1e-6, 0.5, -2.0]), "init", [1.0, 0.1])
     elif kind == "gelu" and gen.wants("standalone", 50):
         layer["approximate"] = "tanh" if gen.focus == "standalone" else gen.pick(["none", "tanh"])
     elif kind in ("leaky_relu", "elu") and gen.flip(70):
         layer["alpha"] = b.param(
             gen.pick([0.0, 0.2] if kind == "leaky_relu" else [0.5, 2.0]), "slope", ALPHAS
         )
-    if kind in ("dropout", "gaussian_noise", "batchnorm") or gen.flip(30):
+    if kind in ("dropout", "gaussian_noise", "batchnorm", "drop_path") or gen.flip(30):
         layer["name"] = b.fresh()
     return layer
 
@@ -756,9 +947,9 @@ def all_or_nothing(step: Callable[..., None]) -> Callable[..., None]:
 
 @all_or_nothing
 def step_merge(gen: Gen, b: Builder, kind: str | None = None, count: int | None = None) -> None:
-    """Branches from the current tail, merged by add or concat with the tail itself."""
+    """Branches from the current tail, merged by add, concat or multiply with the tail itself."""
     trunk, shape = b.tail, b.shape()
-    kind = kind or gen.pick(["add", "concat"])
+    kind = kind or gen.pick(["add", "concat", "add", "concat", "multiply"])
     count = count or gen.pick([2, 2, 3])
     image = len(shape) == 3
     axis = gen.pick([0, 1, 2]) if kind == "concat" and image else 0
@@ -781,6 +972,71 @@ def step_merge(gen: Gen, b: Builder, kind: str | None = None, count: int | None 
     if axis or kind == "concat" and gen.flip(20):
         merged["axis"] = axis
     b.add(named(b, merged) if gen.flip(50) else merged)
+
+
+def step_resample(gen: Gen, b: Builder) -> None:
+    """An image made larger: a transposed conv or an upsample."""
+    shape = b.shape()
+    if gen.flip(50):
+        b.try_add(named(b, make_conv_transpose(gen, b, shape)))
+    else:
+        layer = make_upsample(gen, b, shape)
+        b.try_add(named(b, layer) if gen.flip(70) else layer)
+
+
+@all_or_nothing
+def step_gate(gen: Gen, b: Builder, kind: str | None = None) -> None:
+    """The tail's channels scaled by a gate computed from it (squeeze-and-excitation): a
+    keepdims global pool, 1x1 convs and a sigmoid, a (C, 1, 1) gate (`se`); or a global pool
+    and a dense layer, a (C,) gate (`vector`); multiplied with the tail."""
+    trunk, shape = b.tail, b.shape()
+    need(len(shape) == 3)
+    c = shape[0]
+    kind = kind or gen.pick(["se", "vector"])
+    pool = gen.pick(["global_avgpool2d", "global_maxpool2d"])
+    gate_act = gen.pick(["sigmoid", "sigmoid", "hardsigmoid"])
+    if kind == "se":
+        b.add({"type": pool, "name": b.fresh(), "keepdims": True, "inputs": [trunk]})
+        if gen.flip(60):  # the squeeze: fewer channels
+            act = gen.pick(["relu", "silu", None])
+            squeeze: dict[str, Any] = {"type": "conv2d", "name": b.fresh()}
+            squeeze["filters"] = b.param(max(1, c // 2), "width", [1, 2])
+            squeeze["kernel"] = 1
+            if act is not None:
+                squeeze["activation"] = act
+            b.add(squeeze)
+        gate: dict[str, Any] = {"type": "conv2d", "name": b.fresh(), "filters": c, "kernel": 1}
+    else:
+        b.add({"type": pool, "name": b.fresh(), "inputs": [trunk]})
+        gate = {"type": "dense", "name": b.fresh(), "units": c}
+    if gen.flip(70):
+        gate["activation"] = gate_act
+        b.add(gate)
+    else:
+        b.add(gate)
+        b.add({"type": gate_act})
+    b.add(named(b, {"type": "multiply", "inputs": gen.draw(st.permutations([trunk, b.tail]))}))
+
+
+@all_or_nothing
+def step_residual(gen: Gen, b: Builder, rate: float | None = None) -> None:
+    """A residual branch as ConvNeXt's and EfficientNet's: a conv (maybe depthwise) or a dense
+    layer keeping the shape, maybe a normalisation, a layer scale, a drop_path, and the add
+    with the tail (`rate`: the drop_path's, drawn if None)."""
+    trunk, shape = b.tail, b.shape()
+    if len(shape) == 3:
+        branch = make_conv(gen, b, shape, filters=shape[0], keep=True, depthwise=40)
+    else:
+        branch = make_dense(gen, b, units=shape[0])
+    b.add(named(b, branch, trunk))
+    if gen.flip(40):
+        b.add(make_elementwise(gen, b, gen.pick(["layernorm", "groupnorm", "batchnorm"])))
+    if gen.wants("residual", 70):
+        b.add(make_elementwise(gen, b, "scale"))
+    if rate is None:
+        rate = gen.pick([0.0, 0.0, 0.2])
+    b.add({"type": "drop_path", "name": b.fresh(), "rate": b.param(rate, "drop", [0.0, 0.2])})
+    b.add(named(b, {"type": "add", "inputs": gen.draw(st.permutations([trunk, b.tail]))}))
 
 
 def step_repeat(gen: Gen, b: Builder) -> None:
@@ -954,14 +1210,19 @@ STEPS: dict[str, Callable[[Gen, Builder], None]] = {
     "repeat": step_repeat,
     "share": step_share,
     "block": step_block,
+    "resample": step_resample,
+    "gate": step_gate,
+    "residual": step_residual,
 }
 BLOCK_STEPS = {
-    3: ["conv", "conv", "pool", "elementwise", "merge", "repeat", "share", "block"],
-    1: ["dense", "dense", "elementwise", "merge", "repeat", "share", "block"],
+    3: ["conv", "conv", "pool", "elementwise", "merge", "repeat", "share", "block"]
+    + ["resample", "gate", "residual"],
+    1: ["dense", "dense", "elementwise", "merge", "repeat", "share", "block", "residual"],
 }
 BODY_STEPS = {
-    3: ["conv", "conv", "pool", "elementwise", "merge", "repeat", "share", "block"],
-    1: ["dense", "elementwise", "merge", "repeat", "share", "block"],
+    3: ["conv", "conv", "pool", "elementwise", "merge", "repeat", "share", "block"]
+    + ["resample", "gate", "residual"],
+    1: ["dense", "elementwise", "merge", "repeat", "share", "block", "residual"],
 }
 
 
@@ -986,6 +1247,34 @@ def focus_step(gen: Gen, b: Builder) -> None:
     elif focus == "stochastic":  # compared in eval mode only
         b.add({"type": "dropout", "rate": gen.pick([0.1, 0.5])})
         b.add({"type": "gaussian_noise", "stddev": gen.pick([0.1, 1.0])})
+        step_residual(gen, b, gen.pick([0.1, 0.5]))
+    elif focus == "depthwise":
+        for multiplier in gen.draw(st.permutations([1, 2])):
+            conv = make_conv(gen, b, b.shape(), depthwise=100, multiplier=multiplier)
+            b.try_add(named(b, conv))
+    elif focus == "conv_transpose":
+        b.try_add(
+            named(b, make_conv_transpose(gen, b, b.shape(), full=True)),
+            named(b, make_conv_transpose(gen, b, b.shape())),
+        )
+    elif focus == "upsample":
+        for mode in gen.draw(st.permutations(["nearest", "bilinear"])):
+            b.try_add(make_upsample(gen, b, b.shape(), mode))
+    elif focus == "norms":  # LayerNorm and GroupNorm of images, then of vectors
+        if b.shape()[0] in (1, 2, 3):  # channels for groups of several channels
+            b.try_add(named(b, make_conv(gen, b, b.shape(), filters=4, keep=True, grouped=0)))
+        for kind in ("layernorm", "groupnorm"):
+            step_elementwise(gen, b, kind)
+        if len(b.shape()) == 3:
+            b.add(named(b, {"type": gen.pick(["global_avgpool2d", "global_maxpool2d"])}))
+        for kind in gen.draw(st.permutations(["layernorm", "groupnorm"])):
+            step_elementwise(gen, b, kind)
+    elif focus == "gates":  # both gates, and a product of equal shapes
+        for kind in gen.draw(st.permutations(["se", "vector"])):
+            step_gate(gen, b, kind)
+        step_merge(gen, b, "multiply")
+    elif focus == "residual":
+        step_residual(gen, b, 0.0)
     elif focus.startswith("merge3_"):
         step_merge(gen, b, focus[len("merge3_") :], 3)
     elif focus.startswith("concat_axis"):
@@ -1071,6 +1360,11 @@ IMAGE_FOCI = {
     "keras_refusal",
     "flatten_output",
     "image_output",
+    "depthwise",
+    "conv_transpose",
+    "upsample",
+    "norms",
+    "gates",
 } | {f"share_{kind}" for kind in ("conv2d", "maxpool2d", "avgpool2d")}
 
 

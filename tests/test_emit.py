@@ -204,6 +204,20 @@ layers:
 """
     with pytest.raises(ValueError, match="stride above 1 together with a dilation"):
         netspec.build(strided_dilated, backend="keras", out=tmp_path / "c")
+    for layer, message in [
+        (
+            "{type: conv2d, name: dw, depthwise: true, kernel: 3, stride: [1, 2]}",
+            "'dw' \\(line 5\\): Keras \\(TensorFlow\\) depthwise convolutions take equal strides",
+        ),
+        (
+            "{type: conv_transpose2d, name: up, filters: 2, kernel: 3, dilation: 2}",
+            "'up' \\(line 5\\): .* transposed convolutions take no dilation above 1",
+        ),
+    ]:
+        spec = f"netspec: 1\nname: Gap\ninput: {{shape: [3, 16, 16]}}\nlayers:\n  - {layer}\n"
+        assert emit(netspec.load(spec), "torch")  # torch runs it
+        with pytest.raises(ValueError, match=message):
+            netspec.build(spec, backend="keras", out=tmp_path / "keras_gap")
     repeated_strided_same = """netspec: 1
 name: Repeated
 input: {shape: [1, 7, 7]}

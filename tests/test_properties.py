@@ -96,6 +96,11 @@ def features(net: Net, network: Network) -> set[str]:
                 ]
                 if on
             }
+        if kind == "conv2d" and layer.depthwise:  # type: ignore[attr-defined]
+            found.add("conv depthwise")
+            if layer.multiplier != 1:  # type: ignore[attr-defined]
+                found.add("conv depthwise multiplier")
+        found |= _modern(network, node, by_name)
         if kind in ("maxpool2d", "avgpool2d"):
             size, stride, pad = layer.size, layer.stride, layer.padding  # type: ignore[attr-defined]
             found |= {
@@ -145,6 +150,60 @@ def features(net: Net, network: Network) -> set[str]:
     found.add("keras refuses" if net.refused else "both backends")
     if net.deterministic and not net.refused:
         found.add("compared in training mode")
+    return found
+
+
+MODERN = (
+    "conv_transpose2d", "upsample", "layernorm", "groupnorm", "multiply", "scale", "drop_path",
+)  # fmt: skip
+"""The kinds of modern vision networks (with depthwise convs and keepdims pools)."""
+
+
+def _modern(network: Network, node: Any, by_name: dict[str, Any]) -> set[str]:
+    """What one node of the kinds of modern vision networks exercises."""
+    layer, kind = node.layer, node.layer.type
+    shapes = [network.shapes[i] for i in node.inputs]
+    out = network.shapes[node.name]
+    found = set()
+    if kind == "conv_transpose2d":
+        found |= {
+            f"conv_transpose2d {what}"
+            for what, on in [
+                ("stride", layer.stride != (1, 1)),
+                ("padding", layer.padding != (0, 0)),
+                ("output_padding", layer.output_padding != (0, 0)),
+                ("kernel below stride", any(k < s for k, s in zip(layer.kernel, layer.stride))),
+                ("no bias", not layer.bias),
+            ]
+            if on
+        }
+    if kind == "upsample":
+        found.add(f"upsample {layer.mode}")
+        if layer.scale[0] != layer.scale[1]:
+            found.add("upsample scale pair")
+    if kind in ("layernorm", "groupnorm", "scale"):
+        found.add(f"{kind} rank {len(out)}")
+    if kind == "groupnorm" and 1 < layer.groups < out[0]:
+        found.add("groupnorm groups")
+    if kind in ("global_avgpool2d", "global_maxpool2d") and layer.keepdims:
+        found.add("global pool keepdims")
+    if kind == "multiply":
+        if all(s == out for s in shapes):
+            found.add(f"multiply equal shapes rank {len(out)}")
+        elif any(len(s) == 1 for s in shapes):
+            found.add("multiply (C,) gate")
+        else:
+            found.add("multiply broadcast")
+    if kind == "drop_path" and layer.rate > 0:
+        found.add("drop_path rate")
+    fed = [by_name[i].layer.type for i in node.inputs if i in by_name]
+    if kind == "add" and "drop_path" in fed:
+        found.add("drop_path before add")
+    if kind in MODERN or (kind == "conv2d" and layer.depthwise):
+        if any(node.name.startswith(use.name + ".") for use in network.graph.instances):
+            found.add("modern kind in a block")
+        if "repeat" in layer.model_fields_set:
+            found.add("modern kind repeated")
     return found
 
 
@@ -209,6 +268,14 @@ REQUIRED = (
     | {"input image", "input flat", "output image", "output in flatten order"}
     | {"bce on sigmoid", "bce on logits", "keras refuses", "both backends"}
     | {"compared in training mode"}
+    | {"conv depthwise", "conv depthwise multiplier"}
+    | {f"conv_transpose2d {w}" for w in ("stride", "padding", "output_padding")}
+    | {"conv_transpose2d kernel below stride"}
+    | {"upsample nearest", "upsample bilinear", "upsample scale pair"}
+    | {"layernorm rank 1", "layernorm rank 3", "groupnorm rank 3", "groupnorm groups"}
+    | {"scale rank 1", "scale rank 3", "global pool keepdims"}
+    | {"multiply equal shapes rank 3", "multiply (C,) gate", "multiply broadcast"}
+    | {"drop_path rate", "drop_path before add"}
 )
 """What the sample that tests/test_random_models.py compares must exercise."""
 

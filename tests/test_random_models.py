@@ -3,16 +3,17 @@
 For each network of the sample: both packages build (or the Keras emitter refuses it with its
 documented message: a conv with a stride and a dilation above 1); the generated code runs with
 the inferred shape of every layer and the spec's parameter counts; and given the same weights
-(BatchNorm statistics randomised), torch and Keras give the same outputs, the same loss (the
-generated train.py's `make_loss()`, on targets fitting the loss) and the same gradient of every
-weight, shared weights included, to 1e-5 relative (the largest difference over the largest
-value of each array) — in eval mode, and in training mode too where the function is
-deterministic there (every dropout rate and noise stddev 0; BatchNorm then uses the batch's
-statistics in both). Keras's channels-last images and flatten order are converted back to the
-spec's layout before comparing (tests/scripts/random_keras.py). The comparison runs in float64,
-so that a difference means a different function, not rounding (in float32, a gradient that is
-zero in exact arithmetic, such as a bias's before a BatchNorm in training mode, is rounding
-noise that differs between the frameworks by 1e-3 of its tiny scale).
+(BatchNorm statistics, the scales and shifts of normalisations and layer scales randomised),
+torch and Keras give the same outputs, the same loss (the generated train.py's `make_loss()`,
+on targets fitting the loss) and the same gradient of every weight, shared weights included, to
+1e-5 relative (the largest difference over the largest value of each array) — in eval mode,
+and in training mode too where the function is deterministic there (every dropout and
+drop_path rate and noise stddev 0; BatchNorm then uses the batch's statistics in both).
+Keras's channels-last images and flatten order are converted back to the spec's layout before
+comparing (tests/scripts/random_keras.py). The comparison runs in float64, so that a
+difference means a different function, not rounding (in float32, a gradient that is zero in
+exact arithmetic, such as a bias's before a BatchNorm in training mode, is rounding noise that
+differs between the frameworks by 1e-3 of its tiny scale).
 
 Cost: ONE torch process and ONE Keras process run every network, side by side; they start
 first (importing their framework) while the networks are drawn and built here. CI draws 50
@@ -40,6 +41,7 @@ import pytest
 import netspec
 from netspec.emit.base import EmitError
 from netspec.network import Network
+from netspec.weights import LAYOUTS
 from tests.frameworks import ROOT, SCRIPTS
 from tests.netgen import Net, sample
 
@@ -49,32 +51,41 @@ DTYPE = "float64"
 
 
 def owners(network: Network) -> list:
-    """Nodes that own weights (netspec.weights' notion: conv, dense, batchnorm, not sharing)."""
-    kinds = ("conv2d", "dense", "batchnorm")
-    return [n for n in network.nodes if n.layer.type in kinds and n.shares is None]
+    """Nodes that own weights (netspec.weights' notion: every kind of `LAYOUTS`, not sharing)."""
+    return [n for n in network.nodes if n.layer.type in LAYOUTS and n.shares is None]
 
 
 def random_weights(network: Network, rng: np.random.Generator) -> dict[str, np.ndarray]:
     """Weights for every owner, in netspec.weights' .npz layout (`layer/key`, torch's shapes),
-    scaled like torch's default initialisation; BatchNorm's statistics randomised."""
+    scaled like torch's default initialisation; the scales and shifts of normalisations and
+    layer scales, and BatchNorm's statistics, randomised."""
     arrays = {}
     for node in owners(network):
         layer, shape = node.layer, network.shapes[node.inputs[0]]
-        if layer.type == "batchnorm":
-            c = shape[0]
+        c = shape[0]
+        if layer.type in ("batchnorm", "layernorm", "groupnorm"):
             arrays[f"{node.name}/weight"] = rng.uniform(0.5, 1.5, c)
             arrays[f"{node.name}/bias"] = rng.uniform(-0.5, 0.5, c)
-            arrays[f"{node.name}/running_mean"] = rng.uniform(-0.5, 0.5, c)
-            arrays[f"{node.name}/running_var"] = rng.uniform(0.5, 2.0, c)
+            if layer.type == "batchnorm":
+                arrays[f"{node.name}/running_mean"] = rng.uniform(-0.5, 0.5, c)
+                arrays[f"{node.name}/running_var"] = rng.uniform(0.5, 2.0, c)
+            continue
+        if layer.type == "scale":  # torch keeps an image's as (C, 1, 1)
+            arrays[f"{node.name}/weight"] = rng.uniform(-1.5, 1.5, (c, 1, 1)[: len(shape)])
             continue
         if layer.type == "conv2d":
-            dims = (layer.filters, shape[0] // layer.groups, *layer.kernel)
+            out = layer.out_channels(c)
+            dims = (out, c // layer.group_count(c), *layer.kernel)
+        elif layer.type == "conv_transpose2d":  # torch's (in, out, kH, kW)
+            out = layer.filters
+            dims = (c, out, *layer.kernel)
         else:
-            dims = (layer.units, shape[0])
+            out = layer.units
+            dims = (out, c)
         bound = 1 / np.sqrt(np.prod(dims[1:]))
         arrays[f"{node.name}/weight"] = rng.uniform(-bound, bound, dims)
         if layer.bias:
-            arrays[f"{node.name}/bias"] = rng.uniform(-bound, bound, dims[0])
+            arrays[f"{node.name}/bias"] = rng.uniform(-bound, bound, out)
     return arrays
 
 

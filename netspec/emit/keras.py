@@ -249,20 +249,28 @@ def _call(*args: str, **kwargs: str | None) -> dict[str, Any]:
     return {"args": call("", *args, **kwargs)[1:-1]}
 
 
-def _strided_dilation(item: Item, what: str) -> None:
-    concrete = [n.layer for use in item.uses for n in use]
-    if any(c.stride != (1, 1) and c.dilation != (1, 1) for c in concrete):  # type: ignore[attr-defined]
-        raise EmitError(
-            f"layer {item.name!r} (line {item.line}): Keras's {what} does not support "
-            "a stride above 1 together with a dilation above 1"
-        )
+def _refuse(item: Item, unsupported: Callable[[Any], bool], what: str) -> None:
+    """Refuse what Keras (or TensorFlow's CPU kernels) cannot run, checked on every concrete
+    copy of the item (block parameters may differ between uses)."""
+    if any(unsupported(n.layer) for use in item.uses for n in use):
+        raise EmitError(f"layer {item.name!r} (line {item.line}): Keras {what}")
 
 
 @arguments("conv2d")
 def _conv2d(emitter: _Emitter, item: Item, name: str) -> dict[str, Any]:
     layer = item.layer
     assert isinstance(layer, Conv2d)
-    _strided_dilation(item, "Conv2D")
+    _refuse(
+        item,
+        lambda c: c.stride != (1, 1) and c.dilation != (1, 1),
+        "convolutions do not take a stride above 1 together with a dilation above 1",
+    )
+    if layer.depthwise:
+        _refuse(
+            item,
+            lambda c: c.stride[0] != c.stride[1],
+            "(TensorFlow) depthwise convolutions take equal strides for height and width only",
+        )
     act, _ = _fused(layer.activation)
     common = {
         "strides": _kw(layer.stride, (1, 1)),
@@ -297,7 +305,11 @@ def _conv_transpose2d(emitter: _Emitter, item: Item, name: str) -> dict[str, Any
     torch's size before its padding, which a crop (`post`) then removes."""
     layer = item.layer
     assert isinstance(layer, ConvTranspose2d)
-    _strided_dilation(item, "Conv2DTranspose")
+    _refuse(
+        item,
+        lambda c: c.dilation != (1, 1),
+        "(TensorFlow's CPU kernels) transposed convolutions take no dilation above 1",
+    )
     act, _ = _fused(layer.activation)
     # Keras's default output_padding (None) differs from torch's where the kernel is smaller
     # than the stride; an explicit one always means torch's formula

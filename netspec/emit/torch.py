@@ -14,6 +14,7 @@ and configuration are equal (checked by the passes).
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from typing import Any
 
@@ -305,12 +306,25 @@ def _channels(item: Item, ctx: _Context, ins: list[str]) -> str:
         defaults = ctx.network.spec.blocks[layer.block].params
         args = {**{k: v for k, v in defaults.items() if v is not None}, **layer.args}
         mapping = {"in_channels": ins[0], **{k: expr(v) for k, v in args.items()}}
-        return " + ".join(mapping.get(tok, tok) for tok in result.split(" + "))
+        return _substituted(result, mapping)
     out = layer.channels(ins)
     if out is None:
         shapes = ctx.network.shapes
         return str(item.uniform("flattened size", lambda n: shapes[n.name][0]))
     return out
+
+
+def _substituted(expression: str, mapping: dict[str, str]) -> str:
+    """A block's channel expression with its names (`in_channels`, parameters) replaced by the
+    use's; a replacement is parenthesised in a product (a depthwise conv's `in_channels * m`)."""
+    product = "*" in expression
+
+    def one(match: re.Match[str]) -> str:
+        value = mapping.get(match.group(0), match.group(0))
+        simple = value.isidentifier() or value.isdigit()
+        return f"({value})" if product and not simple else value
+
+    return re.sub(r"(?<![\w.])[A-Za-z_]\w*(?![\w.])", one, expression)
 
 
 def _fixed(item: Item, ctx: _Context, out: str) -> bool:
@@ -349,6 +363,18 @@ def _body_view(body: Body, ctx: _Context, env: Any, ns: Namespace) -> dict[str, 
                     _args(item, ctx, [f"self.{item.name}[-1].out_channels"])
                 )
                 init.append(commented(f"self.{item.name} = nn.ModuleList([{first}])", line, 8))
+                init.append(f"        for _ in range({expr(layer.repeat)} - 1):")
+                init.append(wrap(f"self.{item.name}.append({more})", 12))
+            elif item.repeated and _channels(item, ctx, [out]) != out:
+                # each copy's channels follow from the one before (a depthwise conv with a
+                # multiplier): build them in a chain
+                ctx.channels[item.name] = f"self.{item.name}[-1].out_channels"
+                first = template.module.module(_args(item, ctx, ins[:1]))
+                more = template.module.module(
+                    _args(item, ctx, [f"self.{item.name}[-1].out_channels"])
+                )
+                init.append(commented(f"self.{item.name} = nn.ModuleList()", line, 8))
+                init.append(wrap(f"self.{item.name}.append({first})", 8))
                 init.append(f"        for _ in range({expr(layer.repeat)} - 1):")
                 init.append(wrap(f"self.{item.name}.append({more})", 12))
             elif item.repeated:

@@ -73,11 +73,15 @@ def run(entry):
     shared = {n.shares for n in network.nodes if n.shares} | {
         n.name for n in network.nodes if n.shares
     }
-    shapes = {
-        n.name: spec_order(model.get_layer(n.name).output.shape[1:])
+    names = {layer.name for layer in model.layers}
+    # a node's output is its last layer's: its crop (a transposed conv's padding), its
+    # activation layer, or the layer itself (as in run_keras.py)
+    last = {
+        n.name: next(k for k in (f"{n.name}.act", f"{n.name}.crop", n.name) if k in names)
         for n in network.nodes
         if n.name not in shared
     }
+    shapes = {name: spec_order(model.get_layer(k).output.shape[1:]) for name, k in last.items()}
 
     order = weights.feature_orders(network)[network.graph.output]
     data = np.load(entry["data"])
