@@ -18,11 +18,12 @@ subclass would nest them out of `get_layer`'s reach. Sharing is calling one obje
 layer that shares calls the owner's layer object (kept in a variable, or an attribute in a
 class) between padding and activation layers of its own, which hold no weights; a block use
 that shares calls the owner use's block object.
+
+What each kind's layer takes is in `netspec.emit.keras_layers` (one function per kind).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
 from netspec.emit.base import (
@@ -41,17 +42,8 @@ from netspec.emit.base import (
     literal,
     wrap,
 )
-from netspec.ir import (
-    ActivationFn,
-    BatchNorm,
-    BlockCall,
-    Conv2d,
-    ConvTranspose2d,
-    Dense,
-    GroupNorm,
-    ParamRef,
-    Upsample,
-)
+from netspec.emit.keras_layers import ARGUMENTS, fused
+from netspec.ir import BlockCall
 from netspec.network import Network
 from netspec.passes import INPUT
 
@@ -63,35 +55,6 @@ HELPERS = {
     "drop_path": "DropPath",
 }
 """Layers the generated file defines (templates under `helpers/`), by template."""
-
-KERAS_ACTIVATIONS = {
-    "relu": "relu",
-    "sigmoid": "sigmoid",
-    "tanh": "tanh",
-    "softmax": "softmax",
-    "log_softmax": "log_softmax",
-    "relu6": "relu6",
-    "silu": "silu",
-    "hardswish": "hard_silu",
-    "hardsigmoid": "hard_sigmoid",
-}
-"""Activations Keras names as the spec means them (its `gelu` string is the exact form only)."""
-
-
-def _fused(act: ActivationFn | None) -> tuple[str | None, str | None]:
-    """(activation= argument, separate activation layer) for a fused activation."""
-    if act is None:
-        return None, None
-    if act.type in KERAS_ACTIVATIONS:
-        return literal(KERAS_ACTIVATIONS[act.type]), None
-    if act.type == "elu" and act.alpha == 1.0:  # type: ignore[attr-defined]
-        return literal("elu"), None
-    if act.type == "gelu":
-        return None, f"GELU(approximate={act.approximate == 'tanh'}"  # type: ignore[attr-defined]
-    if act.type == "leaky_relu":
-        return None, f"layers.LeakyReLU(negative_slope={expr(act.alpha)}"  # type: ignore[attr-defined]
-    return None, f"layers.ELU(alpha={expr(act.alpha)}"  # type: ignore[attr-defined]
-
 
 _PADDED = {"conv2d", "maxpool2d", "avgpool2d"}
 """Kinds whose integer `padding` Keras takes as a padding layer before them."""
@@ -131,7 +94,7 @@ class _Emitter:
         if crop not in (None, (0, 0)):
             name = self.layer_name(body, local, ".crop")
             steps.append((".crop", f"layers.Cropping2D({expr(crop)}, name={name})"))
-        _, separate = _fused(getattr(item.layer, "activation", None))
+        _, separate = fused(getattr(item.layer, "activation", None))
         if separate is not None:
             steps.append((".act", f"{separate}, name={self.layer_name(body, local, '.act')})"))
         return steps
@@ -144,7 +107,7 @@ class _Emitter:
             return call(self.classes[layer.block], *args, name=name)
         template = self.env.get_template(f"layers/{item.kind}.py.jinja")
         fn = ARGUMENTS.get(item.kind)
-        view = {"args": f"name={name}"} if fn is None else fn(self, item, name)
+        view = {"args": f"name={name}"} if fn is None else fn(self.network, item, name)
         return template.module.layer(view)
 
     def steps(self, body: Body, item: Item) -> list[tuple[str, str | None]]:
@@ -229,200 +192,6 @@ class _Emitter:
         }
 
 
-Arguments = Callable[["_Emitter", Item, str], dict[str, Any]]
-ARGUMENTS: dict[str, Arguments] = {}
-"""What each kind's layer template needs, by kind (a kind with no entry takes only its
-`name=`): one function per kind, so a new kind is one entry here and one template."""
-
-
-def arguments(*kinds: str) -> Callable[[Arguments], Arguments]:
-    def register(fn: Arguments) -> Arguments:
-        for kind in kinds:
-            ARGUMENTS[kind] = fn
-        return fn
-
-    return register
-
-
-def _call(*args: str, **kwargs: str | None) -> dict[str, Any]:
-    """A template view whose `args` are a constructor's arguments."""
-    return {"args": call("", *args, **kwargs)[1:-1]}
-
-
-def _refuse(item: Item, unsupported: Callable[[Any], bool], what: str) -> None:
-    """Refuse what Keras (or TensorFlow's CPU kernels) cannot run, checked on every concrete
-    copy of the item (block parameters may differ between uses)."""
-    if any(unsupported(n.layer) for use in item.uses for n in use):
-        raise EmitError(f"layer {item.name!r} (line {item.line}): Keras {what}")
-
-
-@arguments("conv2d")
-def _conv2d(emitter: _Emitter, item: Item, name: str) -> dict[str, Any]:
-    layer = item.layer
-    assert isinstance(layer, Conv2d)
-    _refuse(
-        item,
-        lambda c: c.stride != (1, 1) and c.dilation != (1, 1),
-        "convolutions do not take a stride above 1 together with a dilation above 1",
-    )
-    if layer.depthwise:
-        _refuse(
-            item,
-            lambda c: c.stride[0] != c.stride[1],
-            "(TensorFlow) depthwise convolutions take equal strides for height and width only",
-        )
-    act, _ = _fused(layer.activation)
-    common = {
-        "strides": _kw(layer.stride, (1, 1)),
-        "padding": literal("same") if layer.padding == "same" else None,
-        "dilation_rate": _kw(layer.dilation, (1, 1)),
-    }
-    if layer.depthwise:
-        view = _call(
-            expr(layer.kernel),
-            **common,
-            depth_multiplier=_kw(layer.multiplier, 1),
-            use_bias=_kw(layer.bias, True),
-            activation=act,
-            name=name,
-        )
-        return {**view, "cls": "DepthwiseConv2D"}
-    view = _call(
-        expr(layer.filters),
-        expr(layer.kernel),
-        **common,
-        groups=_kw(layer.groups, 1),
-        use_bias=_kw(layer.bias, True),
-        activation=act,
-        name=name,
-    )
-    return {**view, "cls": "Conv2D"}
-
-
-@arguments("conv_transpose2d")
-def _conv_transpose2d(emitter: _Emitter, item: Item, name: str) -> dict[str, Any]:
-    """Keras's 'valid' transposed convolution with an explicit `output_padding` computes
-    torch's size before its padding, which a crop (`post`) then removes."""
-    layer = item.layer
-    assert isinstance(layer, ConvTranspose2d)
-    _refuse(
-        item,
-        lambda c: c.dilation != (1, 1),
-        "(TensorFlow's CPU kernels) transposed convolutions take no dilation above 1",
-    )
-    act, _ = _fused(layer.activation)
-    # Keras's default output_padding (None) differs from torch's where the kernel is smaller
-    # than the stride; an explicit one always means torch's formula
-    explicit = layer.output_padding != (0, 0) or any(
-        k < s for k, s in zip(layer.kernel, layer.stride)
-    )
-    return _call(
-        expr(layer.filters),
-        expr(layer.kernel),
-        strides=_kw(layer.stride, (1, 1)),
-        output_padding=expr(layer.output_padding) if explicit else None,
-        dilation_rate=_kw(layer.dilation, (1, 1)),
-        use_bias=_kw(layer.bias, True),
-        activation=act,
-        name=name,
-    )
-
-
-@arguments("maxpool2d", "avgpool2d")
-def _pool2d(emitter: _Emitter, item: Item, name: str) -> dict[str, Any]:
-    return _call(expr(item.layer.size), strides=_kw(item.layer.stride, None), name=name)  # type: ignore[attr-defined]
-
-
-@arguments("global_avgpool2d", "global_maxpool2d")
-def _global_pool2d(emitter: _Emitter, item: Item, name: str) -> dict[str, Any]:
-    keepdims = item.layer.keepdims  # type: ignore[attr-defined]
-    return _call(keepdims="True" if keepdims else None, name=name)
-
-
-@arguments("upsample")
-def _upsample(emitter: _Emitter, item: Item, name: str) -> dict[str, Any]:
-    layer = item.layer
-    assert isinstance(layer, Upsample)
-    return _call(expr(layer.scale), interpolation=literal(layer.mode), name=name)
-
-
-@arguments("dense")
-def _dense(emitter: _Emitter, item: Item, name: str) -> dict[str, Any]:
-    layer = item.layer
-    assert isinstance(layer, Dense)
-    act, _ = _fused(layer.activation)
-    return _call(expr(layer.units), activation=act, use_bias=_kw(layer.bias, True), name=name)
-
-
-@arguments("batchnorm")
-def _batchnorm(emitter: _Emitter, item: Item, name: str) -> dict[str, Any]:
-    layer = item.layer
-    assert isinstance(layer, BatchNorm)
-    m = layer.momentum
-    momentum = f"1 - {m}" if isinstance(m, ParamRef) else repr(round(1 - m, 12))
-    return _call(axis="-1", momentum=momentum, epsilon=expr(layer.epsilon), name=name)
-
-
-@arguments("layernorm")
-def _layernorm(emitter: _Emitter, item: Item, name: str) -> dict[str, Any]:
-    return _call(axis="-1", epsilon=expr(item.layer.epsilon), name=name)  # type: ignore[attr-defined]
-
-
-@arguments("groupnorm")
-def _groupnorm(emitter: _Emitter, item: Item, name: str) -> dict[str, Any]:
-    layer = item.layer
-    assert isinstance(layer, GroupNorm)
-    return _call(expr(layer.groups), axis="-1", epsilon=expr(layer.epsilon), name=name)
-
-
-@arguments("scale")
-def _scale(emitter: _Emitter, item: Item, name: str) -> dict[str, Any]:
-    return _call(expr(item.layer.init), name=name)  # type: ignore[attr-defined]
-
-
-@arguments("dropout", "drop_path")
-def _rate(emitter: _Emitter, item: Item, name: str) -> dict[str, Any]:
-    return _call(expr(item.layer.rate), name=name)  # type: ignore[attr-defined]
-
-
-@arguments("gaussian_noise")
-def _gaussian_noise(emitter: _Emitter, item: Item, name: str) -> dict[str, Any]:
-    return _call(expr(item.layer.stddev), name=name)  # type: ignore[attr-defined]
-
-
-@arguments("leaky_relu")
-def _leaky_relu(emitter: _Emitter, item: Item, name: str) -> dict[str, Any]:
-    return _call(negative_slope=expr(item.layer.alpha), name=name)  # type: ignore[attr-defined]
-
-
-@arguments("elu")
-def _elu(emitter: _Emitter, item: Item, name: str) -> dict[str, Any]:
-    return _call(alpha=expr(item.layer.alpha), name=name)  # type: ignore[attr-defined]
-
-
-@arguments("softmax")
-def _softmax(emitter: _Emitter, item: Item, name: str) -> dict[str, Any]:
-    return _call(axis="-1", name=name)
-
-
-@arguments("gelu")
-def _gelu(emitter: _Emitter, item: Item, name: str) -> dict[str, Any]:
-    return _call(approximate=str(item.layer.approximate == "tanh"), name=name)  # type: ignore[attr-defined]
-
-
-@arguments("sigmoid", "tanh", "log_softmax", "relu6", "silu", "hardswish", "hardsigmoid")
-def _activation(emitter: _Emitter, item: Item, name: str) -> dict[str, Any]:
-    return _call(literal(KERAS_ACTIVATIONS[item.kind]), name=name)
-
-
-@arguments("concat")
-def _concat(emitter: _Emitter, item: Item, name: str) -> dict[str, Any]:
-    shapes = emitter.network.shapes
-    rank = item.uniform("input rank", lambda n: len(shapes[n.inputs[0]]))
-    axis = -1 if rank == 1 or item.layer.axis == 0 else item.layer.axis  # type: ignore[attr-defined]
-    return _call(axis=str(axis), name=name)
-
-
 def _listed(attr: str, ctor: str, count: str) -> str:
     """`attr = [ctor for i in range(count)]` in a class's `__init__` (depth 8), formatted as
     ruff format does: on one line, else the comprehension on its own line, else the
@@ -454,10 +223,6 @@ def _doc(body: Body) -> str:
     if body.block is None:
         return "A freshly initialised model; input (H, W, C) images, channels last."
     return body.summary
-
-
-def _kw(value: Any, default: Any) -> str | None:
-    return None if value == default else expr(value)
 
 
 def _feature_orders(network: Network) -> dict[str, Any]:

@@ -10,6 +10,8 @@ them, so one class serves every use of the block (as torchvision's `BasicBlock` 
 A layer or block use that shares (`share:`) has no submodule: `forward` calls the owner's
 (`self.enc(x)`), padding explicitly and activating as the owner does, since their input shapes
 and configuration are equal (checked by the passes).
+
+What each kind's module takes is in `netspec.emit.torch_layers` (one function per kind).
 """
 
 from __future__ import annotations
@@ -31,21 +33,8 @@ from netspec.emit.base import (
     literal,
     wrap,
 )
-from netspec.ir import (
-    ActivationFn,
-    AvgPool2d,
-    BatchNorm,
-    BlockCall,
-    Conv2d,
-    ConvTranspose2d,
-    Dense,
-    GroupNorm,
-    LayerNorm,
-    MaxPool2d,
-    ParamRef,
-    Scale,
-    Upsample,
-)
+from netspec.emit.torch_layers import Context, asymmetric_pad, module_args
+from netspec.ir import ActivationFn, BlockCall, ParamRef
 from netspec.network import Network
 from netspec.passes import INPUT
 
@@ -81,225 +70,7 @@ _FUSED: dict[str, Callable[[ActivationFn, str], str]] = {
 }
 
 
-class _Context:
-    """Per-body state while emitting: channel expressions and the classes of blocks."""
-
-    def __init__(
-        self, network: Network, classes: dict[str, str], block_out: dict[str, str]
-    ) -> None:
-        self.network = network
-        self.classes = classes
-        self.block_out = block_out
-        self.channels: dict[str, str] = {}
-        self.needs_out: set[str] = set()
-        """Blocks whose class must keep `out_channels` (shared by every body)."""
-        self.attrs = Namespace()
-        """Attribute names of the body's class (its submodules, then the parameters kept)."""
-        self.kept: dict[str, str] = {}
-        """Block parameters that `forward` reads (a fused activation's `alpha: $slope`), each
-        with the attribute `__init__` keeps it in: parameters are constructor arguments."""
-
-
-Arguments = Callable[[Item, "_Context", list[str]], dict[str, Any]]
-ARGUMENTS: dict[str, Arguments] = {}
-"""What each kind's module template needs beyond nothing, by kind (a kind with no entry takes
-no arguments): one function per kind, so a new kind is one entry here and one template."""
-
-
-def arguments(*kinds: str) -> Callable[[Arguments], Arguments]:
-    def register(fn: Arguments) -> Arguments:
-        for kind in kinds:
-            ARGUMENTS[kind] = fn
-        return fn
-
-    return register
-
-
-def _args(item: Item, ctx: _Context, ins: list[str]) -> dict[str, Any]:
-    """What an item's module template needs (Python decides; the template lays out)."""
-    fn = ARGUMENTS.get(item.kind)
-    return {"args": ""} if fn is None else fn(item, ctx, ins)
-
-
-def _joined(*parts: str | None) -> dict[str, Any]:
-    return {"args": ", ".join(p for p in parts if p)}
-
-
-@arguments("conv2d")
-def _conv2d(item: Item, ctx: _Context, ins: list[str]) -> dict[str, Any]:
-    layer = item.layer
-    assert isinstance(layer, Conv2d)
-    return _joined(
-        ins[0],
-        layer.channels(ins),
-        f"kernel_size={expr(layer.kernel)}",
-        _kw("stride", layer.stride, (1, 1)),
-        _conv_padding(item, ctx, layer),
-        _kw("dilation", layer.dilation, (1, 1)),
-        f"groups={ins[0]}" if layer.depthwise else _kw("groups", layer.groups, 1),
-        _kw("bias", layer.bias, True),
-    )
-
-
-@arguments("conv_transpose2d")
-def _conv_transpose2d(item: Item, ctx: _Context, ins: list[str]) -> dict[str, Any]:
-    layer = item.layer
-    assert isinstance(layer, ConvTranspose2d)
-    return _joined(
-        ins[0],
-        expr(layer.filters),
-        f"kernel_size={expr(layer.kernel)}",
-        _kw("stride", layer.stride, (1, 1)),
-        _kw("padding", layer.padding, (0, 0)),
-        _kw("output_padding", layer.output_padding, (0, 0)),
-        _kw("dilation", layer.dilation, (1, 1)),
-        _kw("bias", layer.bias, True),
-    )
-
-
-@arguments("maxpool2d", "avgpool2d")
-def _pool2d(item: Item, ctx: _Context, ins: list[str]) -> dict[str, Any]:
-    layer = item.layer
-    assert isinstance(layer, (MaxPool2d, AvgPool2d))
-    return _joined(
-        expr(layer.size),
-        _kw("stride", layer.stride, None),
-        _kw("padding", layer.padding, (0, 0)),
-    )
-
-
-@arguments("global_avgpool2d", "global_maxpool2d")
-def _global_pool2d(item: Item, ctx: _Context, ins: list[str]) -> dict[str, Any]:
-    return {"args": "1", "flatten": not item.layer.keepdims}  # type: ignore[attr-defined]
-
-
-@arguments("upsample")
-def _upsample(item: Item, ctx: _Context, ins: list[str]) -> dict[str, Any]:
-    layer = item.layer
-    assert isinstance(layer, Upsample)
-    scale = layer.scale[0] if layer.scale[0] == layer.scale[1] else layer.scale
-    bilinear = layer.mode == "bilinear"
-    return _joined(
-        f"scale_factor={expr(scale)}",
-        f"mode={literal(layer.mode)}",
-        "align_corners=False" if bilinear else None,
-    )
-
-
-@arguments("dense")
-def _dense(item: Item, ctx: _Context, ins: list[str]) -> dict[str, Any]:
-    layer = item.layer
-    assert isinstance(layer, Dense)
-    return _joined(ins[0], expr(layer.units), _kw("bias", layer.bias, True))
-
-
-@arguments("batchnorm")
-def _batchnorm(item: Item, ctx: _Context, ins: list[str]) -> dict[str, Any]:
-    layer = item.layer
-    assert isinstance(layer, BatchNorm)
-    args = f"{ins[0]}, eps={expr(layer.epsilon)}, momentum={expr(layer.momentum)}"
-    return {"args": args, "dims": "1d" if _rank(item, ctx) == 1 else "2d"}
-
-
-@arguments("layernorm")
-def _layernorm(item: Item, ctx: _Context, ins: list[str]) -> dict[str, Any]:
-    layer = item.layer
-    assert isinstance(layer, LayerNorm)
-    cls = "LayerNorm2d" if _rank(item, ctx) == 3 else "nn.LayerNorm"
-    return {"args": f"{ins[0]}, eps={expr(layer.epsilon)}", "cls": cls}
-
-
-@arguments("groupnorm")
-def _groupnorm(item: Item, ctx: _Context, ins: list[str]) -> dict[str, Any]:
-    layer = item.layer
-    assert isinstance(layer, GroupNorm)
-    return _joined(expr(layer.groups), ins[0], f"eps={expr(layer.epsilon)}")
-
-
-@arguments("scale")
-def _scale(item: Item, ctx: _Context, ins: list[str]) -> dict[str, Any]:
-    layer = item.layer
-    assert isinstance(layer, Scale)
-    shape = f"({ins[0]}, 1, 1)" if _rank(item, ctx) == 3 else f"({ins[0]},)"
-    return _joined(shape, f"init={expr(layer.init)}")
-
-
-@arguments("dropout", "drop_path")
-def _rate(item: Item, ctx: _Context, ins: list[str]) -> dict[str, Any]:
-    return {"args": expr(item.layer.rate)}  # type: ignore[attr-defined]
-
-
-@arguments("gaussian_noise")
-def _gaussian_noise(item: Item, ctx: _Context, ins: list[str]) -> dict[str, Any]:
-    return {"args": expr(item.layer.stddev)}  # type: ignore[attr-defined]
-
-
-@arguments("leaky_relu", "elu")
-def _alpha(item: Item, ctx: _Context, ins: list[str]) -> dict[str, Any]:
-    return {"args": expr(item.layer.alpha)}  # type: ignore[attr-defined]
-
-
-@arguments("softmax", "log_softmax")
-def _over_features(item: Item, ctx: _Context, ins: list[str]) -> dict[str, Any]:
-    return {"args": "dim=1"}
-
-
-@arguments("gelu")
-def _gelu(item: Item, ctx: _Context, ins: list[str]) -> dict[str, Any]:
-    return _joined(_kw("approximate", item.layer.approximate, "none"))  # type: ignore[attr-defined]
-
-
-@arguments("concat")
-def _concat(item: Item, ctx: _Context, ins: list[str]) -> dict[str, Any]:
-    return {"args": str(item.layer.axis + 1)}  # type: ignore[attr-defined]
-
-
-@arguments("block")
-def _block(item: Item, ctx: _Context, ins: list[str]) -> dict[str, Any]:
-    layer = item.layer
-    assert isinstance(layer, BlockCall)
-    args = ", ".join([ins[0]] + [f"{k}={expr(v)}" for k, v in layer.args.items()])
-    return {"args": args, "class": ctx.classes[layer.block]}
-
-
-def _rank(item: Item, ctx: _Context) -> int:
-    shapes = ctx.network.shapes
-    return item.uniform("input rank", lambda n: len(shapes[n.inputs[0]]))  # type: ignore[no-any-return]
-
-
-def _kw(name: str, value: Any, default: Any) -> str | None:
-    return None if value == default else f"{name}={expr(value)}"
-
-
-def _conv_padding(item: Item, ctx: _Context, layer: Conv2d) -> str | None:
-    if layer.padding == "valid":
-        return None
-    if layer.padding != "same":
-        return _kw("padding", layer.padding, (0, 0))
-    if _asymmetric_pad(item, ctx) is not None:
-        return None  # padded explicitly in forward
-    (top, _), (left, _) = _same_pads(item, ctx, layer)
-    return _kw("padding", (top, left), (0, 0))
-
-
-def _same_pads(item: Item, ctx: _Context, layer: Conv2d) -> Any:
-    shapes = ctx.network.shapes
-    return item.uniform(
-        "'same' padding",
-        lambda n: n.layer.pads(shapes[n.inputs[0]]),  # type: ignore[attr-defined]
-    )
-
-
-def _asymmetric_pad(item: Item, ctx: _Context) -> tuple[int, int, int, int] | None:
-    """torch pads both sides alike; netspec's 'same' pads the end more when the total is odd."""
-    layer = item.layer
-    if not isinstance(layer, Conv2d) or layer.padding != "same":
-        return None
-    (top, bottom), (left, right) = _same_pads(item, ctx, layer)
-    return None if (top == bottom and left == right) else (left, right, top, bottom)
-
-
-def _channels(item: Item, ctx: _Context, ins: list[str]) -> str:
+def _channels(item: Item, ctx: Context, ins: list[str]) -> str:
     layer = item.layer
     if isinstance(layer, BlockCall):
         result = ctx.block_out[layer.block]
@@ -327,13 +98,13 @@ def _substituted(expression: str, mapping: dict[str, str]) -> str:
     return re.sub(r"(?<![\w.])[A-Za-z_]\w*(?![\w.])", one, expression)
 
 
-def _fixed(item: Item, ctx: _Context, out: str) -> bool:
+def _fixed(item: Item, ctx: Context, out: str) -> bool:
     """Whether every copy of a repeated block takes the channels the first one gives (so one
     constructor expression serves them all)."""
     return "self." not in out and _channels(item, ctx, [out]) == out
 
 
-def _body_view(body: Body, ctx: _Context, env: Any, ns: Namespace) -> dict[str, Any]:
+def _body_view(body: Body, ctx: Context, env: Any, ns: Namespace) -> dict[str, Any]:
     ctx.channels = {INPUT: "in_channels" if body.block else str(ctx.network.input_shape[0])}
     ctx.attrs = Namespace({item.name for item in body.items})
     init: list[str] = []
@@ -358,9 +129,9 @@ def _body_view(body: Body, ctx: _Context, env: Any, ns: Namespace) -> dict[str, 
                 # each copy's channels follow from the one before: build them in a chain
                 ctx.needs_out.add(layer.block)
                 ctx.channels[item.name] = f"self.{item.name}[-1].out_channels"
-                first = template.module.module(_args(item, ctx, ins[:1]))
+                first = template.module.module(module_args(item, ctx, ins[:1]))
                 more = template.module.module(
-                    _args(item, ctx, [f"self.{item.name}[-1].out_channels"])
+                    module_args(item, ctx, [f"self.{item.name}[-1].out_channels"])
                 )
                 init.append(commented(f"self.{item.name} = nn.ModuleList([{first}])", line, 8))
                 init.append(f"        for _ in range({expr(layer.repeat)} - 1):")
@@ -369,9 +140,9 @@ def _body_view(body: Body, ctx: _Context, env: Any, ns: Namespace) -> dict[str, 
                 # each copy's channels follow from the one before (a depthwise conv with a
                 # multiplier): build them in a chain
                 ctx.channels[item.name] = f"self.{item.name}[-1].out_channels"
-                first = template.module.module(_args(item, ctx, ins[:1]))
+                first = template.module.module(module_args(item, ctx, ins[:1]))
                 more = template.module.module(
-                    _args(item, ctx, [f"self.{item.name}[-1].out_channels"])
+                    module_args(item, ctx, [f"self.{item.name}[-1].out_channels"])
                 )
                 init.append(commented(f"self.{item.name} = nn.ModuleList()", line, 8))
                 init.append(wrap(f"self.{item.name}.append({first})", 8))
@@ -379,7 +150,7 @@ def _body_view(body: Body, ctx: _Context, env: Any, ns: Namespace) -> dict[str, 
                 init.append(wrap(f"self.{item.name}.append({more})", 12))
             elif item.repeated:
                 first = ins[0] if ins[0] == out else f"{ins[0]} if i == 0 else {out}"
-                ctor = template.module.module(_args(item, ctx, [first]))
+                ctor = template.module.module(module_args(item, ctx, [first]))
                 loop = f"for {'_' if first == ins[0] else 'i'} in range({expr(item.layer.repeat)})"
                 statement = f"self.{item.name} = nn.ModuleList({ctor} {loop})"
                 if len(statement) + 8 > 88:
@@ -392,7 +163,7 @@ def _body_view(body: Body, ctx: _Context, env: Any, ns: Namespace) -> dict[str, 
                     statement = f"self.{item.name} = nn.ModuleList(\n{inner}\n        )"
                 init.append(commented(statement, line, 8))
             else:
-                ctor = template.module.module(_args(item, ctx, ins))
+                ctor = template.module.module(module_args(item, ctx, ins))
                 statement = f"self.{item.name} = {ctor}"
                 init.append(commented(statement, line, 8))
         forward.extend(_forward(item, ctx))
@@ -410,7 +181,7 @@ def _body_view(body: Body, ctx: _Context, env: Any, ns: Namespace) -> dict[str, 
     }
 
 
-def _kept(act: ActivationFn | None, ctx: _Context) -> ActivationFn | None:
+def _kept(act: ActivationFn | None, ctx: Context) -> ActivationFn | None:
     """`act` as `forward` reads it: a block parameter (`$slope`) becomes the attribute that
     keeps it (`self.slope`), since only the constructor gets the block's arguments."""
     if act is None:
@@ -430,7 +201,7 @@ def _signature(body: Body) -> str:
     return wrap(f"def __init__(self, in_channels: int{params}) -> None:", 4)
 
 
-def _forward(item: Item, ctx: _Context) -> list[str]:
+def _forward(item: Item, ctx: Context) -> list[str]:
     pad = " " * 8
     target = item.shares or item.name
     act = _kept(getattr(item.layer, "activation", None), ctx)
@@ -446,7 +217,7 @@ def _forward(item: Item, ctx: _Context) -> list[str]:
         lines.append(wrap(f"{item.var} = {fused(f'module({item.var})')}", 12))
         return lines
     args = ", ".join(item.input_vars)
-    pad_ = _asymmetric_pad(item, ctx)
+    pad_ = asymmetric_pad(item, ctx)
     if pad_ is not None:
         args = f"F.pad({args}, {literal(pad_)})"
     return [wrap(f"{item.var} = {fused(f'self.{target}({args})')}", 8)]
@@ -463,7 +234,7 @@ def emit_model(network: Network) -> str:
     needs_out: set[str] = set()
     views = []
     for body in bodies(network):
-        ctx = _Context(network, classes, block_out)
+        ctx = Context(network, classes, block_out)
         ctx.needs_out = needs_out
         view = _body_view(body, ctx, env, ns)
         if body.block:

@@ -1,0 +1,249 @@
+"""What each layer kind's Keras layer takes: one registered function per kind (`ARGUMENTS`), so
+a new kind is one entry here and one template under templates/keras/layers/. Python decides
+every argument; the template only lays out the constructor. Also the activations Keras names
+(`KERAS_ACTIVATIONS`, `fused`) and the refusals of what Keras or TensorFlow's kernels cannot run.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from netspec.emit.base import EmitError, Item, call, expr, literal
+from netspec.ir import (
+    ActivationFn,
+    BatchNorm,
+    Conv2d,
+    ConvTranspose2d,
+    Dense,
+    GroupNorm,
+    ParamRef,
+    Upsample,
+)
+from netspec.network import Network
+
+KERAS_ACTIVATIONS = {
+    "relu": "relu",
+    "sigmoid": "sigmoid",
+    "tanh": "tanh",
+    "softmax": "softmax",
+    "log_softmax": "log_softmax",
+    "relu6": "relu6",
+    "silu": "silu",
+    "hardswish": "hard_silu",
+    "hardsigmoid": "hard_sigmoid",
+}
+"""Activations Keras names as the spec means them (its `gelu` string is the exact form only)."""
+
+
+def fused(act: ActivationFn | None) -> tuple[str | None, str | None]:
+    """(activation= argument, separate activation layer) for a fused activation."""
+    if act is None:
+        return None, None
+    if act.type in KERAS_ACTIVATIONS:
+        return literal(KERAS_ACTIVATIONS[act.type]), None
+    if act.type == "elu" and act.alpha == 1.0:  # type: ignore[attr-defined]
+        return literal("elu"), None
+    if act.type == "gelu":
+        return None, f"GELU(approximate={act.approximate == 'tanh'}"  # type: ignore[attr-defined]
+    if act.type == "leaky_relu":
+        return None, f"layers.LeakyReLU(negative_slope={expr(act.alpha)}"  # type: ignore[attr-defined]
+    return None, f"layers.ELU(alpha={expr(act.alpha)}"  # type: ignore[attr-defined]
+
+
+Arguments = Callable[[Network, Item, str], dict[str, Any]]
+ARGUMENTS: dict[str, Arguments] = {}
+"""What each kind's layer template needs, by kind (a kind with no entry takes only its
+`name=`): one function per kind, so a new kind is one entry here and one template."""
+
+
+def arguments(*kinds: str) -> Callable[[Arguments], Arguments]:
+    def register(fn: Arguments) -> Arguments:
+        for kind in kinds:
+            ARGUMENTS[kind] = fn
+        return fn
+
+    return register
+
+
+def _call(*args: str, **kwargs: str | None) -> dict[str, Any]:
+    """A template view whose `args` are a constructor's arguments."""
+    return {"args": call("", *args, **kwargs)[1:-1]}
+
+
+def _refuse(item: Item, unsupported: Callable[[Any], bool], what: str) -> None:
+    """Refuse what Keras (or TensorFlow's CPU kernels) cannot run, checked on every concrete
+    copy of the item (block parameters may differ between uses)."""
+    if any(unsupported(n.layer) for use in item.uses for n in use):
+        raise EmitError(f"layer {item.name!r} (line {item.line}): Keras {what}")
+
+
+@arguments("conv2d")
+def _conv2d(network: Network, item: Item, name: str) -> dict[str, Any]:
+    layer = item.layer
+    assert isinstance(layer, Conv2d)
+    _refuse(
+        item,
+        lambda c: c.stride != (1, 1) and c.dilation != (1, 1),
+        "convolutions do not take a stride above 1 together with a dilation above 1",
+    )
+    if layer.depthwise:
+        _refuse(
+            item,
+            lambda c: c.stride[0] != c.stride[1],
+            "(TensorFlow) depthwise convolutions take equal strides for height and width only",
+        )
+    act, _ = fused(layer.activation)
+    common = {
+        "strides": _kw(layer.stride, (1, 1)),
+        "padding": literal("same") if layer.padding == "same" else None,
+        "dilation_rate": _kw(layer.dilation, (1, 1)),
+    }
+    if layer.depthwise:
+        view = _call(
+            expr(layer.kernel),
+            **common,
+            depth_multiplier=_kw(layer.multiplier, 1),
+            use_bias=_kw(layer.bias, True),
+            activation=act,
+            name=name,
+        )
+        return {**view, "cls": "DepthwiseConv2D"}
+    view = _call(
+        expr(layer.filters),
+        expr(layer.kernel),
+        **common,
+        groups=_kw(layer.groups, 1),
+        use_bias=_kw(layer.bias, True),
+        activation=act,
+        name=name,
+    )
+    return {**view, "cls": "Conv2D"}
+
+
+@arguments("conv_transpose2d")
+def _conv_transpose2d(network: Network, item: Item, name: str) -> dict[str, Any]:
+    """Keras's 'valid' transposed convolution with an explicit `output_padding` computes
+    torch's size before its padding, which a crop (`post`) then removes."""
+    layer = item.layer
+    assert isinstance(layer, ConvTranspose2d)
+    _refuse(
+        item,
+        lambda c: c.dilation != (1, 1),
+        "(TensorFlow's CPU kernels) transposed convolutions take no dilation above 1",
+    )
+    act, _ = fused(layer.activation)
+    # Keras's default output_padding (None) differs from torch's where the kernel is smaller
+    # than the stride; an explicit one always means torch's formula
+    explicit = layer.output_padding != (0, 0) or any(
+        k < s for k, s in zip(layer.kernel, layer.stride)
+    )
+    return _call(
+        expr(layer.filters),
+        expr(layer.kernel),
+        strides=_kw(layer.stride, (1, 1)),
+        output_padding=expr(layer.output_padding) if explicit else None,
+        dilation_rate=_kw(layer.dilation, (1, 1)),
+        use_bias=_kw(layer.bias, True),
+        activation=act,
+        name=name,
+    )
+
+
+@arguments("maxpool2d", "avgpool2d")
+def _pool2d(network: Network, item: Item, name: str) -> dict[str, Any]:
+    return _call(expr(item.layer.size), strides=_kw(item.layer.stride, None), name=name)  # type: ignore[attr-defined]
+
+
+@arguments("global_avgpool2d", "global_maxpool2d")
+def _global_pool2d(network: Network, item: Item, name: str) -> dict[str, Any]:
+    keepdims = item.layer.keepdims  # type: ignore[attr-defined]
+    return _call(keepdims="True" if keepdims else None, name=name)
+
+
+@arguments("upsample")
+def _upsample(network: Network, item: Item, name: str) -> dict[str, Any]:
+    layer = item.layer
+    assert isinstance(layer, Upsample)
+    return _call(expr(layer.scale), interpolation=literal(layer.mode), name=name)
+
+
+@arguments("dense")
+def _dense(network: Network, item: Item, name: str) -> dict[str, Any]:
+    layer = item.layer
+    assert isinstance(layer, Dense)
+    act, _ = fused(layer.activation)
+    return _call(expr(layer.units), activation=act, use_bias=_kw(layer.bias, True), name=name)
+
+
+@arguments("batchnorm")
+def _batchnorm(network: Network, item: Item, name: str) -> dict[str, Any]:
+    layer = item.layer
+    assert isinstance(layer, BatchNorm)
+    m = layer.momentum
+    momentum = f"1 - {m}" if isinstance(m, ParamRef) else repr(round(1 - m, 12))
+    return _call(axis="-1", momentum=momentum, epsilon=expr(layer.epsilon), name=name)
+
+
+@arguments("layernorm")
+def _layernorm(network: Network, item: Item, name: str) -> dict[str, Any]:
+    return _call(axis="-1", epsilon=expr(item.layer.epsilon), name=name)  # type: ignore[attr-defined]
+
+
+@arguments("groupnorm")
+def _groupnorm(network: Network, item: Item, name: str) -> dict[str, Any]:
+    layer = item.layer
+    assert isinstance(layer, GroupNorm)
+    return _call(expr(layer.groups), axis="-1", epsilon=expr(layer.epsilon), name=name)
+
+
+@arguments("scale")
+def _scale(network: Network, item: Item, name: str) -> dict[str, Any]:
+    return _call(expr(item.layer.init), name=name)  # type: ignore[attr-defined]
+
+
+@arguments("dropout", "drop_path")
+def _rate(network: Network, item: Item, name: str) -> dict[str, Any]:
+    return _call(expr(item.layer.rate), name=name)  # type: ignore[attr-defined]
+
+
+@arguments("gaussian_noise")
+def _gaussian_noise(network: Network, item: Item, name: str) -> dict[str, Any]:
+    return _call(expr(item.layer.stddev), name=name)  # type: ignore[attr-defined]
+
+
+@arguments("leaky_relu")
+def _leaky_relu(network: Network, item: Item, name: str) -> dict[str, Any]:
+    return _call(negative_slope=expr(item.layer.alpha), name=name)  # type: ignore[attr-defined]
+
+
+@arguments("elu")
+def _elu(network: Network, item: Item, name: str) -> dict[str, Any]:
+    return _call(alpha=expr(item.layer.alpha), name=name)  # type: ignore[attr-defined]
+
+
+@arguments("softmax")
+def _softmax(network: Network, item: Item, name: str) -> dict[str, Any]:
+    return _call(axis="-1", name=name)
+
+
+@arguments("gelu")
+def _gelu(network: Network, item: Item, name: str) -> dict[str, Any]:
+    return _call(approximate=str(item.layer.approximate == "tanh"), name=name)  # type: ignore[attr-defined]
+
+
+@arguments("sigmoid", "tanh", "log_softmax", "relu6", "silu", "hardswish", "hardsigmoid")
+def _activation(network: Network, item: Item, name: str) -> dict[str, Any]:
+    return _call(literal(KERAS_ACTIVATIONS[item.kind]), name=name)
+
+
+@arguments("concat")
+def _concat(network: Network, item: Item, name: str) -> dict[str, Any]:
+    shapes = network.shapes
+    rank = item.uniform("input rank", lambda n: len(shapes[n.inputs[0]]))
+    axis = -1 if rank == 1 or item.layer.axis == 0 else item.layer.axis  # type: ignore[attr-defined]
+    return _call(axis=str(axis), name=name)
+
+
+def _kw(value: Any, default: Any) -> str | None:
+    return None if value == default else expr(value)

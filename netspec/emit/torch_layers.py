@@ -1,0 +1,246 @@
+"""What each layer kind's PyTorch module takes: one registered function per kind (`ARGUMENTS`),
+so a new kind is one entry here and one template under templates/torch/layers/. Python decides
+every argument; the template only lays out the constructor.
+
+Also the per-body state the functions read (`Context`) and torch's explicit padding for the
+asymmetric 'same' padding that `nn.Conv2d` cannot express.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from netspec.emit.base import Item, Namespace, expr, literal
+from netspec.ir import (
+    AvgPool2d,
+    BatchNorm,
+    BlockCall,
+    Conv2d,
+    ConvTranspose2d,
+    Dense,
+    GroupNorm,
+    LayerNorm,
+    MaxPool2d,
+    Scale,
+    Upsample,
+)
+from netspec.network import Network
+
+
+class Context:
+    """Per-body state while emitting: channel expressions and the classes of blocks."""
+
+    def __init__(
+        self, network: Network, classes: dict[str, str], block_out: dict[str, str]
+    ) -> None:
+        self.network = network
+        self.classes = classes
+        self.block_out = block_out
+        self.channels: dict[str, str] = {}
+        self.needs_out: set[str] = set()
+        """Blocks whose class must keep `out_channels` (shared by every body)."""
+        self.attrs = Namespace()
+        """Attribute names of the body's class (its submodules, then the parameters kept)."""
+        self.kept: dict[str, str] = {}
+        """Block parameters that `forward` reads (a fused activation's `alpha: $slope`), each
+        with the attribute `__init__` keeps it in: parameters are constructor arguments."""
+
+
+Arguments = Callable[[Item, "Context", list[str]], dict[str, Any]]
+ARGUMENTS: dict[str, Arguments] = {}
+"""What each kind's module template needs beyond nothing, by kind (a kind with no entry takes
+no arguments): one function per kind, so a new kind is one entry here and one template."""
+
+
+def arguments(*kinds: str) -> Callable[[Arguments], Arguments]:
+    def register(fn: Arguments) -> Arguments:
+        for kind in kinds:
+            ARGUMENTS[kind] = fn
+        return fn
+
+    return register
+
+
+def module_args(item: Item, ctx: Context, ins: list[str]) -> dict[str, Any]:
+    """What an item's module template needs (Python decides; the template lays out)."""
+    fn = ARGUMENTS.get(item.kind)
+    return {"args": ""} if fn is None else fn(item, ctx, ins)
+
+
+def _joined(*parts: str | None) -> dict[str, Any]:
+    return {"args": ", ".join(p for p in parts if p)}
+
+
+@arguments("conv2d")
+def _conv2d(item: Item, ctx: Context, ins: list[str]) -> dict[str, Any]:
+    layer = item.layer
+    assert isinstance(layer, Conv2d)
+    return _joined(
+        ins[0],
+        layer.channels(ins),
+        f"kernel_size={expr(layer.kernel)}",
+        _kw("stride", layer.stride, (1, 1)),
+        _conv_padding(item, ctx, layer),
+        _kw("dilation", layer.dilation, (1, 1)),
+        f"groups={ins[0]}" if layer.depthwise else _kw("groups", layer.groups, 1),
+        _kw("bias", layer.bias, True),
+    )
+
+
+@arguments("conv_transpose2d")
+def _conv_transpose2d(item: Item, ctx: Context, ins: list[str]) -> dict[str, Any]:
+    layer = item.layer
+    assert isinstance(layer, ConvTranspose2d)
+    return _joined(
+        ins[0],
+        expr(layer.filters),
+        f"kernel_size={expr(layer.kernel)}",
+        _kw("stride", layer.stride, (1, 1)),
+        _kw("padding", layer.padding, (0, 0)),
+        _kw("output_padding", layer.output_padding, (0, 0)),
+        _kw("dilation", layer.dilation, (1, 1)),
+        _kw("bias", layer.bias, True),
+    )
+
+
+@arguments("maxpool2d", "avgpool2d")
+def _pool2d(item: Item, ctx: Context, ins: list[str]) -> dict[str, Any]:
+    layer = item.layer
+    assert isinstance(layer, (MaxPool2d, AvgPool2d))
+    return _joined(
+        expr(layer.size),
+        _kw("stride", layer.stride, None),
+        _kw("padding", layer.padding, (0, 0)),
+    )
+
+
+@arguments("global_avgpool2d", "global_maxpool2d")
+def _global_pool2d(item: Item, ctx: Context, ins: list[str]) -> dict[str, Any]:
+    return {"args": "1", "flatten": not item.layer.keepdims}  # type: ignore[attr-defined]
+
+
+@arguments("upsample")
+def _upsample(item: Item, ctx: Context, ins: list[str]) -> dict[str, Any]:
+    layer = item.layer
+    assert isinstance(layer, Upsample)
+    scale = layer.scale[0] if layer.scale[0] == layer.scale[1] else layer.scale
+    bilinear = layer.mode == "bilinear"
+    return _joined(
+        f"scale_factor={expr(scale)}",
+        f"mode={literal(layer.mode)}",
+        "align_corners=False" if bilinear else None,
+    )
+
+
+@arguments("dense")
+def _dense(item: Item, ctx: Context, ins: list[str]) -> dict[str, Any]:
+    layer = item.layer
+    assert isinstance(layer, Dense)
+    return _joined(ins[0], expr(layer.units), _kw("bias", layer.bias, True))
+
+
+@arguments("batchnorm")
+def _batchnorm(item: Item, ctx: Context, ins: list[str]) -> dict[str, Any]:
+    layer = item.layer
+    assert isinstance(layer, BatchNorm)
+    args = f"{ins[0]}, eps={expr(layer.epsilon)}, momentum={expr(layer.momentum)}"
+    return {"args": args, "dims": "1d" if _rank(item, ctx) == 1 else "2d"}
+
+
+@arguments("layernorm")
+def _layernorm(item: Item, ctx: Context, ins: list[str]) -> dict[str, Any]:
+    layer = item.layer
+    assert isinstance(layer, LayerNorm)
+    cls = "LayerNorm2d" if _rank(item, ctx) == 3 else "nn.LayerNorm"
+    return {"args": f"{ins[0]}, eps={expr(layer.epsilon)}", "cls": cls}
+
+
+@arguments("groupnorm")
+def _groupnorm(item: Item, ctx: Context, ins: list[str]) -> dict[str, Any]:
+    layer = item.layer
+    assert isinstance(layer, GroupNorm)
+    return _joined(expr(layer.groups), ins[0], f"eps={expr(layer.epsilon)}")
+
+
+@arguments("scale")
+def _scale(item: Item, ctx: Context, ins: list[str]) -> dict[str, Any]:
+    layer = item.layer
+    assert isinstance(layer, Scale)
+    shape = f"({ins[0]}, 1, 1)" if _rank(item, ctx) == 3 else f"({ins[0]},)"
+    return _joined(shape, f"init={expr(layer.init)}")
+
+
+@arguments("dropout", "drop_path")
+def _rate(item: Item, ctx: Context, ins: list[str]) -> dict[str, Any]:
+    return {"args": expr(item.layer.rate)}  # type: ignore[attr-defined]
+
+
+@arguments("gaussian_noise")
+def _gaussian_noise(item: Item, ctx: Context, ins: list[str]) -> dict[str, Any]:
+    return {"args": expr(item.layer.stddev)}  # type: ignore[attr-defined]
+
+
+@arguments("leaky_relu", "elu")
+def _alpha(item: Item, ctx: Context, ins: list[str]) -> dict[str, Any]:
+    return {"args": expr(item.layer.alpha)}  # type: ignore[attr-defined]
+
+
+@arguments("softmax", "log_softmax")
+def _over_features(item: Item, ctx: Context, ins: list[str]) -> dict[str, Any]:
+    return {"args": "dim=1"}
+
+
+@arguments("gelu")
+def _gelu(item: Item, ctx: Context, ins: list[str]) -> dict[str, Any]:
+    return _joined(_kw("approximate", item.layer.approximate, "none"))  # type: ignore[attr-defined]
+
+
+@arguments("concat")
+def _concat(item: Item, ctx: Context, ins: list[str]) -> dict[str, Any]:
+    return {"args": str(item.layer.axis + 1)}  # type: ignore[attr-defined]
+
+
+@arguments("block")
+def _block(item: Item, ctx: Context, ins: list[str]) -> dict[str, Any]:
+    layer = item.layer
+    assert isinstance(layer, BlockCall)
+    args = ", ".join([ins[0]] + [f"{k}={expr(v)}" for k, v in layer.args.items()])
+    return {"args": args, "class": ctx.classes[layer.block]}
+
+
+def _rank(item: Item, ctx: Context) -> int:
+    shapes = ctx.network.shapes
+    return item.uniform("input rank", lambda n: len(shapes[n.inputs[0]]))  # type: ignore[no-any-return]
+
+
+def _kw(name: str, value: Any, default: Any) -> str | None:
+    return None if value == default else f"{name}={expr(value)}"
+
+
+def _conv_padding(item: Item, ctx: Context, layer: Conv2d) -> str | None:
+    if layer.padding == "valid":
+        return None
+    if layer.padding != "same":
+        return _kw("padding", layer.padding, (0, 0))
+    if asymmetric_pad(item, ctx) is not None:
+        return None  # padded explicitly in forward
+    (top, _), (left, _) = _same_pads(item, ctx, layer)
+    return _kw("padding", (top, left), (0, 0))
+
+
+def _same_pads(item: Item, ctx: Context, layer: Conv2d) -> Any:
+    shapes = ctx.network.shapes
+    return item.uniform(
+        "'same' padding",
+        lambda n: n.layer.pads(shapes[n.inputs[0]]),  # type: ignore[attr-defined]
+    )
+
+
+def asymmetric_pad(item: Item, ctx: Context) -> tuple[int, int, int, int] | None:
+    """torch pads both sides alike; netspec's 'same' pads the end more when the total is odd."""
+    layer = item.layer
+    if not isinstance(layer, Conv2d) or layer.padding != "same":
+        return None
+    (top, bottom), (left, right) = _same_pads(item, ctx, layer)
+    return None if (top == bottom and left == right) else (left, right, top, bottom)
