@@ -3,9 +3,10 @@
 Each layer kind is one class, in the module of its family (`activations`, `conv`, `norm`,
 `core`), and knows, in one place, its fields and their validation, the shape it produces, its
 parameter count and its multiply-accumulates. Adding a layer kind means: a class there (added to
-`Layer` below), one entry per backend in the emitters (a template and, where it takes
-arguments, one function), and the tests (a test walks `Layer` and fails for any kind a backend
-cannot emit).
+`Layer` below), one template per backend and, where it takes arguments, one function in
+`netspec/emit/torch_layers.py` and `keras_layers.py`, a layout in `netspec.weights` if it has
+weights, and the tests (they walk `Layer` and fail for any kind a backend cannot emit, run or
+copy, or that the random networks of tests/netgen.py never draw).
 
 Fields of layers inside a block may hold `$name` references to the block's parameters
 (`ParamRef`); the expand pass substitutes them and validates the concrete layer again.
