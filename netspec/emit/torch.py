@@ -33,7 +33,7 @@ from netspec.emit.base import (
     literal,
     wrap,
 )
-from netspec.emit.torch_layers import Context, asymmetric_pad, module_args
+from netspec.emit.torch_layers import Context, asymmetric_pad, in_place, module_args
 from netspec.ir import ActivationFn, BlockCall, ParamRef
 from netspec.network import Network
 from netspec.passes import INPUT
@@ -107,6 +107,7 @@ def _fixed(item: Item, ctx: Context, out: str) -> bool:
 def _body_view(body: Body, ctx: Context, env: Any, ns: Namespace) -> dict[str, Any]:
     ctx.channels = {INPUT: "in_channels" if body.block else str(ctx.network.input_shape[0])}
     ctx.attrs = Namespace({item.name for item in body.items})
+    ctx.in_place = in_place(body)
     init: list[str] = []
     forward: list[str] = []
     if body.input_var == "identity":

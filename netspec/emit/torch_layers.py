@@ -8,10 +8,11 @@ asymmetric 'same' padding that `nn.Conv2d` cannot express.
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Callable
 from typing import Any
 
-from netspec.emit.base import Item, Namespace, expr, literal
+from netspec.emit.base import Body, Item, Namespace, expr, literal
 from netspec.ir import (
     AvgPool2d,
     BatchNorm,
@@ -26,6 +27,7 @@ from netspec.ir import (
     Upsample,
 )
 from netspec.network import Network
+from netspec.passes import INPUT
 
 
 class Context:
@@ -45,6 +47,57 @@ class Context:
         self.kept: dict[str, str] = {}
         """Block parameters that `forward` reads (a fused activation's `alpha: $slope`), each
         with the attribute `__init__` keeps it in: parameters are constructor arguments."""
+        self.in_place: set[str] = set()
+        """Activation items that may overwrite their input (see `in_place`)."""
+
+
+FRESH = {
+    "conv2d",
+    "conv_transpose2d",
+    "dense",
+    "batchnorm",
+    "layernorm",
+    "groupnorm",
+    "scale",
+    "add",
+    "multiply",
+    "concat",
+    "upsample",
+}
+"""Kinds whose output is a new tensor that their backward pass does not read: an activation
+right after one may overwrite it (as torchvision's `ReLU(inplace=True)` does), saving a copy."""
+IN_PLACE = {"relu", "relu6", "leaky_relu", "elu", "silu", "hardswish", "hardsigmoid"}
+"""Activation modules that take `inplace=True`."""
+
+
+def in_place(body: Body) -> set[str]:
+    """The activation items of `body` that may overwrite their input: an activation (not
+    repeated, not sharing) whose input is the output of a `FRESH` layer with no fused
+    activation, that nothing else reads (no other layer, nor the body's output). Never the
+    network's input: it is the caller's."""
+    readers: Counter[str] = Counter()
+    source: dict[str, str] = {}
+    previous = INPUT
+    for item in body.items:
+        refs = item.layer.inputs or [previous]
+        readers.update(refs)
+        source[item.name] = refs[0]
+        previous = item.name
+    readers[previous] += 1  # the body's output
+    fresh = {  # a fused activation's output is what its backward reads
+        item.name
+        for item in body.items
+        if item.kind in FRESH and getattr(item.layer, "activation", None) is None
+    }
+    return {
+        item.name
+        for item in body.items
+        if item.kind in IN_PLACE
+        and not item.repeated
+        and item.shares is None
+        and source[item.name] in fresh
+        and readers[source[item.name]] == 1
+    }
 
 
 Arguments = Callable[[Item, "Context", list[str]], dict[str, Any]]
@@ -183,7 +236,13 @@ def _gaussian_noise(item: Item, ctx: Context, ins: list[str]) -> dict[str, Any]:
 
 @arguments("leaky_relu", "elu")
 def _alpha(item: Item, ctx: Context, ins: list[str]) -> dict[str, Any]:
-    return {"args": expr(item.layer.alpha)}  # type: ignore[attr-defined]
+    inplace = "inplace=True" if item.name in ctx.in_place else None
+    return _joined(expr(item.layer.alpha), inplace)  # type: ignore[attr-defined]
+
+
+@arguments("relu", "relu6", "silu", "hardswish", "hardsigmoid")
+def _activation(item: Item, ctx: Context, ins: list[str]) -> dict[str, Any]:
+    return _joined("inplace=True" if item.name in ctx.in_place else None)
 
 
 @arguments("softmax", "log_softmax")

@@ -46,7 +46,7 @@ class Branchy(nn.Module):
         super().__init__()
         self.a = nn.Conv2d(in_channels, width, kernel_size=1)  # spec line 10
         self.b = nn.Conv2d(in_channels, width, kernel_size=3, padding=1)  # spec line 11
-        self.b_act = nn.LeakyReLU(slope)  # spec line 12
+        self.b_act = nn.LeakyReLU(slope, inplace=True)  # spec line 12
         self.cat = Concat(1)  # spec line 13
         # spec line 14
         self.proj = nn.ModuleList(

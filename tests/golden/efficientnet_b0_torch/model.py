@@ -75,7 +75,7 @@ class ConvBnSilu(nn.Module):
             bias=False,
         )
         self.bn = nn.BatchNorm2d(filters, eps=1e-05, momentum=0.1)  # spec line 18
-        self.act = nn.SiLU()  # spec line 19
+        self.act = nn.SiLU(inplace=True)  # spec line 19
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = self.conv(x)
@@ -121,7 +121,7 @@ class MbconvNoexpand(nn.Module):
         )
         # spec line 35
         self.dw_bn = nn.BatchNorm2d(in_channels, eps=1e-05, momentum=0.1)
-        self.dw_act = nn.SiLU()  # spec line 36
+        self.dw_act = nn.SiLU(inplace=True)  # spec line 36
         # spec line 37
         self.se = SqueezeExcitation(in_channels, channels=channels, squeeze=squeeze)
         # spec line 38
@@ -156,7 +156,7 @@ class MbconvDown(nn.Module):
         # spec line 46
         self.expand = nn.Conv2d(in_channels, hidden, kernel_size=1, bias=False)
         self.expand_bn = nn.BatchNorm2d(hidden, eps=1e-05, momentum=0.1)  # spec line 47
-        self.expand_act = nn.SiLU()  # spec line 48
+        self.expand_act = nn.SiLU(inplace=True)  # spec line 48
         # spec line 49
         self.dw = nn.Conv2d(
             hidden,
@@ -168,7 +168,7 @@ class MbconvDown(nn.Module):
             bias=False,
         )
         self.dw_bn = nn.BatchNorm2d(hidden, eps=1e-05, momentum=0.1)  # spec line 50
-        self.dw_act = nn.SiLU()  # spec line 51
+        self.dw_act = nn.SiLU(inplace=True)  # spec line 51
         # spec line 52
         self.se = SqueezeExcitation(hidden, channels=hidden, squeeze=squeeze)
         # spec line 53
@@ -206,7 +206,7 @@ class Mbconv(nn.Module):
         # spec line 59
         self.expand = nn.Conv2d(in_channels, hidden, kernel_size=1, bias=False)
         self.expand_bn = nn.BatchNorm2d(hidden, eps=1e-05, momentum=0.1)  # spec line 60
-        self.expand_act = nn.SiLU()  # spec line 61
+        self.expand_act = nn.SiLU(inplace=True)  # spec line 61
         # spec line 62
         self.dw = nn.Conv2d(
             hidden,
@@ -217,7 +217,7 @@ class Mbconv(nn.Module):
             bias=False,
         )
         self.dw_bn = nn.BatchNorm2d(hidden, eps=1e-05, momentum=0.1)  # spec line 63
-        self.dw_act = nn.SiLU()  # spec line 64
+        self.dw_act = nn.SiLU(inplace=True)  # spec line 64
         # spec line 65
         self.se = SqueezeExcitation(hidden, channels=hidden, squeeze=squeeze)
         # spec line 66

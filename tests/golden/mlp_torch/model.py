@@ -34,7 +34,7 @@ class MLP(nn.Module):
         self.noise = GaussianNoise(0.1)  # spec line 7
         self.fc1 = nn.Linear(784, 256)  # spec line 8
         self.bn1 = nn.BatchNorm1d(256, eps=0.001, momentum=0.1)  # spec line 9
-        self.act1 = nn.LeakyReLU(0.1)  # spec line 10
+        self.act1 = nn.LeakyReLU(0.1, inplace=True)  # spec line 10
         self.drop1 = nn.Dropout(0.2)  # spec line 11
         self.fc2 = nn.Linear(256, 128)  # spec line 12
         self.drop2 = nn.Dropout(0.2)  # spec line 13

@@ -44,7 +44,7 @@ class ConvBnRelu6(nn.Module):
             bias=False,
         )
         self.bn = nn.BatchNorm2d(filters, eps=1e-05, momentum=0.1)  # spec line 14
-        self.relu = nn.ReLU6()  # spec line 15
+        self.relu = nn.ReLU6(inplace=True)  # spec line 15
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = self.conv(x)
@@ -69,7 +69,7 @@ class InvertedNoexpand(nn.Module):
         )
         # spec line 21
         self.dw_bn = nn.BatchNorm2d(in_channels, eps=1e-05, momentum=0.1)
-        self.dw_relu = nn.ReLU6()  # spec line 22
+        self.dw_relu = nn.ReLU6(inplace=True)  # spec line 22
         # spec line 23
         self.project = nn.Conv2d(in_channels, filters, kernel_size=1, bias=False)
         # spec line 24
@@ -94,7 +94,7 @@ class InvertedDown(nn.Module):
         # spec line 31
         self.expand = nn.Conv2d(in_channels, hidden, kernel_size=1, bias=False)
         self.expand_bn = nn.BatchNorm2d(hidden, eps=1e-05, momentum=0.1)  # spec line 32
-        self.expand_relu = nn.ReLU6()  # spec line 33
+        self.expand_relu = nn.ReLU6(inplace=True)  # spec line 33
         # spec line 34
         self.dw = nn.Conv2d(
             hidden,
@@ -106,7 +106,7 @@ class InvertedDown(nn.Module):
             bias=False,
         )
         self.dw_bn = nn.BatchNorm2d(hidden, eps=1e-05, momentum=0.1)  # spec line 35
-        self.dw_relu = nn.ReLU6()  # spec line 36
+        self.dw_relu = nn.ReLU6(inplace=True)  # spec line 36
         # spec line 37
         self.project = nn.Conv2d(hidden, filters, kernel_size=1, bias=False)
         # spec line 38
@@ -132,13 +132,13 @@ class InvertedResidual(nn.Module):
         # spec line 43
         self.expand = nn.Conv2d(in_channels, hidden, kernel_size=1, bias=False)
         self.expand_bn = nn.BatchNorm2d(hidden, eps=1e-05, momentum=0.1)  # spec line 44
-        self.expand_relu = nn.ReLU6()  # spec line 45
+        self.expand_relu = nn.ReLU6(inplace=True)  # spec line 45
         # spec line 46
         self.dw = nn.Conv2d(
             hidden, hidden, kernel_size=3, padding=1, groups=hidden, bias=False
         )
         self.dw_bn = nn.BatchNorm2d(hidden, eps=1e-05, momentum=0.1)  # spec line 47
-        self.dw_relu = nn.ReLU6()  # spec line 48
+        self.dw_relu = nn.ReLU6(inplace=True)  # spec line 48
         # spec line 49
         self.project = nn.Conv2d(hidden, filters, kernel_size=1, bias=False)
         # spec line 50

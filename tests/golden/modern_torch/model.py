@@ -81,7 +81,7 @@ class Mb(nn.Module):
         # spec line 10
         self.expand = nn.Conv2d(in_channels, hidden, kernel_size=1, bias=False)
         self.bn0 = nn.BatchNorm2d(hidden, eps=1e-05, momentum=0.1)  # spec line 11
-        self.act0 = nn.ReLU6()  # spec line 12
+        self.act0 = nn.ReLU6(inplace=True)  # spec line 12
         # spec line 13
         self.dw = nn.Conv2d(
             hidden, hidden, kernel_size=3, padding=1, groups=hidden, bias=False

@@ -32,12 +32,12 @@ class Basic(nn.Module):
             in_channels, filters, kernel_size=3, padding=1, bias=False
         )
         self.bn1 = nn.BatchNorm2d(filters, eps=1e-05, momentum=0.1)  # spec line 12
-        self.relu1 = nn.ReLU()  # spec line 13
+        self.relu1 = nn.ReLU(inplace=True)  # spec line 13
         # spec line 14
         self.conv2 = nn.Conv2d(filters, filters, kernel_size=3, padding=1, bias=False)
         self.bn2 = nn.BatchNorm2d(filters, eps=1e-05, momentum=0.1)  # spec line 15
         self.add = Add()  # spec line 16
-        self.relu2 = nn.ReLU()  # spec line 17
+        self.relu2 = nn.ReLU(inplace=True)  # spec line 17
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         identity = x
@@ -61,7 +61,7 @@ class Down(nn.Module):
             in_channels, filters, kernel_size=3, stride=2, padding=1, bias=False
         )
         self.bn1 = nn.BatchNorm2d(filters, eps=1e-05, momentum=0.1)  # spec line 23
-        self.relu1 = nn.ReLU()  # spec line 24
+        self.relu1 = nn.ReLU(inplace=True)  # spec line 24
         # spec line 25
         self.conv2 = nn.Conv2d(filters, filters, kernel_size=3, padding=1, bias=False)
         self.bn2 = nn.BatchNorm2d(filters, eps=1e-05, momentum=0.1)  # spec line 26
@@ -69,7 +69,7 @@ class Down(nn.Module):
         self.proj = nn.Conv2d(in_channels, filters, kernel_size=1, stride=2, bias=False)
         self.proj_bn = nn.BatchNorm2d(filters, eps=1e-05, momentum=0.1)  # spec line 28
         self.add = Add()  # spec line 29
-        self.relu2 = nn.ReLU()  # spec line 30
+        self.relu2 = nn.ReLU(inplace=True)  # spec line 30
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         identity = x
@@ -93,7 +93,7 @@ class ResNet18(nn.Module):
         # spec line 32
         self.conv1 = nn.Conv2d(3, 64, kernel_size=7, stride=2, padding=3, bias=False)
         self.bn1 = nn.BatchNorm2d(64, eps=1e-05, momentum=0.1)  # spec line 33
-        self.relu = nn.ReLU()  # spec line 34
+        self.relu = nn.ReLU(inplace=True)  # spec line 34
         self.maxpool = nn.MaxPool2d(3, stride=2, padding=1)  # spec line 35
         # spec line 36
         self.layer1 = nn.ModuleList(Basic(64, filters=64) for _ in range(2))

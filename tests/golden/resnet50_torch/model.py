@@ -32,13 +32,13 @@ class BottleneckDown(nn.Module):
         # spec line 29
         self.conv1 = nn.Conv2d(in_channels, width, kernel_size=1, bias=False)
         self.bn1 = nn.BatchNorm2d(width, eps=1e-05, momentum=0.1)  # spec line 30
-        self.relu1 = nn.ReLU()  # spec line 31
+        self.relu1 = nn.ReLU(inplace=True)  # spec line 31
         # spec line 32
         self.conv2 = nn.Conv2d(
             width, width, kernel_size=3, stride=stride, padding=1, bias=False
         )
         self.bn2 = nn.BatchNorm2d(width, eps=1e-05, momentum=0.1)  # spec line 33
-        self.relu2 = nn.ReLU()  # spec line 34
+        self.relu2 = nn.ReLU(inplace=True)  # spec line 34
         # spec line 35
         self.conv3 = nn.Conv2d(width, filters, kernel_size=1, bias=False)
         self.bn3 = nn.BatchNorm2d(filters, eps=1e-05, momentum=0.1)  # spec line 36
@@ -49,7 +49,7 @@ class BottleneckDown(nn.Module):
         # spec line 38
         self.downsample_bn = nn.BatchNorm2d(filters, eps=1e-05, momentum=0.1)
         self.add = Add()  # spec line 39
-        self.relu3 = nn.ReLU()  # spec line 40
+        self.relu3 = nn.ReLU(inplace=True)  # spec line 40
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         identity = x
@@ -76,16 +76,16 @@ class Bottleneck(nn.Module):
         # spec line 13
         self.conv1 = nn.Conv2d(in_channels, width, kernel_size=1, bias=False)
         self.bn1 = nn.BatchNorm2d(width, eps=1e-05, momentum=0.1)  # spec line 14
-        self.relu1 = nn.ReLU()  # spec line 15
+        self.relu1 = nn.ReLU(inplace=True)  # spec line 15
         # spec line 16
         self.conv2 = nn.Conv2d(width, width, kernel_size=3, padding=1, bias=False)
         self.bn2 = nn.BatchNorm2d(width, eps=1e-05, momentum=0.1)  # spec line 17
-        self.relu2 = nn.ReLU()  # spec line 18
+        self.relu2 = nn.ReLU(inplace=True)  # spec line 18
         # spec line 19
         self.conv3 = nn.Conv2d(width, filters, kernel_size=1, bias=False)
         self.bn3 = nn.BatchNorm2d(filters, eps=1e-05, momentum=0.1)  # spec line 20
         self.add = Add()  # spec line 21
-        self.relu3 = nn.ReLU()  # spec line 22
+        self.relu3 = nn.ReLU(inplace=True)  # spec line 22
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         identity = x
@@ -110,7 +110,7 @@ class ResNet50(nn.Module):
         # spec line 42
         self.conv1 = nn.Conv2d(3, 64, kernel_size=7, stride=2, padding=3, bias=False)
         self.bn1 = nn.BatchNorm2d(64, eps=1e-05, momentum=0.1)  # spec line 43
-        self.relu = nn.ReLU()  # spec line 44
+        self.relu = nn.ReLU(inplace=True)  # spec line 44
         self.maxpool = nn.MaxPool2d(3, stride=2, padding=1)  # spec line 45
         # spec line 46
         self.layer1_0 = BottleneckDown(64, width=64, filters=256, stride=1)

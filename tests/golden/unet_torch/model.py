@@ -33,11 +33,11 @@ class DoubleConv(nn.Module):
             in_channels, filters, kernel_size=3, padding=1, bias=False
         )
         self.bn1 = nn.BatchNorm2d(filters, eps=1e-05, momentum=0.1)  # spec line 16
-        self.relu1 = nn.ReLU()  # spec line 17
+        self.relu1 = nn.ReLU(inplace=True)  # spec line 17
         # spec line 18
         self.conv2 = nn.Conv2d(filters, filters, kernel_size=3, padding=1, bias=False)
         self.bn2 = nn.BatchNorm2d(filters, eps=1e-05, momentum=0.1)  # spec line 19
-        self.relu2 = nn.ReLU()  # spec line 20
+        self.relu2 = nn.ReLU(inplace=True)  # spec line 20
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = self.conv1(x)

@@ -21,7 +21,7 @@ class ConvBn(nn.Module):
         # spec line 16
         self.conv = nn.Conv2d(in_channels, filters, kernel_size=3, padding=1)
         self.bn = nn.BatchNorm2d(filters, eps=1e-05, momentum=0.1)  # spec line 17
-        self.relu = nn.ReLU()  # spec line 18
+        self.relu = nn.ReLU(inplace=True)  # spec line 18
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = self.conv(x)
