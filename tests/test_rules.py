@@ -86,7 +86,9 @@ def pipeline_modules() -> list[str]:
                 todo.append(node.module.removeprefix("netspec."))
             elif isinstance(node, ast.Import):
                 todo.extend(
-                    a.name.removeprefix("netspec.") for a in node.names if a.name.startswith("netspec.")
+                    a.name.removeprefix("netspec.")
+                    for a in node.names
+                    if a.name.startswith("netspec.")
                 )
     return sorted(seen - FRONT)
 
@@ -539,7 +541,9 @@ CASES: dict[str, list[tuple[str, str]]] = {
     ],
     "ir.conv.ConvTranspose2d.output_shape: padding {} leaves no output: {} -> {}": [
         (
-            net("{type: conv_transpose2d, filters: 4, kernel: 1, padding: 4}", *LOGITS, shape=IMAGE),
+            net(
+                "{type: conv_transpose2d, filters: 4, kernel: 1, padding: 4}", *LOGITS, shape=IMAGE
+            ),
             "padding (4, 4) leaves no output: (3, 8, 8) -> (4, 0, 0)",
         ),
     ],
