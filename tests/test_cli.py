@@ -37,7 +37,9 @@ def netspec(*args: str, cwd: Path = ROOT) -> subprocess.CompletedProcess[str]:
 
 def test_valid_specs_exit_0() -> None:
     result = netspec("validate", "specs")
-    assert (result.returncode, result.stdout, result.stderr) == (0, "", "10 of 10 spec(s) valid\n")
+    shipped = len(list((ROOT / "specs").glob("*.yaml")))
+    summary = f"{shipped} of {shipped} spec(s) valid\n"
+    assert (result.returncode, result.stdout, result.stderr) == (0, "", summary)
 
 
 def test_an_invalid_spec_exits_1_with_one_located_line_per_problem(tmp_path: Path) -> None:
