@@ -58,7 +58,7 @@ class Rule:
     """`module.function: message`, `{}` where the message is computed."""
     template: str
     where: str
-    """`netspec/passes.py:123`."""
+    """`netspec/passes/expansion.py:123`."""
 
     def pattern(self) -> re.Pattern[str]:
         return re.compile(".*".join(re.escape(part) for part in self.template.split(HOLE)))
@@ -316,7 +316,7 @@ CASES: dict[str, list[tuple[str, str]]] = {
     "ir.base._check_identifier: {} is not a plain ASCII Python identifier": [
         (net("{type: relu, name: a-b}"), "'a-b' is not a plain ASCII Python identifier"),
     ],
-    "passes._Expander._local_names: name {} is already used on line {}": [
+    "passes.expansion._Expander._local_names: name {} is already used on line {}": [
         (
             net("{type: relu, name: act}", "{type: dense, name: act, units: 2}"),
             "name 'act' is already used on line 5",
@@ -335,13 +335,13 @@ CASES: dict[str, list[tuple[str, str]]] = {
             "'$act': this field cannot take a block parameter",
         ),
     ],
-    "passes._Expander._bind: unknown parameter {}{}": [
+    "passes.expansion._Expander._bind: unknown parameter {}{}": [
         (
             net("{type: block, block: fc}", blocks=FC.replace("$units", "$unit")),
             "unknown parameter '$unit'; did you mean '$units'?",
         ),
     ],
-    "passes._Expander._bind: {} is used outside a block (only a block's layers can use its parameters)": [
+    "passes.expansion._Expander._bind: {} is used outside a block (only a block's layers can use its parameters)": [
         (net("{type: dense, units: $units}"), "'$units' is used outside a block"),
     ],
     # --- the spec's header and input
@@ -358,7 +358,7 @@ CASES: dict[str, list[tuple[str, str]]] = {
     "ir.base.LayerBase._unique_inputs: input {} is listed twice": [
         (net("{type: relu, name: a}", "{type: add, inputs: [a, a]}"), "input 'a' is listed twice"),
     ],
-    "passes._Expander._inputs: input {} {}{}": [
+    "passes.expansion._Expander._inputs: input {} {}{}": [
         (
             net("{type: relu, name: act}", "{type: dense, units: 2, inputs: [atc]}"),
             "input 'atc' is not defined; did you mean 'act'?",
@@ -368,7 +368,7 @@ CASES: dict[str, list[tuple[str, str]]] = {
             "input 'b' is defined later (inputs must come first)",
         ),
     ],
-    "passes._Expander._inputs: {} takes {}, got {}{}": [
+    "passes.expansion._Expander._inputs: {} takes {}, got {}{}": [
         (
             net("{type: relu}", "{type: add}"),
             "add takes 2 to 64 inputs, got 1 (the previous layer); name them in inputs: [...]",
@@ -378,13 +378,13 @@ CASES: dict[str, list[tuple[str, str]]] = {
             "dense takes 1 input, got 2",
         ),
     ],
-    "passes._check_used: output of {} is never used": [
+    "passes.expansion._check_used: output of {} is never used": [
         (
             net("{type: relu, name: branch}", "{type: dense, units: 2, inputs: [input]}"),
             "output of 'branch' is never used",
         ),
     ],
-    "passes._Expander._add: network expands to more than {} layers (at {}); check the repeat counts": [
+    "passes.expansion._Expander._add: network expands to more than {} layers (at {}); check the repeat counts": [
         (
             net(
                 "{type: block, block: b, repeat: 1000}", blocks=block("{type: relu, repeat: 1000}")
@@ -393,41 +393,41 @@ CASES: dict[str, list[tuple[str, str]]] = {
         ),
     ],
     # --- blocks
-    "passes._Expander._call: unknown block {}{}": [
+    "passes.expansion._Expander._call: unknown block {}{}": [
         (net("{type: block, block: fcc}", blocks=FC), "unknown block 'fcc'; did you mean 'fc'?"),
     ],
-    "passes._Expander._call: block {} uses itself ({})": [
+    "passes.expansion._Expander._call: block {} uses itself ({})": [
         (
             net("{type: block, block: loop}", blocks=block("{type: block, block: loop}", "loop")),
             "block 'loop' uses itself (loop -> loop)",
         ),
     ],
-    "passes._Expander._call: block {} has no parameter {}{} (parameters: {})": [
+    "passes.expansion._Expander._call: block {} has no parameter {}{} (parameters: {})": [
         (
             net("{type: block, block: fc, args: {unit: 2}}", blocks=FC),
             "block 'fc' has no parameter 'unit'; did you mean 'units'? (parameters: units)",
         ),
     ],
-    "passes._Expander._call: block {} needs parameter {}": [
+    "passes.expansion._Expander._call: block {} needs parameter {}": [
         (
             net("{type: block, block: fc}", blocks=FC.replace("units: 8", "units: null")),
             "block 'fc' needs parameter 'units'",
         ),
     ],
     # --- sharing
-    "passes._Expander._share: share: {} is not an earlier layer here{}": [
+    "passes.expansion._Expander._share: share: {} is not an earlier layer here{}": [
         (
             net("{type: dense, name: enc, units: 16}", "{type: dense, units: 16, share: ecn}"),
             "share: 'ecn' is not an earlier layer here; did you mean 'enc'?",
         ),
     ],
-    "passes._Expander._share: share: {} is a {}, not a {}": [
+    "passes.expansion._Expander._share: share: {} is a {}, not a {}": [
         (
             net("{type: dense, name: enc, units: 16}", "{type: batchnorm, share: enc}"),
             "share: 'enc' is a dense, not a batchnorm",
         ),
     ],
-    "passes._Expander._share: share: a {} that shares cannot repeat (drop repeat)": [
+    "passes.expansion._Expander._share: share: a {} that shares cannot repeat (drop repeat)": [
         (
             net(
                 "{type: dense, name: enc, units: 16}",
@@ -436,7 +436,7 @@ CASES: dict[str, list[tuple[str, str]]] = {
             "share: a dense that shares cannot repeat (drop repeat)",
         ),
     ],
-    "passes._Expander._share: share: {} repeats; only an unrepeated {} can be shared": [
+    "passes.expansion._Expander._share: share: {} repeats; only an unrepeated {} can be shared": [
         (
             net(
                 "{type: dense, name: enc, units: 16, repeat: 2}",
@@ -445,7 +445,7 @@ CASES: dict[str, list[tuple[str, str]]] = {
             "share: 'enc' repeats; only an unrepeated dense can be shared",
         ),
     ],
-    "passes._Expander._share: share: {} shares {} itself; share that one": [
+    "passes.expansion._Expander._share: share: {} shares {} itself; share that one": [
         (
             net(
                 "{type: dense, name: a, units: 16}",
@@ -455,7 +455,7 @@ CASES: dict[str, list[tuple[str, str]]] = {
             "share: 'b' shares 'a' itself; share that one",
         ),
     ],
-    "passes._Expander._share: share: {} is configured differently: {}": [
+    "passes.expansion._Expander._share: share: {} is configured differently: {}": [
         (
             net(
                 "{type: dense, name: enc, units: 16}",
@@ -464,7 +464,7 @@ CASES: dict[str, list[tuple[str, str]]] = {
             "share: 'enc' is configured differently: bias",
         ),
     ],
-    "passes.check_shared: {}: shares {} but its input {} differs from {}": [
+    "passes.shapes.check_shared: {}: shares {} but its input {} differs from {}": [
         (
             net(
                 "{type: block, name: one, block: b}",
@@ -477,7 +477,7 @@ CASES: dict[str, list[tuple[str, str]]] = {
             "two: shares 'one' but its input (3, 4, 4) differs from (3, 8, 8)",
         ),
     ],
-    "passes.check_shared: {}: shares {} but its input {} differs from {} #": [
+    "passes.shapes.check_shared: {}: shares {} but its input {} differs from {} #": [
         (
             net(
                 "{type: conv2d, name: a, filters: 3, kernel: 3, padding: same}",
@@ -717,9 +717,9 @@ CASES: dict[str, list[tuple[str, str]]] = {
 """Rule key -> specs that break the rule, each with a fragment of the message it must give."""
 
 NOT_TESTED = {
-    "passes.expand: network has no output": "a fallback: every way the expansion loses its "
+    "passes.expansion.expand: network has no output": "a fallback: every way the expansion loses its "
     "output reports a problem first",
-    "passes.infer_shapes: {}: {}": "passes a layer's ShapeError on, prefixed with the layer's "
+    "passes.shapes.infer_shapes: {}: {}": "passes a layer's ShapeError on, prefixed with the layer's "
     "name (each ShapeError is a rule of its own here)",
     "ir.base._vector_or_image: {} needs a (F,) or (C, H, W) input, got {}": "no input or layer "
     "gives a shape of another rank (the input takes (F,) or (C, H, W) only)",

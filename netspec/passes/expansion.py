@@ -1,75 +1,29 @@
-"""Passes over the IR: expand blocks and repeats, resolve names and sharing, infer shapes, count.
+"""The expand pass: blocks and repeats flattened into concrete layers with hierarchical names,
+`$param` references bound, names and `inputs:` resolved, sharing resolved.
 
-Each pass is a function from IR (and earlier results) to new results; nothing here mutates the
-IR. Problems are collected and raised together; a layer whose inputs already failed is skipped
-rather than reported again.
-
-Sharing (`share:`) is resolved at expansion: a node that shares names, in `Node.shares`, the
-node that holds the weights. A block use that shares an earlier use (`Instance.shares`) expands
-as usual, then each of its nodes is pointed at the owner's node of the same local name.
+Sharing (`share:`) is resolved here: a node that shares names, in `Node.shares`, the node that
+holds the weights. A block use that shares an earlier use (`Instance.shares`) expands as usual,
+then each of its nodes is pointed at the owner's node of the same local name.
 """
 
 from __future__ import annotations
 
 import json
-import math
 import re
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
 from netspec import parse as parse_
 from netspec.errors import Problem, SpecError
-from netspec.ir import BlockCall, LayerBase, NetworkSpec, ParamRef, Shape, ShapeError, fmt
+from netspec.ir import BlockCall, LayerBase, NetworkSpec, ParamRef
+from netspec.passes.nodes import INPUT, MAX_LAYERS, Graph, Instance, Node
 from netspec.spec import Path_, SourceMap
-
-INPUT = "input"
-"""The name by which a layer list refers to its own input (the network's, or the block's)."""
-
-MAX_LAYERS = 100_000
-"""Most concrete layers a network may expand to: nested blocks and repeats multiply."""
 
 
 class _TooLarge(Exception):
     """Expansion stopped at `MAX_LAYERS` (the problem is already recorded)."""
-
-
-@dataclass(frozen=True)
-class Node:
-    """One concrete layer of the expanded network."""
-
-    name: str
-    """Hierarchical name (`block3.conv.1`): the torch module path and the Keras layer name."""
-    layer: LayerBase
-    inputs: tuple[str, ...]
-    """Names of the nodes feeding this one; `INPUT` is the network input."""
-    path: Path_
-    """Where the layer is written in the spec."""
-    shares: str | None = None
-    """Name of the node whose weights this layer uses."""
-
-
-@dataclass(frozen=True)
-class Instance:
-    """One use of a block: the node-name prefix it owns and its bound arguments."""
-
-    name: str
-    block: str
-    args: dict[str, Any]
-    path: Path_
-    input: str
-    """Name of the node feeding this use (`INPUT`: the network's input)."""
-    shares: str | None = None
-    """Name of the earlier use of the same block whose weights this use applies (`share:`)."""
-
-
-@dataclass(frozen=True)
-class Graph:
-    nodes: tuple[Node, ...]
-    """In topological order (the order of the spec)."""
-    instances: tuple[Instance, ...]
-    output: str
 
 
 class _Expander:
@@ -459,77 +413,3 @@ def _check_used(expander: _Expander, output: str | None) -> None:
     for node in expander.nodes:
         if node.name not in used:
             expander.fail(node.path, f"output of {node.name!r} is never used")
-
-
-@dataclass(frozen=True)
-class Stats:
-    """Per-node counts: trainable parameters, non-trainable buffers, multiply-accumulates."""
-
-    params: int
-    buffers: int
-    macs: int
-
-
-def infer_shapes(graph: Graph, input_shape: Shape, source: SourceMap) -> dict[str, Shape]:
-    """Output shape of every node, by the layer formulas; impossible shapes are located errors."""
-    shapes: dict[str, Shape] = {INPUT: input_shape}
-    problems = []
-    for node in graph.nodes:
-        if any(i not in shapes for i in node.inputs):
-            continue
-        ins = [shapes[i] for i in node.inputs]
-        try:
-            shapes[node.name] = node.layer.output_shape(ins)
-        except ShapeError as exc:
-            problems.append(source.problem(node.path, f"{node.name}: {exc}"))
-    if problems:
-        raise SpecError(problems)
-    return shapes
-
-
-def check_shared(graph: Graph, shapes: dict[str, Shape], source: SourceMap) -> None:
-    """A shared layer or block use must see inputs of the shape its weights were made for (a
-    block use whose input differs is reported once, at its `share:`, not at each layer)."""
-    problems = []
-    uses = {i.name: i for i in graph.instances}
-    reported: list[str] = []
-    for use in graph.instances:
-        if use.shares is None:
-            continue
-        mine, theirs = shapes[use.input], shapes[uses[use.shares].input]
-        if mine != theirs:
-            message = f"{use.name}: shares {use.shares!r} but its input {fmt(mine)} differs from"
-            problems.append(source.problem((*use.path, "share"), f"{message} {fmt(theirs)}"))
-            reported.append(use.name + ".")
-    by_name = {n.name: n for n in graph.nodes}
-    for node in graph.nodes:
-        if node.shares is None or node.name.startswith(tuple(reported)):
-            continue
-        owner = by_name[node.shares]
-        mine = [shapes[i] for i in node.inputs]
-        theirs = [shapes[i] for i in owner.inputs]
-        if node.layer.param_count(mine) != owner.layer.param_count(theirs) or mine != theirs:
-            problems.append(
-                source.problem(
-                    (*node.path, "share"),
-                    f"{node.name}: shares {owner.name!r} but its input {fmt(mine[0])} differs from "
-                    f"{fmt(theirs[0])}",
-                )
-            )
-    if problems:
-        raise SpecError(problems)
-
-
-def count(graph: Graph, shapes: dict[str, Shape]) -> dict[str, Stats]:
-    """Parameters (a shared layer counts zero), buffers and MACs of every node."""
-    result = {}
-    for node in graph.nodes:
-        ins = [shapes[i] for i in node.inputs]
-        params, buffers = (0, 0) if node.shares else node.layer.param_count(ins)
-        result[node.name] = Stats(params, buffers, node.layer.macs(ins, shapes[node.name]))
-    return result
-
-
-def activation_elements(graph: Graph, shapes: dict[str, Shape]) -> int:
-    """Elements of every layer output for one sample (what a forward pass keeps for backward)."""
-    return sum(math.prod(shapes[n.name]) for n in graph.nodes)

@@ -1,0 +1,53 @@
+"""The expanded network: concrete layers (`Node`), block uses (`Instance`) and the graph they
+form, in the order of the spec."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from netspec.ir import LayerBase
+from netspec.spec import Path_
+
+INPUT = "input"
+"""The name by which a layer list refers to its own input (the network's, or the block's)."""
+
+MAX_LAYERS = 100_000
+"""Most concrete layers a network may expand to: nested blocks and repeats multiply."""
+
+
+@dataclass(frozen=True)
+class Node:
+    """One concrete layer of the expanded network."""
+
+    name: str
+    """Hierarchical name (`block3.conv.1`): the torch module path and the Keras layer name."""
+    layer: LayerBase
+    inputs: tuple[str, ...]
+    """Names of the nodes feeding this one; `INPUT` is the network input."""
+    path: Path_
+    """Where the layer is written in the spec."""
+    shares: str | None = None
+    """Name of the node whose weights this layer uses."""
+
+
+@dataclass(frozen=True)
+class Instance:
+    """One use of a block: the node-name prefix it owns and its bound arguments."""
+
+    name: str
+    block: str
+    args: dict[str, Any]
+    path: Path_
+    input: str
+    """Name of the node feeding this use (`INPUT`: the network's input)."""
+    shares: str | None = None
+    """Name of the earlier use of the same block whose weights this use applies (`share:`)."""
+
+
+@dataclass(frozen=True)
+class Graph:
+    nodes: tuple[Node, ...]
+    """In topological order (the order of the spec)."""
+    instances: tuple[Instance, ...]
+    output: str

@@ -1,0 +1,86 @@
+"""The passes after expansion: shapes inferred, sharing checked against them, parameters,
+buffers and MACs counted."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+from netspec.errors import SpecError
+from netspec.ir import Shape, ShapeError, fmt
+from netspec.passes.nodes import INPUT, Graph
+from netspec.spec import SourceMap
+
+
+@dataclass(frozen=True)
+class Stats:
+    """Per-node counts: trainable parameters, non-trainable buffers, multiply-accumulates."""
+
+    params: int
+    buffers: int
+    macs: int
+
+
+def infer_shapes(graph: Graph, input_shape: Shape, source: SourceMap) -> dict[str, Shape]:
+    """Output shape of every node, by the layer formulas; impossible shapes are located errors."""
+    shapes: dict[str, Shape] = {INPUT: input_shape}
+    problems = []
+    for node in graph.nodes:
+        if any(i not in shapes for i in node.inputs):
+            continue
+        ins = [shapes[i] for i in node.inputs]
+        try:
+            shapes[node.name] = node.layer.output_shape(ins)
+        except ShapeError as exc:
+            problems.append(source.problem(node.path, f"{node.name}: {exc}"))
+    if problems:
+        raise SpecError(problems)
+    return shapes
+
+
+def check_shared(graph: Graph, shapes: dict[str, Shape], source: SourceMap) -> None:
+    """A shared layer or block use must see inputs of the shape its weights were made for (a
+    block use whose input differs is reported once, at its `share:`, not at each layer)."""
+    problems = []
+    uses = {i.name: i for i in graph.instances}
+    reported: list[str] = []
+    for use in graph.instances:
+        if use.shares is None:
+            continue
+        mine, theirs = shapes[use.input], shapes[uses[use.shares].input]
+        if mine != theirs:
+            message = f"{use.name}: shares {use.shares!r} but its input {fmt(mine)} differs from"
+            problems.append(source.problem((*use.path, "share"), f"{message} {fmt(theirs)}"))
+            reported.append(use.name + ".")
+    by_name = {n.name: n for n in graph.nodes}
+    for node in graph.nodes:
+        if node.shares is None or node.name.startswith(tuple(reported)):
+            continue
+        owner = by_name[node.shares]
+        mine = [shapes[i] for i in node.inputs]
+        theirs = [shapes[i] for i in owner.inputs]
+        if node.layer.param_count(mine) != owner.layer.param_count(theirs) or mine != theirs:
+            problems.append(
+                source.problem(
+                    (*node.path, "share"),
+                    f"{node.name}: shares {owner.name!r} but its input {fmt(mine[0])} differs from "
+                    f"{fmt(theirs[0])}",
+                )
+            )
+    if problems:
+        raise SpecError(problems)
+
+
+def count(graph: Graph, shapes: dict[str, Shape]) -> dict[str, Stats]:
+    """Parameters (a shared layer counts zero), buffers and MACs of every node."""
+    result = {}
+    for node in graph.nodes:
+        ins = [shapes[i] for i in node.inputs]
+        params, buffers = (0, 0) if node.shares else node.layer.param_count(ins)
+        result[node.name] = Stats(params, buffers, node.layer.macs(ins, shapes[node.name]))
+    return result
+
+
+def activation_elements(graph: Graph, shapes: dict[str, Shape]) -> int:
+    """Elements of every layer output for one sample (what a forward pass keeps for backward)."""
+    return sum(math.prod(shapes[n.name]) for n in graph.nodes)
