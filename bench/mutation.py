@@ -4,7 +4,7 @@ templates are wrong? Run from the repository root:
     .venv/bin/python bench/mutation.py --list                 # every candidate mutation
     .venv/bin/python bench/mutation.py --max 25 --list        # the ones a run of 25 would try
     .venv/bin/python bench/mutation.py --max 25               # the five named ones + 25 sampled
-    .venv/bin/python bench/mutation.py --files netspec/ir.py --max 5 --timeout 120
+    .venv/bin/python bench/mutation.py --files 'netspec/ir/*.py' --max 5 --timeout 120
 
 A mutation is a one-line change of an operator or a constant in one of the target files
 (`TARGETS`): `+`/`-`, `*`/`/`, `<`/`<=`, `==`/`!=`, `and`/`or`, `True`/`False`, `min`/`max`, an
@@ -62,11 +62,11 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 
 TARGETS = [
-    "netspec/ir.py",
-    "netspec/passes.py",
+    "netspec/ir/*.py",
+    "netspec/passes/*.py",
     "netspec/objective.py",
-    "netspec/emit/torch.py",
-    "netspec/emit/keras.py",
+    "netspec/emit/torch*.py",
+    "netspec/emit/keras*.py",
     "netspec/emit/losses.py",
     "netspec/emit/training.py",
     "netspec/weights.py",
@@ -86,11 +86,11 @@ _MODELS = [
     "tests/test_random_models.py",
 ]
 TESTS: list[tuple[str, list[str]]] = [
-    ("netspec/ir.py", _FRONT),
-    ("netspec/passes.py", [*_FRONT, "tests/test_sharing.py"]),
+    ("netspec/ir/*", _FRONT),
+    ("netspec/passes/*", [*_FRONT, "tests/test_sharing.py"]),
     ("netspec/objective.py", ["tests/test_rules.py", "tests/test_losses.py", *_FRONT[1:]]),
-    ("netspec/emit/torch.py", _MODELS),
-    ("netspec/emit/keras.py", _MODELS),
+    ("netspec/emit/torch*", _MODELS),
+    ("netspec/emit/keras*", _MODELS),
     ("netspec/emit/losses.py", ["tests/test_losses.py", "tests/test_train_objectives.py"]),
     (
         "netspec/emit/training.py",
@@ -160,17 +160,17 @@ NAMED = [
     ),
     (
         "Keras concat axis swapped",
-        "netspec/emit/keras.py",
-        "axis = -1 if rank == 1 or layer.axis == 0 else layer.axis  # type: ignore[attr-defined]",
-        "axis = 1 if rank == 1 or layer.axis == 0 else layer.axis  # type: ignore[attr-defined]",
+        "netspec/emit/keras_layers.py",
+        "axis = -1 if rank == 1 or item.layer.axis == 0 else item.layer.axis  # type: ignore[attr-defined]",  # noqa: E501 (the line verbatim)
+        "axis = 1 if rank == 1 or item.layer.axis == 0 else item.layer.axis  # type: ignore[attr-defined]",  # noqa: E501
         "channel concat axis -1 -> 1",
     ),
     (
         "conv groups-divide-input-channels check removed",
-        "netspec/ir.py",
-        "if c % self.groups or self.filters % self.groups:",
-        "if self.filters % self.groups:",
-        "'c % self.groups or' dropped",
+        "netspec/ir/conv.py",
+        "if c % self.group_count(c) or self.out_channels(c) % self.group_count(c):",
+        "if self.out_channels(c) % self.group_count(c):",
+        "'c % groups or' dropped",
     ),
     (
         "Keras KL loss sign flipped",
@@ -181,9 +181,9 @@ NAMED = [
     ),
     (
         "torch dropout rate emitted as 0.0",
-        "netspec/emit/torch.py",
-        "return expr(layer.rate)  # type: ignore[attr-defined]",
-        'return "0.0"  # type: ignore[attr-defined]',
+        "netspec/emit/torch_layers.py",
+        'return {"args": expr(item.layer.rate)}  # type: ignore[attr-defined]',
+        'return {"args": "0.0"}  # type: ignore[attr-defined]',
         "nn.Dropout(rate) -> nn.Dropout(0.0)",
     ),
 ]
