@@ -12,7 +12,7 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from importlib.resources import files
-from typing import Any
+from typing import Any, TypeVar
 
 import jinja2
 
@@ -23,6 +23,24 @@ from netspec.passes import INPUT, Node
 
 LINE_WIDTH = 88
 """ruff format's default: generated files are already formatted with no configuration."""
+
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def registrar(table: dict[str, F]) -> Callable[..., Callable[[F], F]]:
+    """A decorator factory that files a function in `table` under each kind it names: each
+    backend's per-kind argument functions (`@arguments("conv2d")`)."""
+
+    def kinds(*names: str) -> Callable[[F], F]:
+        def register(fn: F) -> F:
+            for name in names:
+                table[name] = fn
+            return fn
+
+        return register
+
+    return kinds
 
 
 class EmitError(ValueError):

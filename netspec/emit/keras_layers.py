@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from netspec.emit.base import EmitError, Item, call, expr, literal
+from netspec.emit.base import EmitError, Item, call, expr, literal, registrar
 from netspec.ir import (
     ActivationFn,
     BatchNorm,
@@ -57,13 +57,7 @@ ARGUMENTS: dict[str, Arguments] = {}
 `name=`): one function per kind, so a new kind is one entry here and one template."""
 
 
-def arguments(*kinds: str) -> Callable[[Arguments], Arguments]:
-    def register(fn: Arguments) -> Arguments:
-        for kind in kinds:
-            ARGUMENTS[kind] = fn
-        return fn
-
-    return register
+arguments = registrar(ARGUMENTS)
 
 
 def _call(*args: str, **kwargs: str | None) -> dict[str, Any]:

@@ -12,7 +12,7 @@ from collections import Counter
 from collections.abc import Callable
 from typing import Any
 
-from netspec.emit.base import Body, Item, Namespace, expr, literal
+from netspec.emit.base import Body, Item, Namespace, expr, literal, registrar
 from netspec.ir import (
     AvgPool2d,
     BatchNorm,
@@ -106,13 +106,7 @@ ARGUMENTS: dict[str, Arguments] = {}
 no arguments): one function per kind, so a new kind is one entry here and one template."""
 
 
-def arguments(*kinds: str) -> Callable[[Arguments], Arguments]:
-    def register(fn: Arguments) -> Arguments:
-        for kind in kinds:
-            ARGUMENTS[kind] = fn
-        return fn
-
-    return register
+arguments = registrar(ARGUMENTS)
 
 
 def module_args(item: Item, ctx: Context, ins: list[str]) -> dict[str, Any]:
