@@ -90,7 +90,7 @@ def analyse(document: Document, *, max_params: int = DEFAULT_MAX_PARAMS) -> Netw
     spec = parse(document)
     source = document.source
     graph = passes.expand(spec, source)
-    shapes = passes.infer_shapes(graph, tuple(spec.input.shape), source)
+    shapes = passes.infer_shapes(graph, tuple(spec.input.shape), source, spec.input.vocab)
     passes.check_shared(graph, shapes, source)
     stats = passes.count(graph, shapes)
     objective = objective_.check(spec.train, graph, shapes, source)

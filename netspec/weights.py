@@ -74,18 +74,109 @@ def _flat(node: Node, values: list[np.ndarray]) -> list[np.ndarray]:
     return [v.reshape(-1) for v in values]
 
 
+def _attention_to_keras(node: Node, values: list[np.ndarray]) -> list[np.ndarray]:
+    """torch's packed (3F, F) query/key/value projection (rows: out features, heads major) and
+    (F, F) output projection -> Keras's (F, heads, F / heads) kernels, (heads, F / heads)
+    biases and (heads, F / heads, F) output kernel, in Keras's order of weights."""
+    heads = node.layer.heads  # type: ignore[attr-defined]
+    weight, *rest = values
+    width = weight.shape[1]
+    depth = width // heads
+    bias = node.layer.bias  # type: ignore[attr-defined]
+    in_bias = rest.pop(0) if bias else None
+    out_weight, *out_bias = rest
+    result = []
+    for i in range(3):
+        result.append(weight[i * width : (i + 1) * width].T.reshape(width, heads, depth))
+        if in_bias is not None:
+            result.append(in_bias[i * width : (i + 1) * width].reshape(heads, depth))
+    result.append(out_weight.T.reshape(heads, depth, width))
+    return result + out_bias
+
+
+def _attention_from_keras(node: Node, values: list[np.ndarray]) -> list[np.ndarray]:
+    bias = node.layer.bias  # type: ignore[attr-defined]
+    step = 2 if bias else 1
+    projections = [values[i * step] for i in range(3)]
+    width = projections[0].shape[0]
+    weight = np.concatenate([k.reshape(width, width).T for k in projections])
+    out = values[3 * step]
+    result = [weight]
+    if bias:
+        result.append(np.concatenate([values[i * 2 + 1].reshape(width) for i in range(3)]))
+    result.append(out.reshape(width, width).T)
+    if bias:
+        result.append(values[-1])
+    return result
+
+
+def _recurrent_names(node: Node) -> tuple[str, ...]:
+    """nn.LSTM / nn.GRU's state_dict entries, by layer then direction."""
+    layer = node.layer
+    suffixes = ("", "_reverse") if layer.bidirectional else ("",)  # type: ignore[attr-defined]
+    return tuple(
+        f"{kind}_l{index}{suffix}"
+        for index in range(layer.layers)  # type: ignore[attr-defined]
+        for suffix in suffixes
+        for kind in ("weight_ih", "weight_hh", "bias_ih", "bias_hh")
+    )
+
+
+def _gru_gates(units: int) -> np.ndarray:
+    """torch orders a GRU's gates (reset, update, new), Keras (update, reset, new)."""
+    return np.concatenate([np.arange(units, 2 * units), np.arange(units), np.arange(2 * units, 3 * units)])
+
+
+def _recurrent_to_keras(node: Node, values: list[np.ndarray]) -> list[np.ndarray]:
+    """Per layer and direction, torch's (W_ih, W_hh, b_ih, b_hh) -> Keras's kernel and recurrent
+    kernel (transposed) and, for the LSTM, both biases (TorchLSTMCell), for the GRU one (2, 3U)
+    bias (reset_after=True), GRU gates reordered."""
+    result = []
+    gru = node.layer.type == "gru"  # type: ignore[attr-defined]
+    for i in range(0, len(values), 4):
+        w_ih, w_hh, b_ih, b_hh = values[i : i + 4]
+        if gru:
+            order = _gru_gates(w_hh.shape[1])
+            result += [w_ih[order].T, w_hh[order].T, np.stack([b_ih[order], b_hh[order]])]
+        else:
+            result += [w_ih.T, w_hh.T, b_ih, b_hh]
+    return result
+
+
+def _recurrent_from_keras(node: Node, values: list[np.ndarray]) -> list[np.ndarray]:
+    result = []
+    if node.layer.type == "gru":  # type: ignore[attr-defined]
+        for i in range(0, len(values), 3):
+            kernel, recurrent, bias = values[i : i + 3]
+            back = np.argsort(_gru_gates(recurrent.shape[0]))
+            result += [kernel.T[back], recurrent.T[back], bias[0][back], bias[1][back]]
+        return result
+    for i in range(0, len(values), 4):
+        kernel, recurrent, b_ih, b_hh = values[i : i + 4]
+        result += [kernel.T, recurrent.T, b_ih, b_hh]
+    return result
+
+
 @dataclass(frozen=True)
 class Layout:
     """How one kind's weights look in each backend."""
 
-    torch: tuple[str, ...]
-    """Its state_dict entries, in Keras's order of weights."""
+    torch: tuple[str, ...] | Callable[[Node], tuple[str, ...]]
+    """Its state_dict entries, in Keras's order of weights (or a function of the node, where
+    the layer's configuration decides them)."""
     to_keras: Convert = _same
     from_keras: Convert = _same
     per_feature: bool = False
     """Every array has one entry per input feature (permuted after a flatten)."""
     kernel_rows: bool = False
     """The first array's rows (in Keras's layout) are the input features (a dense kernel)."""
+
+    def names(self, node: Node) -> tuple[str, ...]:
+        """The state_dict entries a node of the kind has (no biases with `bias: false`)."""
+        names = self.torch(node) if callable(self.torch) else self.torch
+        if getattr(node.layer, "bias", True) is False:
+            return tuple(k for k in names if "bias" not in k)
+        return names
 
 
 LAYOUTS: dict[str, Layout] = {
@@ -96,6 +187,17 @@ LAYOUTS: dict[str, Layout] = {
     "layernorm": Layout(("weight", "bias"), per_feature=True),
     "groupnorm": Layout(("weight", "bias")),
     "scale": Layout(("weight",), _flat, per_feature=True),
+    "embedding": Layout(("weight",)),
+    "position_embedding": Layout(("weight",)),
+    "class_token": Layout(("weight",)),
+    "conv1d": Layout(("weight", "bias"), _transpose(2, 1, 0), _transpose(2, 1, 0)),
+    "multihead_attention": Layout(
+        ("in_proj_weight", "in_proj_bias", "out_proj.weight", "out_proj.bias"),
+        _attention_to_keras,
+        _attention_from_keras,
+    ),
+    "lstm": Layout(_recurrent_names, _recurrent_to_keras, _recurrent_from_keras),
+    "gru": Layout(_recurrent_names, _recurrent_to_keras, _recurrent_from_keras),
 }
 """Every kind with weights; a kind missing here cannot be copied (the tests walk the kinds)."""
 
@@ -151,7 +253,7 @@ def to_arrays(model: Any, network: Network) -> Arrays:
         return {
             n.name: {
                 key: state[f"{n.name}.{key}"]
-                for key in LAYOUTS[n.layer.type].torch  # type: ignore[attr-defined]
+                for key in LAYOUTS[n.layer.type].names(n)  # type: ignore[attr-defined]
                 if f"{n.name}.{key}" in state
             }
             for n in _owners(network)
@@ -168,7 +270,7 @@ def to_arrays(model: Any, network: Network) -> Arrays:
         values = layout.from_keras(node, values)
         result[node.name] = {
             key: np.ascontiguousarray(v.reshape(shapes[node.name].get(key, v.shape)))
-            for key, v in zip(layout.torch, values)
+            for key, v in zip(layout.names(node), values)
         }
     return result
 
@@ -199,7 +301,7 @@ def from_arrays(model: Any, network: Network, arrays: Arrays) -> None:
     for node in _owners(network):
         layout = LAYOUTS[node.layer.type]  # type: ignore[attr-defined]
         given = arrays[node.name]
-        values = layout.to_keras(node, [given[k] for k in layout.torch if k in given])
+        values = layout.to_keras(node, [given[k] for k in layout.names(node) if k in given])
         order = orders[node.inputs[0]]
         if order is not None:
             values = _permute(layout, values, order)

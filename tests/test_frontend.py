@@ -235,7 +235,7 @@ layers:
   - {type: conv2D, filters: 8, kernel: 3}
 """,
         """\
-spec.yaml:5:5: layers[0]: unknown type 'conv2D'; did you mean 'conv2d'? (valid types: conv2d, conv_transpose2d, maxpool2d, avgpool2d, global_avgpool2d, global_maxpool2d, upsample, flatten, dense, dropout, drop_path, batchnorm, layernorm, groupnorm, gaussian_noise, scale, relu, sigmoid, tanh, leaky_relu, elu, softmax, log_softmax, relu6, silu, gelu, hardswish, hardsigmoid, add, multiply, concat, block)
+spec.yaml:5:5: layers[0]: unknown type 'conv2D'; did you mean 'conv2d'? (valid types: conv2d, conv_transpose2d, maxpool2d, avgpool2d, global_avgpool2d, global_maxpool2d, upsample, embedding, position_embedding, class_token, to_sequence, select, conv1d, maxpool1d, avgpool1d, global_avgpool1d, global_maxpool1d, multihead_attention, lstm, gru, flatten, dense, dropout, drop_path, batchnorm, layernorm, groupnorm, gaussian_noise, scale, relu, sigmoid, tanh, leaky_relu, elu, softmax, log_softmax, relu6, silu, gelu, hardswish, hardsigmoid, add, multiply, concat, block)
 """,
         id="unknown layer type lists valid ones",
     ),
@@ -518,7 +518,7 @@ layers:
   - {type: dense, units: 10}
 """,
         """\
-spec.yaml:6:5: dense_1: dense needs a flat (F,) input, got (8, 30, 30); add a flatten
+spec.yaml:6:5: dense_1: dense needs (F,) features or a (T, F) sequence, got an image (8, 30, 30); add a flatten or a global pool
 """,
         id="dense without flatten",
     ),

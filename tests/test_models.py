@@ -24,6 +24,16 @@ BATCH = 2
 RUNS = ("torch", *(f"keras-{backend}" for backend in KERAS_BACKENDS))
 
 
+def sample_input(network: netspec.Network, batch: int, seed: int = 0) -> np.ndarray:
+    """A batch in the spec's layout: standard normal floats, or token ids below the vocab."""
+    rng = np.random.default_rng(seed)
+    shape = (batch, *network.input_shape)
+    vocab = network.spec.input.vocab
+    if vocab is not None:
+        return rng.integers(0, vocab, shape).astype("int64")
+    return rng.standard_normal(shape).astype("float32")
+
+
 class Built:
     """Both packages of one spec, an input batch in the spec's layout, the torch run, and the
     Keras run on each backend (run on first use, once: a backend that fails fails only its own
@@ -34,9 +44,7 @@ class Built:
         self.network = netspec.load(spec)
         for backend in ("torch", "keras"):
             netspec.build(self.network, backend=backend, out=out / f"gen_{backend}")
-        rng = np.random.default_rng(0)
-        x = rng.standard_normal((BATCH, *self.network.input_shape)).astype("float32")
-        np.savez(out / "x.npz", x=x)
+        np.savez(out / "x.npz", x=sample_input(self.network, BATCH))
         self.runs: dict[str, dict | BaseException] = {}
         self.runs["torch"] = run(
             "run_torch.py",

@@ -281,6 +281,8 @@ def net(*layers: str, shape: str = "[16]", blocks: str = "", train: str = "") ->
 
 
 IMAGE = "[3, 8, 8]"
+SEQUENCE = "[6, 4]"
+TOKENS = "[4], dtype: int64, vocab: 9"
 LOGITS = ("{type: flatten}", "{type: dense, units: 2}")
 """Ends an image network in logits, as the loss cross_entropy wants."""
 FC = """\
@@ -351,8 +353,44 @@ CASES: dict[str, list[tuple[str, str]]] = {
             "unsupported format version 2; this netspec reads version 1",
         ),
     ],
-    "ir.InputSpec._rank: input shape is (F,) or (C, H, W); got 2 dimensions": [
-        (net("{type: relu}", shape="[3, 8]"), "input shape is (F,) or (C, H, W); got 2 dimensions"),
+    "ir.InputSpec._tokens: an int64 input needs `vocab`, the bound of its token ids": [
+        (
+            net("{type: embedding, vocab: 9, dim: 2}", shape="[4], dtype: int64"),
+            "an int64 input needs `vocab`, the bound of its token ids",
+        ),
+    ],
+    "ir.InputSpec._tokens: token ids are (T,): one id per step; got {} dimensions": [
+        (
+            net("{type: embedding, vocab: 9, dim: 2}", shape="[4, 2], dtype: int64, vocab: 9"),
+            "token ids are (T,): one id per step; got 2 dimensions",
+        ),
+    ],
+    "ir.InputSpec._tokens: `vocab` is for token inputs (dtype: int64)": [
+        (net("{type: relu}", shape="[4], vocab: 9"), "`vocab` is for token inputs (dtype: int64)"),
+    ],
+    "passes.shapes._check_dtype: {} takes float features, not token ids; embed them first": [
+        (
+            net("{type: dense, units: 2}", shape="[4], dtype: int64, vocab: 9"),
+            "dense_1: dense takes float features, not token ids; embed them first",
+        ),
+    ],
+    "passes.shapes._check_dtype: {} takes token ids (an input of dtype int64), not float features": [
+        (
+            net("{type: embedding, vocab: 9, dim: 2}", shape="[4]"),
+            "embedding takes token ids (an input of dtype int64), not float features",
+        ),
+    ],
+    "passes.shapes._check_dtype: vocab {} is smaller than the input's vocab {}: ids up to {} would index past the table": [
+        (
+            net("{type: embedding, vocab: 9, dim: 2}", shape="[4], dtype: int64, vocab: 10"),
+            "vocab 9 is smaller than the input's vocab 10: ids up to 9 would index past the table",
+        ),
+    ],
+    "ir.sequence.Embedding._padding_in_vocab: padding_index {} is outside the vocab of {}": [
+        (
+            net("{type: embedding, vocab: 9, dim: 2, padding_index: 9}", shape=TOKENS),
+            "padding_index 9 is outside the vocab of 9",
+        ),
     ],
     # --- wiring
     "ir.base.LayerBase._unique_inputs: input {} is listed twice": [
@@ -490,13 +528,78 @@ CASES: dict[str, list[tuple[str, str]]] = {
         ),
     ],
     # --- shapes
-    "ir.base._image: {} needs a (C, H, W) input, got {}": [
+    "ir.base._image: {} needs a (C, H, W) image, got {}{}": [
         (
             net("{type: maxpool2d, size: 2}"),
-            "maxpool2d_1: maxpool2d needs a (C, H, W) input, got (16)",
+            "maxpool2d_1: maxpool2d needs a (C, H, W) image, got features (16,)",
         ),
-        (net("{type: conv2d, filters: 2, kernel: 1}"), "conv2d needs a (C, H, W) input, got (16)"),
-        (net("{type: global_avgpool2d}"), "global_avgpool2d needs a (C, H, W) input, got (16)"),
+        (
+            net("{type: conv2d, filters: 2, kernel: 1}", shape=SEQUENCE),
+            "conv2d needs a (C, H, W) image, got a sequence (6, 4); conv1d, maxpool1d and "
+            "avgpool1d take sequences",
+        ),
+        (net("{type: global_avgpool2d}"), "global_avgpool2d needs a (C, H, W) image, got features"),
+    ],
+    "ir.base._sequence: {} needs a (T, F) sequence, got {}{}": [
+        (
+            net("{type: conv1d, filters: 2, kernel: 1}", *LOGITS, shape=IMAGE),
+            "conv1d needs a (T, F) sequence, got an image (3, 8, 8); to_sequence turns an image "
+            "into one",
+        ),
+        (net("{type: lstm, units: 2}"), "lstm needs a (T, F) sequence, got features (16,)"),
+    ],
+    "ir.base._vector_or_image: {} needs (F,) features or a (C, H, W) image, got {}": [
+        (
+            net("{type: batchnorm}", shape=SEQUENCE),
+            "batchnorm needs (F,) features or a (C, H, W) image, got a sequence (6, 4)",
+        ),
+    ],
+    "ir.sequence.PositionEmbedding.output_shape: max_length {} is shorter than the {} steps": [
+        (
+            net("{type: position_embedding, max_length: 5}", shape=SEQUENCE),
+            "max_length 5 is shorter than the 6 steps",
+        ),
+    ],
+    "ir.sequence.Select.output_shape: index {} is outside the {} steps": [
+        (net("{type: select, index: -7}", shape=SEQUENCE), "index -7 is outside the 6 steps"),
+    ],
+    "ir.sequence.Conv1d.output_shape: kernel {} is longer than its input {}": [
+        (
+            net("{type: conv1d, filters: 2, kernel: 7}", shape=SEQUENCE),
+            "kernel 7 is longer than its input (6, 4)",
+        ),
+    ],
+    "ir.sequence._Pool1d.output_shape: pool size {} is longer than its input {}": [
+        (
+            net("{type: avgpool1d, size: 7}", shape=SEQUENCE),
+            "pool size 7 is longer than its input (6, 4)",
+        ),
+    ],
+    "ir.sequence.MultiheadAttention.output_shape: heads={} must divide the {} features": [
+        (
+            net("{type: multihead_attention, heads: 3}", shape=SEQUENCE),
+            "heads=3 must divide the 4 features",
+        ),
+    ],
+    "ir.sequence.MultiheadAttention.output_shape: a causal attention attends to its own earlier steps; it takes no context": [
+        (
+            net(
+                "{type: dense, units: 4, name: c}",
+                "{type: multihead_attention, heads: 2, causal: true, inputs: [input, c]}",
+                shape=SEQUENCE,
+            ),
+            "a causal attention attends to its own earlier steps; it takes no context",
+        ),
+    ],
+    "ir.sequence.MultiheadAttention.output_shape: the context's {} features must equal the query's {}": [
+        (
+            net(
+                "{type: dense, units: 2, name: c}",
+                "{type: multihead_attention, heads: 2, inputs: [input, c]}",
+                shape=SEQUENCE,
+            ),
+            "the context's 2 features must equal the query's 4",
+        ),
     ],
     "ir.conv.Conv2d.output_shape: groups={} must divide input channels {} and filters {}": [
         (
@@ -556,11 +659,11 @@ CASES: dict[str, list[tuple[str, str]]] = {
                 *LOGITS,
                 shape=IMAGE,
             ),
-            "multiply cannot broadcast (3, 8, 8) and (4): sizes must be equal or 1",
+            "multiply cannot broadcast (3, 8, 8) and (4,): sizes must be equal or 1",
         ),
         (
             net("{type: dense, name: d, units: 4}", "{type: multiply, inputs: [input, d]}"),
-            "multiply cannot broadcast (16) and (4)",
+            "multiply cannot broadcast (16,) and (4,)",
         ),
     ],
     "ir.norm.GroupNorm.output_shape: groups={} must divide the {} channels": [
@@ -592,22 +695,23 @@ CASES: dict[str, list[tuple[str, str]]] = {
             "pool size (9, 9) is larger than its input (3, 8, 8)",
         ),
     ],
-    "ir.core.Dense.output_shape: dense needs a flat (F,) input, got {}; add a flatten": [
+    "ir.core.Dense.output_shape: dense needs (F,) features or a (T, F) sequence, got {}; add a flatten or a global pool": [
         (
             net("{type: dense, units: 2}", shape=IMAGE),
-            "dense needs a flat (F,) input, got (3, 8, 8); add a flatten",
+            "dense needs (F,) features or a (T, F) sequence, got an image (3, 8, 8); add a "
+            "flatten or a global pool",
         ),
     ],
     "ir.core.Add.output_shape: add needs inputs of one shape, got {}": [
         (
             net("{type: dense, name: a, units: 8}", "{type: add, inputs: [input, a]}"),
-            "add needs inputs of one shape, got (16) and (8)",
+            "add needs inputs of one shape, got (16,) and (8,)",
         ),
     ],
     "ir.core.Concat.output_shape: concat axis {} is out of range for {}": [
         (
             net("{type: dense, name: a, units: 8}", "{type: concat, axis: 1, inputs: [input, a]}"),
-            "concat axis 1 is out of range for (16)",
+            "concat axis 1 is out of range for (16,)",
         ),
     ],
     "ir.core.Concat.output_shape: concat along axis {} needs other axes equal, got {} and {}": [
@@ -660,7 +764,7 @@ CASES: dict[str, list[tuple[str, str]]] = {
     "objective._needs: {}: loss {} needs at least 2 classes, but the network outputs {}; for one output unit use binary_cross_entropy{}": [
         (
             net("{type: dense, units: 1}", train="{loss: cross_entropy}"),
-            "loss cross_entropy needs at least 2 classes, but the network outputs (1)",
+            "loss cross_entropy needs at least 2 classes, but the network outputs (1,)",
         ),
     ],
     "objective._needs: {}: loss cross_entropy takes logits, but {}: {}{}": [
@@ -710,7 +814,7 @@ CASES: dict[str, list[tuple[str, str]]] = {
     "objective.check: accuracy needs class scores (K,) with K >= 2, but the network outputs {}; remove it from metrics": [
         (
             net("{type: dense, units: 1}", train="{loss: mse, metrics: [accuracy]}"),
-            "accuracy needs class scores (K,) with K >= 2, but the network outputs (1)",
+            "accuracy needs class scores (K,) with K >= 2, but the network outputs (1,)",
         ),
     ],
 }
@@ -721,8 +825,6 @@ NOT_TESTED = {
     "output reports a problem first",
     "passes.shapes.infer_shapes: {}: {}": "passes a layer's ShapeError on, prefixed with the layer's "
     "name (each ShapeError is a rule of its own here)",
-    "ir.base._vector_or_image: {} needs a (F,) or (C, H, W) input, got {}": "no input or layer "
-    "gives a shape of another rank (the input takes (F,) or (C, H, W) only)",
 }
 """Rules no spec can reach, with the reason; like a case, each must still be in the source."""
 
@@ -784,6 +886,10 @@ REQUIRED = {
     "stddev": "0.1",
     "block": "b",
     "step_size": "1",
+    "vocab": "9",
+    "dim": "2",
+    "heads": "1",
+    "index": "0",
     "shape": "[4]",
 }
 """A valid value for each required field, to write a model with one field out of bounds."""

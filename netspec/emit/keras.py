@@ -42,7 +42,7 @@ from netspec.emit.base import (
     literal,
     wrap,
 )
-from netspec.emit.keras_layers import ARGUMENTS, fused
+from netspec.emit.keras_layers import ARGUMENTS, CALLS, fused
 from netspec.ir import BlockCall
 from netspec.network import Network
 from netspec.passes import INPUT
@@ -53,10 +53,28 @@ HELPERS = {
     "gelu": "GELU",
     "scale": "Scale",
     "drop_path": "DropPath",
+    "padded_embedding": "PaddedEmbedding",
+    "position_embedding": "PositionEmbedding",
+    "class_token": "ClassToken",
+    "select": "SelectStep",
+    "recurrent": "Recurrent",
 }
 """Layers the generated file defines (templates under `helpers/`), by template."""
 
-_PADDED = {"conv2d", "maxpool2d", "avgpool2d"}
+KIND_HELPERS = {
+    "batchnorm": "batch_norm",
+    "gelu": "gelu",
+    "scale": "scale",
+    "drop_path": "drop_path",
+    "position_embedding": "position_embedding",
+    "class_token": "class_token",
+    "select": "select",
+    "lstm": "recurrent",
+    "gru": "recurrent",
+}
+"""The helper each layer kind (or fused activation) needs."""
+
+_PADDED = {"conv2d", "maxpool2d", "avgpool2d", "conv1d"}
 """Kinds whose integer `padding` Keras takes as a padding layer before them."""
 
 
@@ -83,6 +101,8 @@ class _Emitter:
         if item.kind == "maxpool2d":
             self.uses_neg_inf = True
             return f"NegInfPadding2D({expr(pad)}, name={name})"
+        if item.kind == "conv1d":
+            return f"layers.ZeroPadding1D({expr(pad)}, name={name})"
         return f"layers.ZeroPadding2D({expr(pad)}, name={name})"
 
     def post(self, item: Item, body: Body, local: str) -> list[tuple[str, str]]:
@@ -131,7 +151,8 @@ class _Emitter:
         x, ins = item.var, item.input_vars
         make: list[str] = []
         objects: list[str] = []
-        for key, ctor in self.steps(body, item):
+        self.steps_of_item = self.steps(body, item)
+        for key, ctor in self.steps_of_item:
             if ctor is None:
                 objects.append(self.objects[key])
             elif body.block is not None:
@@ -150,9 +171,12 @@ class _Emitter:
             else:
                 objects.append(ctor)
         source = x if item.repeated else ins[0] if len(ins) == 1 else "[" + ", ".join(ins) + "]"
+        calls = CALLS.get(item.kind)
         apply: list[str] = []
-        for obj in objects:
-            apply.append(f"{x} = {obj}({source})")
+        for key, obj in zip((k for k, _ in self.steps_of_item), objects):
+            main = key == (item.shares or item.name)
+            args = calls(item, [x] if item.repeated else ins) if calls and main else source
+            apply.append(f"{x} = {obj}({args})")
             source = x
         if not item.repeated:
             return make, apply
@@ -187,7 +211,7 @@ class _Emitter:
             "lines": lines,
             "output": body.output_var,
             "signature": wrap(f"def __init__(self{params}, *, name: str) -> None:", 4),
-            "doc": literal(_doc(body)),
+            "doc": literal(_doc(body, self.network)),
             "block": body.block,
         }
 
@@ -219,10 +243,17 @@ def _indented(lines: list[str], comment: str, base: int) -> list[str]:
     return result
 
 
-def _doc(body: Body) -> str:
-    if body.block is None:
-        return "A freshly initialised model; input (H, W, C) images, channels last."
-    return body.summary
+def _doc(body: Body, network: Network) -> str:
+    if body.block is not None:
+        return body.summary
+    what = {
+        1: "(F,) features",
+        2: "(T, F) sequences",
+        3: "(H, W, C) images, channels last",
+    }[len(network.input_shape)]
+    if network.spec.input.tokens:
+        what = "(T,) token ids"
+    return f"A freshly initialised model; input {what}."
 
 
 def _feature_orders(network: Network) -> dict[str, Any]:
@@ -302,6 +333,11 @@ def emit_model(network: Network) -> str:
         view = emitter.body_view(body)
         view["name"] = emitter.classes.get(body.block or "", "build_model")
         views.append(view)
+    used = {KIND_HELPERS[k] for k in kinds if k in KIND_HELPERS}
+    if emitter.uses_neg_inf:
+        used.add("neg_inf_padding")
+    if any(getattr(n.layer, "padding_index", None) is not None for n in network.nodes):
+        used.add("padded_embedding")
     shape = network.input_shape
     keras_shape = (*shape[1:], shape[0]) if len(shape) == 3 else shape
     return emitter.env.get_template("model.py.jinja").render(
@@ -314,15 +350,6 @@ def emit_model(network: Network) -> str:
         keras_shape=literal(keras_shape),
         num_parameters=f"{network.params:_}",
         num_buffers=f"{network.buffers:_}",
-        helpers=[
-            template
-            for template, used in (
-                ("neg_inf_padding", emitter.uses_neg_inf),
-                ("batch_norm", "batchnorm" in kinds),
-                ("gelu", "gelu" in kinds),
-                ("scale", "scale" in kinds),
-                ("drop_path", "drop_path" in kinds),
-            )
-            if used
-        ],
+        helpers=[template for template in HELPERS if template in used],
+        input_dtype=literal("int32") if network.spec.input.tokens else None,
     )

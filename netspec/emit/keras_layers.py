@@ -13,11 +13,17 @@ from netspec.emit.base import EmitError, Item, call, expr, literal, registrar
 from netspec.ir import (
     ActivationFn,
     BatchNorm,
+    Conv1d,
     Conv2d,
     ConvTranspose2d,
     Dense,
+    Embedding,
     GroupNorm,
+    Gru,
+    Lstm,
+    MultiheadAttention,
     ParamRef,
+    PositionEmbedding,
     Upsample,
 )
 from netspec.network import Network
@@ -233,10 +239,119 @@ def _activation(network: Network, item: Item, name: str) -> dict[str, Any]:
 
 @arguments("concat")
 def _concat(network: Network, item: Item, name: str) -> dict[str, Any]:
+    """The spec's axis of a sample, in Keras's layout: an image's channels are last."""
     shapes = network.shapes
     rank = item.uniform("input rank", lambda n: len(shapes[n.inputs[0]]))
-    axis = -1 if rank == 1 or item.layer.axis == 0 else item.layer.axis  # type: ignore[attr-defined]
-    return _call(axis=str(axis), name=name)
+    axis = item.layer.axis  # type: ignore[attr-defined]
+    keras_axis = axis + 1 if rank == 2 else (-1 if rank == 1 or axis == 0 else axis)
+    return _call(axis=str(keras_axis), name=name)
+
+
+@arguments("embedding")
+def _embedding(network: Network, item: Item, name: str) -> dict[str, Any]:
+    layer = item.layer
+    assert isinstance(layer, Embedding)
+    pad = layer.padding_index
+    view = _call(
+        expr(layer.vocab),
+        expr(layer.dim),
+        padding_index=None if pad is None else expr(pad),
+        name=name,
+    )
+    return {**view, "cls": "layers.Embedding" if pad is None else "PaddedEmbedding"}
+
+
+@arguments("position_embedding")
+def _position_embedding(network: Network, item: Item, name: str) -> dict[str, Any]:
+    layer = item.layer
+    assert isinstance(layer, PositionEmbedding)
+    shapes = network.shapes
+    length = layer.max_length
+    if length is None:
+        length = item.uniform("sequence length", lambda n: shapes[n.inputs[0]][0])
+    return _call(expr(length), name=name)
+
+
+@arguments("to_sequence")
+def _to_sequence(network: Network, item: Item, name: str) -> dict[str, Any]:
+    shapes = network.shapes
+    shape = item.uniform("output shape", lambda n: shapes[n.name])
+    return _call(literal(shape), name=name)
+
+
+@arguments("select")
+def _select(network: Network, item: Item, name: str) -> dict[str, Any]:
+    return _call(expr(item.layer.index), name=name)  # type: ignore[attr-defined]
+
+
+@arguments("conv1d")
+def _conv1d(network: Network, item: Item, name: str) -> dict[str, Any]:
+    """Keras's 'same' pads as netspec's; integer padding is a ZeroPadding1D before it."""
+    layer = item.layer
+    assert isinstance(layer, Conv1d)
+    _refuse(
+        item,
+        lambda c: c.stride != 1 and c.dilation != 1,
+        "convolutions do not take a stride above 1 together with a dilation above 1",
+    )
+    act, _ = fused(layer.activation)
+    return _call(
+        expr(layer.filters),
+        expr(layer.kernel),
+        strides=_kw(layer.stride, 1),
+        padding=literal("same") if layer.padding == "same" else None,
+        dilation_rate=_kw(layer.dilation, 1),
+        use_bias=_kw(layer.bias, True),
+        activation=act,
+        name=name,
+    )
+
+
+@arguments("maxpool1d", "avgpool1d")
+def _pool1d(network: Network, item: Item, name: str) -> dict[str, Any]:
+    return _call(expr(item.layer.size), strides=_kw(item.layer.stride, None), name=name)  # type: ignore[attr-defined]
+
+
+@arguments("multihead_attention")
+def _multihead_attention(network: Network, item: Item, name: str) -> dict[str, Any]:
+    layer = item.layer
+    assert isinstance(layer, MultiheadAttention)
+    shapes = network.shapes
+    width = item.uniform("feature count", lambda n: shapes[n.inputs[0]][-1])
+    heads = layer.heads
+    return _call(
+        expr(heads),
+        f"{width} // {heads}" if isinstance(heads, ParamRef) else str(width // heads),
+        dropout=_kw(layer.dropout, 0.0),
+        use_bias=_kw(layer.bias, True),
+        name=name,
+    )
+
+
+@arguments("lstm", "gru")
+def _recurrent(network: Network, item: Item, name: str) -> dict[str, Any]:
+    layer = item.layer
+    assert isinstance(layer, (Lstm, Gru))
+    return _call(
+        literal(layer.type),
+        expr(layer.units),
+        stack=_kw(layer.layers, 1),
+        bidirectional=_kw(layer.bidirectional, False),
+        last="True" if layer.returns == "last" else None,
+        name=name,
+    )
+
+
+Call = Callable[[Item, list[str]], str]
+CALLS: dict[str, Call] = {}
+"""How a kind's layer is applied to its inputs, where not as `layer(x)` or `layer([a, b])`."""
+
+
+@registrar(CALLS)("multihead_attention")
+def _attend(item: Item, inputs: list[str]) -> str:
+    """Keras's attention takes query and value (the context) apart, and causality per call."""
+    causal = ", use_causal_mask=True" if item.layer.causal else ""  # type: ignore[attr-defined]
+    return f"{inputs[0]}, {inputs[-1]}{causal}"
 
 
 def _kw(value: Any, default: Any) -> str | None:

@@ -33,8 +33,14 @@ from netspec.emit.base import (
     literal,
     wrap,
 )
-from netspec.emit.torch_layers import Context, asymmetric_pad, in_place, module_args
-from netspec.ir import ActivationFn, BlockCall, ParamRef
+from netspec.emit.torch_layers import (
+    Context,
+    asymmetric_pad,
+    feature_dim,
+    in_place,
+    module_args,
+)
+from netspec.ir import ActivationFn, BlockCall, ParamRef, features
 from netspec.network import Network
 from netspec.passes import INPUT
 
@@ -46,27 +52,41 @@ HELPERS = {
     "scale": "Scale",
     "drop_path": "DropPath",
     "layernorm": "LayerNorm2d",
+    "position_embedding": "PositionEmbedding",
+    "class_token": "ClassToken",
+    "to_sequence": "ToSequence",
+    "select": "Select",
+    "conv1d": "SequenceConv1d",
+    "maxpool1d": "SequenceMaxPool1d",
+    "avgpool1d": "SequenceAvgPool1d",
+    "global_avgpool1d": "GlobalAvgPool1d",
+    "global_maxpool1d": "GlobalMaxPool1d",
+    "multihead_attention": "MultiheadAttention",
+    "lstm": "LSTM",
+    "gru": "GRU",
 }
-"""Layer kinds torch has no module for: the generated file defines a small one (LayerNorm2d:
-torch's LayerNorm normalises the last axis; images need their channel axis)."""
+"""Layer kinds torch has no module for, or none that takes (N, T, F) sequences as they come: the
+generated file defines a small one, a subclass of torch's where there is one, so state_dict keys
+stay torch's (LayerNorm2d: torch's LayerNorm normalises the last axis; images need their channel
+axis; the 1-D convolutions and pools transpose to torch's (N, F, T))."""
 
-_FUSED: dict[str, Callable[[ActivationFn, str], str]] = {
-    "relu": lambda a, x: f"F.relu({x})",
-    "sigmoid": lambda a, x: f"torch.sigmoid({x})",
-    "tanh": lambda a, x: f"torch.tanh({x})",
-    "leaky_relu": lambda a, x: f"F.leaky_relu({x}, {expr(a.alpha)})",  # type: ignore[attr-defined]
-    "elu": lambda a, x: f"F.elu({x}, {expr(a.alpha)})",  # type: ignore[attr-defined]
-    "softmax": lambda a, x: f"F.softmax({x}, dim=1)",
-    "log_softmax": lambda a, x: f"F.log_softmax({x}, dim=1)",
-    "relu6": lambda a, x: f"F.relu6({x})",
-    "silu": lambda a, x: f"F.silu({x})",
-    "gelu": lambda a, x: (
+_FUSED: dict[str, Callable[[ActivationFn, str, str], str]] = {
+    "relu": lambda a, x, dim: f"F.relu({x})",
+    "sigmoid": lambda a, x, dim: f"torch.sigmoid({x})",
+    "tanh": lambda a, x, dim: f"torch.tanh({x})",
+    "leaky_relu": lambda a, x, dim: f"F.leaky_relu({x}, {expr(a.alpha)})",  # type: ignore[attr-defined]
+    "elu": lambda a, x, dim: f"F.elu({x}, {expr(a.alpha)})",  # type: ignore[attr-defined]
+    "softmax": lambda a, x, dim: f"F.softmax({x}, dim={dim})",
+    "log_softmax": lambda a, x, dim: f"F.log_softmax({x}, dim={dim})",
+    "relu6": lambda a, x, dim: f"F.relu6({x})",
+    "silu": lambda a, x, dim: f"F.silu({x})",
+    "gelu": lambda a, x, dim: (
         f'F.gelu({x}, approximate="tanh")'
         if a.approximate == "tanh"  # type: ignore[attr-defined]
         else f"F.gelu({x})"
     ),
-    "hardswish": lambda a, x: f"F.hardswish({x})",
-    "hardsigmoid": lambda a, x: f"F.hardsigmoid({x})",
+    "hardswish": lambda a, x, dim: f"F.hardswish({x})",
+    "hardsigmoid": lambda a, x, dim: f"F.hardsigmoid({x})",
 }
 
 
@@ -105,7 +125,9 @@ def _fixed(item: Item, ctx: Context, out: str) -> bool:
 
 
 def _body_view(body: Body, ctx: Context, env: Any, ns: Namespace) -> dict[str, Any]:
-    ctx.channels = {INPUT: "in_channels" if body.block else str(ctx.network.input_shape[0])}
+    ctx.channels = {
+        INPUT: "in_channels" if body.block else str(features(ctx.network.input_shape))
+    }
     ctx.attrs = Namespace({item.name for item in body.items})
     ctx.in_place = in_place(body)
     init: list[str] = []
@@ -208,7 +230,7 @@ def _forward(item: Item, ctx: Context) -> list[str]:
     act = _kept(getattr(item.layer, "activation", None), ctx)
 
     def fused(x: str) -> str:
-        return _FUSED[act.type](act, x) if act is not None else x
+        return _FUSED[act.type](act, x, feature_dim(item, ctx)) if act is not None else x
 
     if item.repeated:
         lines = (
@@ -261,5 +283,6 @@ def emit_model(network: Network) -> str:
         model=model_class,
         input_shape=literal(network.input_shape),
         num_parameters=f"{network.params:_}",
-        uses_functional=any("F." in line for v in views for line in v["forward"]),
+        uses_functional="conv1d" in kinds
+        or any("F." in line for v in views for line in v["forward"]),
     )

@@ -14,15 +14,23 @@ from typing import Any
 
 from netspec.emit.base import Body, Item, Namespace, expr, literal, registrar
 from netspec.ir import (
+    AvgPool1d,
     AvgPool2d,
     BatchNorm,
     BlockCall,
+    Conv1d,
     Conv2d,
     ConvTranspose2d,
     Dense,
+    Embedding,
     GroupNorm,
+    Gru,
     LayerNorm,
+    Lstm,
+    MaxPool1d,
     MaxPool2d,
+    MultiheadAttention,
+    PositionEmbedding,
     Scale,
     Upsample,
 )
@@ -241,7 +249,93 @@ def _activation(item: Item, ctx: Context, ins: list[str]) -> dict[str, Any]:
 
 @arguments("softmax", "log_softmax")
 def _over_features(item: Item, ctx: Context, ins: list[str]) -> dict[str, Any]:
-    return {"args": "dim=1"}
+    return {"args": f"dim={feature_dim(item, ctx)}"}
+
+
+def feature_dim(item: Item, ctx: Context) -> str:
+    """The axis of a batch that holds the features of an item's output: 1 for (N, F) and
+    (N, C, H, W), the last for (N, T, F) sequences."""
+    shapes = ctx.network.shapes
+    rank = item.uniform("output rank", lambda n: len(shapes[n.name]))
+    return "-1" if rank == 2 else "1"
+
+
+@arguments("embedding")
+def _embedding(item: Item, ctx: Context, ins: list[str]) -> dict[str, Any]:
+    layer = item.layer
+    assert isinstance(layer, Embedding)
+    return _joined(expr(layer.vocab), expr(layer.dim), _kw("padding_idx", layer.padding_index, None))
+
+
+@arguments("position_embedding")
+def _position_embedding(item: Item, ctx: Context, ins: list[str]) -> dict[str, Any]:
+    layer = item.layer
+    assert isinstance(layer, PositionEmbedding)
+    shapes = ctx.network.shapes
+    length = layer.max_length
+    if length is None:
+        length = item.uniform("sequence length", lambda n: shapes[n.inputs[0]][0])
+    return _joined(expr(length), ins[0])
+
+
+@arguments("class_token")
+def _class_token(item: Item, ctx: Context, ins: list[str]) -> dict[str, Any]:
+    return {"args": ins[0]}
+
+
+@arguments("select")
+def _select(item: Item, ctx: Context, ins: list[str]) -> dict[str, Any]:
+    return {"args": expr(item.layer.index)}  # type: ignore[attr-defined]
+
+
+@arguments("conv1d")
+def _conv1d(item: Item, ctx: Context, ins: list[str]) -> dict[str, Any]:
+    layer = item.layer
+    assert isinstance(layer, Conv1d)
+    shapes = ctx.network.shapes
+    before, after = item.uniform("'same' padding", lambda n: n.layer.pads(shapes[n.inputs[0]]))  # type: ignore[attr-defined]
+    return _joined(
+        ins[0],
+        expr(layer.filters),
+        f"kernel_size={expr(layer.kernel)}",
+        _kw("stride", layer.stride, 1),
+        _kw("padding", before, 0) if before == after else f"pad={literal((before, after))}",
+        _kw("dilation", layer.dilation, 1),
+        _kw("bias", layer.bias, True),
+    )
+
+
+@arguments("maxpool1d", "avgpool1d")
+def _pool1d(item: Item, ctx: Context, ins: list[str]) -> dict[str, Any]:
+    layer = item.layer
+    assert isinstance(layer, (MaxPool1d, AvgPool1d))
+    return _joined(expr(layer.size), _kw("stride", layer.stride, None))
+
+
+@arguments("multihead_attention")
+def _multihead_attention(item: Item, ctx: Context, ins: list[str]) -> dict[str, Any]:
+    layer = item.layer
+    assert isinstance(layer, MultiheadAttention)
+    return _joined(
+        ins[0],
+        expr(layer.heads),
+        _kw("dropout", layer.dropout, 0.0),
+        _kw("bias", layer.bias, True),
+        _kw("causal", layer.causal, False),
+    )
+
+
+@arguments("lstm", "gru")
+def _recurrent(item: Item, ctx: Context, ins: list[str]) -> dict[str, Any]:
+    layer = item.layer
+    assert isinstance(layer, (Lstm, Gru))
+    return _joined(
+        ins[0],
+        expr(layer.units),
+        _kw("num_layers", layer.layers, 1),
+        _kw("bidirectional", layer.bidirectional, False),
+        "last=True" if layer.returns == "last" else None,
+    )
 
 
 @arguments("gelu")

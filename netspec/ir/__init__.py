@@ -11,14 +11,15 @@ copy, or that the random networks of tests/netgen.py never draw).
 Fields of layers inside a block may hold `$name` references to the block's parameters
 (`ParamRef`); the expand pass substitutes them and validates the concrete layer again.
 
-Shapes are per sample and channels-first: `(C, H, W)` for images, `(F,)` for features.
+Shapes are per sample: `(C, H, W)` for images (channels first), `(F,)` for features, `(T, F)`
+for sequences (T steps of F features), `(T,)` for token ids (an integer input).
 """
 
 from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import BeforeValidator, Field, field_validator
+from pydantic import BeforeValidator, Field, model_validator
 from pydantic_core import PydanticCustomError
 
 from netspec.ir.activations import (  # noqa: F401  (the IR is one namespace)
@@ -62,6 +63,7 @@ from netspec.ir.base import (  # noqa: F401  (the IR is one namespace)
     NonNegFloat,
     NonNegInt,
     Padding,
+    Padding1d,
     PadPair,
     Pair,
     ParamRef,
@@ -73,7 +75,10 @@ from netspec.ir.base import (  # noqa: F401  (the IR is one namespace)
     _check_identifier,
     _image,
     _param_or_value,
+    _sequence,
     _tagged_shorthand,
+    describe,
+    features,
     fmt,
     tagged,
 )
@@ -104,6 +109,21 @@ from netspec.ir.norm import (  # noqa: F401  (the IR is one namespace)
     GroupNorm,
     LayerNorm,
 )
+from netspec.ir.sequence import (  # noqa: F401  (the IR is one namespace)
+    AvgPool1d,
+    ClassToken,
+    Conv1d,
+    Embedding,
+    GlobalAvgPool1d,
+    GlobalMaxPool1d,
+    Gru,
+    Lstm,
+    MaxPool1d,
+    MultiheadAttention,
+    PositionEmbedding,
+    Select,
+    ToSequence,
+)
 from netspec.ir.train import (  # noqa: F401  (the IR is one namespace)
     Adam,
     AdamW,
@@ -124,6 +144,19 @@ Layer = Annotated[
     | GlobalAvgPool2d
     | GlobalMaxPool2d
     | Upsample
+    | Embedding
+    | PositionEmbedding
+    | ClassToken
+    | ToSequence
+    | Select
+    | Conv1d
+    | MaxPool1d
+    | AvgPool1d
+    | GlobalAvgPool1d
+    | GlobalMaxPool1d
+    | MultiheadAttention
+    | Lstm
+    | Gru
     | Flatten
     | Dense
     | Dropout
@@ -163,18 +196,34 @@ LAYER_KINDS: dict[str, type[LayerBase]] = {
 
 
 class InputSpec(IRModel):
+    """One sample of the input: (F,) features, a (T, F) sequence or a (C, H, W) image as
+    float32, or (T,) token ids as int64, each below `vocab`."""
+
     shape: Annotated[
         list[Annotated[int, Field(ge=1, le=MAX_DIM)]], Field(min_length=1, max_length=3)
     ]
+    dtype: Literal["float32", "int64"] = "float32"
+    vocab: Annotated[int, Field(ge=1, le=MAX_DIM)] | None = None
+    """Token ids are below it (int64 inputs only)."""
 
-    @field_validator("shape")
-    @classmethod
-    def _rank(cls, value: list[int]) -> list[int]:
-        if len(value) == 2:
+    @model_validator(mode="after")
+    def _tokens(self) -> InputSpec:
+        if self.dtype == "int64" and self.vocab is None:
             raise PydanticCustomError(
-                "input_rank", "input shape is (F,) or (C, H, W); got 2 dimensions", {}
+                "vocab", "an int64 input needs `vocab`, the bound of its token ids", {}
             )
-        return value
+        if self.dtype == "int64" and len(self.shape) != 1:
+            raise PydanticCustomError(
+                "input_rank", "token ids are (T,): one id per step; got {rank} dimensions",
+                {"rank": len(self.shape)},
+            )
+        if self.dtype == "float32" and self.vocab is not None:
+            raise PydanticCustomError("vocab", "`vocab` is for token inputs (dtype: int64)", {})
+        return self
+
+    @property
+    def tokens(self) -> bool:
+        return self.dtype == "int64"
 
 
 class BlockDef(IRModel):

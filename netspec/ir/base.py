@@ -163,6 +163,10 @@ Padding = Annotated[
     Annotated[Literal["valid", "same"], Tag("mode")] | Annotated[PadPair, Tag("pair")],
     Discriminator(lambda v: "mode" if isinstance(v, str) and not v.startswith("$") else "pair"),
 ]
+Padding1d = Annotated[
+    Annotated[Literal["valid", "same"], Tag("mode")] | Annotated[NonNegInt, Tag("size")],
+    Discriminator(lambda v: "mode" if isinstance(v, str) and not v.startswith("$") else "size"),
+]
 Rate = Annotated[float, Field(ge=0.0, lt=1.0), PARAM]
 PosFloat = Annotated[float, Field(gt=0.0, le=1e6), PARAM]
 NonNegFloat = Annotated[float, Field(ge=0.0, le=1e6), PARAM]
@@ -181,20 +185,43 @@ class ShapeError(ValueError):
 
 
 def fmt(shape: Shape) -> str:
-    return "(" + ", ".join(str(d) for d in shape) + ")"
+    """A shape as Python writes a tuple: `(3, 32, 32)`, `(10,)`."""
+    return "(" + ", ".join(str(d) for d in shape) + ("," if len(shape) == 1 else "") + ")"
+
+
+def describe(shape: Shape) -> str:
+    """A per-sample shape in words: what kind of tensor it is, then its sizes."""
+    kind = {1: "features", 2: "a sequence", 3: "an image"}.get(len(shape), "a tensor")
+    return f"{kind} {fmt(shape)}"
 
 
 def _image(layer: str, shape: Shape) -> Shape:
     if len(shape) != 3:
-        raise ShapeError(f"{layer} needs a (C, H, W) input, got {fmt(shape)}")
+        hint = "; conv1d, maxpool1d and avgpool1d take sequences" if len(shape) == 2 else ""
+        raise ShapeError(f"{layer} needs a (C, H, W) image, got {describe(shape)}{hint}")
+    return shape
+
+
+def _sequence(layer: str, shape: Shape) -> Shape:
+    if len(shape) != 2:
+        hint = "; to_sequence turns an image into one" if len(shape) == 3 else ""
+        raise ShapeError(f"{layer} needs a (T, F) sequence, got {describe(shape)}{hint}")
     return shape
 
 
 def _vector_or_image(layer: str, shape: Shape) -> Shape:
-    """For per-channel layers (normalisations, scale): the channels are axis 0 of either."""
+    """For per-channel layers (batchnorm, groupnorm): the channels are axis 0 of either."""
     if len(shape) not in (1, 3):
-        raise ShapeError(f"{layer} needs a (F,) or (C, H, W) input, got {fmt(shape)}")
+        raise ShapeError(
+            f"{layer} needs (F,) features or a (C, H, W) image, got {describe(shape)}"
+        )
     return shape
+
+
+def features(shape: Shape) -> int:
+    """The size of the axis that per-feature weights (dense rows, layernorm, scale) act on:
+    the channels of an image, the features of a vector or of each step of a sequence."""
+    return shape[-1] if len(shape) == 2 else shape[0]
 
 
 def _tagged_shorthand(value: Any) -> Any:
@@ -246,6 +273,8 @@ class LayerBase(IRModel):
 
     arity: ClassVar[tuple[int, int]] = (1, 1)
     """Fewest and most inputs the kind takes."""
+    takes_tokens: ClassVar[bool] = False
+    """Whether the kind takes token ids (an int64 input) instead of float features."""
 
     def output_shape(self, inputs: list[Shape]) -> Shape:
         return inputs[0]

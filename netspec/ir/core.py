@@ -19,7 +19,8 @@ from netspec.ir.base import (
     Shape,
     ShapeError,
     _as_expr,
-    _vector_or_image,
+    describe,
+    features,
     fmt,
 )
 
@@ -37,21 +38,26 @@ class Flatten(LayerBase):
 
 
 class Dense(LayerBase):
+    """A fully connected layer on (F,) features, or on each step of a (T, F) sequence."""
+
     type: Literal["dense"]
     units: PosInt
     bias: Bool = True
     activation: Activation | None = None
 
     def output_shape(self, inputs: list[Shape]) -> Shape:
-        if len(inputs[0]) != 1:
-            raise ShapeError(f"dense needs a flat (F,) input, got {fmt(inputs[0])}; add a flatten")
-        return (self.units,)
+        if len(inputs[0]) == 3:
+            raise ShapeError(
+                f"dense needs (F,) features or a (T, F) sequence, got {describe(inputs[0])}; "
+                "add a flatten or a global pool"
+            )
+        return (*inputs[0][:-1], self.units)  # type: ignore[return-value]
 
     def param_count(self, inputs: list[Shape]) -> tuple[int, int]:
-        return inputs[0][0] * self.units + (self.units if self.bias else 0), 0
+        return inputs[0][-1] * self.units + (self.units if self.bias else 0), 0
 
     def macs(self, inputs: list[Shape], output: Shape) -> int:
-        return inputs[0][0] * self.units
+        return math.prod(inputs[0]) * self.units
 
     def channels(self, inputs: list[str]) -> str | None:
         return _as_expr(self.units)
@@ -134,17 +140,14 @@ class Multiply(LayerBase):
 
 
 class Scale(LayerBase):
-    """A learned per-channel (or per-feature) multiplier, every entry starting at `init`
+    """A learned per-channel (or per-feature, of a vector or of each step) multiplier, every entry starting at `init`
     (ConvNeXt's layer scale)."""
 
     type: Literal["scale"]
     init: Annotated[float, Field(ge=-1e6, le=1e6), PARAM] = 1.0
 
-    def output_shape(self, inputs: list[Shape]) -> Shape:
-        return _vector_or_image("scale", inputs[0])
-
     def param_count(self, inputs: list[Shape]) -> tuple[int, int]:
-        return inputs[0][0], 0
+        return features(inputs[0]), 0
 
 
 class DropPath(LayerBase):

@@ -14,6 +14,7 @@ from netspec.ir.base import (
     Shape,
     ShapeError,
     _vector_or_image,
+    features,
 )
 
 
@@ -36,18 +37,16 @@ class BatchNorm(LayerBase):
 
 
 class LayerNorm(LayerBase):
-    """Layer normalization over the channel axis: of each position of a (C, H, W) image (as
-    ConvNeXt uses it; torchvision's LayerNorm2d) or of a (F,) vector; a learned scale and
-    shift per channel. `epsilon` defaults to torch's 1e-5."""
+    """Layer normalization over the channels or features: of each position of a (C, H, W)
+    image (as ConvNeXt uses it; torchvision's LayerNorm2d), of a (F,) vector, or of each step
+    of a (T, F) sequence (as transformers use it); a learned scale and shift per channel.
+    `epsilon` defaults to torch's 1e-5."""
 
     type: Literal["layernorm"]
     epsilon: Annotated[float, Field(gt=0.0, lt=1.0), PARAM] = 1e-5
 
-    def output_shape(self, inputs: list[Shape]) -> Shape:
-        return _vector_or_image("layernorm", inputs[0])
-
     def param_count(self, inputs: list[Shape]) -> tuple[int, int]:
-        return 2 * inputs[0][0], 0
+        return 2 * features(inputs[0]), 0
 
 
 class GroupNorm(LayerBase):

@@ -7,7 +7,7 @@ import math
 from dataclasses import dataclass
 
 from netspec.errors import SpecError
-from netspec.ir import Shape, ShapeError, fmt
+from netspec.ir import LayerBase, Shape, ShapeError, fmt
 from netspec.passes.nodes import INPUT, Graph
 from netspec.spec import SourceMap
 
@@ -21,8 +21,13 @@ class Stats:
     macs: int
 
 
-def infer_shapes(graph: Graph, input_shape: Shape, source: SourceMap) -> dict[str, Shape]:
-    """Output shape of every node, by the layer formulas; impossible shapes are located errors."""
+def infer_shapes(
+    graph: Graph, input_shape: Shape, source: SourceMap, vocab: int | None = None
+) -> dict[str, Shape]:
+    """Output shape of every node, by the layer formulas; impossible shapes are located errors.
+
+    `vocab`: the input is token ids below it, which only an embedding (of at least that many
+    rows) takes; every other layer takes float features."""
     shapes: dict[str, Shape] = {INPUT: input_shape}
     problems = []
     for node in graph.nodes:
@@ -30,12 +35,29 @@ def infer_shapes(graph: Graph, input_shape: Shape, source: SourceMap) -> dict[st
             continue
         ins = [shapes[i] for i in node.inputs]
         try:
+            _check_dtype(node.layer, INPUT in node.inputs and vocab is not None, vocab)
             shapes[node.name] = node.layer.output_shape(ins)
         except ShapeError as exc:
             problems.append(source.problem(node.path, f"{node.name}: {exc}"))
     if problems:
         raise SpecError(problems)
     return shapes
+
+
+def _check_dtype(layer: LayerBase, tokens: bool, vocab: int | None) -> None:
+    kind = layer.type  # type: ignore[attr-defined]
+    if tokens and not layer.takes_tokens:
+        raise ShapeError(f"{kind} takes float features, not token ids; embed them first")
+    if not layer.takes_tokens:
+        return
+    if not tokens:
+        raise ShapeError(f"{kind} takes token ids (an input of dtype int64), not float features")
+    rows = layer.vocab  # type: ignore[attr-defined]
+    if vocab is not None and rows < vocab:
+        raise ShapeError(
+            f"vocab {rows} is smaller than the input's vocab {vocab}: ids up to {vocab - 1} "
+            "would index past the table"
+        )
 
 
 def check_shared(graph: Graph, shapes: dict[str, Shape], source: SourceMap) -> None:

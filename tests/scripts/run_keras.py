@@ -55,7 +55,7 @@ def keras_order(array):
 shared = {n.shares for n in network.nodes if n.shares} | {n.name for n in network.nodes if n.shares}
 probe = [n.name for n in network.nodes if n.name not in shared]
 x = np.load(args.x)["x"] if args.x else np.random.rand(2, *module.INPUT_SHAPE)
-x = keras_order(x.astype("float32"))
+x = keras_order(x if x.dtype.kind == "i" else x.astype("float32"))
 names = {layer.name for layer in model.layers}
 
 

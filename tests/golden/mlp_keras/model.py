@@ -44,7 +44,7 @@ class BatchNorm(layers.BatchNormalization):
 
 
 def build_model() -> keras.Model:
-    "A freshly initialised model; input (H, W, C) images, channels last."
+    "A freshly initialised model; input (F,) features."
     inputs = keras.Input(shape=(784,), name="input")
     x = inputs
     x = layers.GaussianNoise(0.1, name="noise")(x)  # spec line 7

@@ -13,7 +13,7 @@ NUM_PARAMETERS = 408
 
 
 def build_model() -> keras.Model:
-    "A freshly initialised model; input (H, W, C) images, channels last."
+    "A freshly initialised model; input (F,) features."
     inputs = keras.Input(shape=(16,), name="input")
     x = inputs
     identity = x
