@@ -124,7 +124,8 @@ def _recurrent_names(node: Node) -> tuple[str, ...]:
 
 def _gru_gates(units: int) -> np.ndarray:
     """torch orders a GRU's gates (reset, update, new), Keras (update, reset, new)."""
-    return np.concatenate([np.arange(units, 2 * units), np.arange(units), np.arange(2 * units, 3 * units)])
+    reset, update, new = (np.arange(i * units, (i + 1) * units) for i in range(3))
+    return np.concatenate([update, reset, new])
 
 
 def _recurrent_to_keras(node: Node, values: list[np.ndarray]) -> list[np.ndarray]:
@@ -354,19 +355,22 @@ def from_reference(model: Any, reference: Any) -> list[Mapped]:
     keras.applications model into a generated Keras model) into `model`, and say what went
     where.
 
-    Tensors are paired in the order the models use them: for torch, the order in which a
-    forward pass (batch of one zero input, eval mode) first runs the module that holds each
-    parameter and buffer, so a parameter a parent module applies after its children (a
-    layer scale) is paired where it acts; for Keras, the order of `model.weights` (the
-    layers' order). Two shapes line up when they are equal once axes of size 1 are dropped (a
+    Tensors are paired in the order the models use them: for torch, the order in which the
+    operations of a forward pass (batch of one zero input, eval mode) first read each
+    parameter and buffer, so a tensor is paired where it acts whichever module holds it (a
+    layer scale a block applies after its children, ViT's class token and position table
+    held by the model and its encoder, an attention's output projection that its module
+    never calls), then those no operation read (BatchNorm's `num_batches_tracked`) in
+    state_dict order; for Keras, the order of `model.weights` (the layers' order). Two shapes
+    line up when they are equal once axes of size 1 are dropped (a
     torchvision `nn.Linear` on channels-last against a 1x1 convolution, a (C, 1, 1) scale
     against (C,)). Nothing is copied unless every tensor lines up: otherwise `WeightMismatch`
     names the first pair that does not.
     """
     if _is_torch(model) != _is_torch(reference):
         raise WeightMismatch("the reference and the model must be of one framework")
-    shape = _input_shape(model)
-    mine, reference_order = _ordered(model, shape), _ordered(reference, shape)
+    shape, dtype = _input_shape(model)
+    mine, reference_order = _ordered(model, shape, dtype), _ordered(reference, shape, dtype)
     pairs = list(zip(reference_order, mine))
     ours, theirs = len(mine), len(reference_order)
     for index, ((name, value), (target, current)) in enumerate(pairs):
@@ -388,7 +392,7 @@ def _squeezed(shape: Any) -> tuple[int, ...]:
     return tuple(int(d) for d in shape if d != 1)
 
 
-def _ordered(model: Any, shape: tuple[int, ...]) -> list[tuple[str, Any]]:
+def _ordered(model: Any, shape: tuple[int, ...], dtype: str) -> list[tuple[str, Any]]:
     """(name, tensor or variable) of every weight, in the order the model uses them."""
     if not _is_torch(model):
         return [
@@ -397,45 +401,58 @@ def _ordered(model: Any, shape: tuple[int, ...]) -> list[tuple[str, Any]]:
             if "seed_generator" not in v.path  # a random layer's state, not a weight
         ]
     import torch
+    from torch.overrides import TorchFunctionMode
 
+    state = dict(model.state_dict(keep_vars=True))
+    names = {id(t): key for key, t in reversed(state.items())}  # a shared tensor: first name
     order: list[tuple[str, Any]] = []
     seen: set[int] = set()
-    names = {id(m): name for name, m in model.named_modules()}
 
-    def record(module: Any, args: Any, output: Any) -> None:
-        prefix = names[id(module)]
-        for key, t in [
-            *module.named_parameters(recurse=False),
-            *module.named_buffers(recurse=False),
-        ]:
-            if id(t) not in seen:
-                seen.add(id(t))
-                order.append((f"{prefix}.{key}" if prefix else key, t))
+    def visit(value: Any) -> None:
+        if isinstance(value, (list, tuple)):
+            for item in value:
+                visit(item)
+        elif isinstance(value, dict):
+            for item in value.values():
+                visit(item)
+        elif isinstance(value, torch.Tensor) and id(value) in names and id(value) not in seen:
+            seen.add(id(value))
+            order.append((names[id(value)], value))
 
-    hooks = [m.register_forward_hook(record) for m in model.modules()]
+    class FirstUse(TorchFunctionMode):
+        """Sees every torch operation and its arguments: records each weight at the first
+        operation that reads it."""
+
+        def __torch_function__(self, func, types, args=(), kwargs=None):  # type: ignore[no-untyped-def]
+            visit(args)
+            visit(kwargs or {})
+            return func(*args, **(kwargs or {}))
+
+    was_training = model.training
+    model.eval()
     try:
-        was_training = model.training
-        model.eval()
-        with torch.no_grad():
-            model(torch.zeros(1, *shape))
-        model.train(was_training)
+        x = torch.zeros(1, *shape, dtype=torch.int64 if dtype == "int64" else torch.float32)
+        with torch.no_grad(), FirstUse():
+            model(x)
     finally:
-        for hook in hooks:
-            hook.remove()
-    return order
+        model.train(was_training)
+    unused = [(key, t) for key, t in state.items() if id(t) not in seen]
+    seen.update(id(t) for _, t in unused)
+    return order + list({id(t): (k, t) for k, t in unused}.values())
 
 
-def _input_shape(model: Any) -> tuple[int, ...]:
-    """The sample shape of a generated model (its module's INPUT_SHAPE), channels first."""
+def _input_shape(model: Any) -> tuple[tuple[int, ...], str]:
+    """The sample shape (channels first) and dtype of a generated model (its module's
+    INPUT_SHAPE and INPUT_DTYPE)."""
     import sys
 
     module = sys.modules[type(model).__module__] if _is_torch(model) else None
     shape = getattr(module, "INPUT_SHAPE", None)
     if shape is None and not _is_torch(model):
-        return ()  # Keras orders weights without running the model
+        return (), "float32"  # Keras orders weights without running the model
     if shape is None:
         raise WeightMismatch("the model is not a generated model (its module has no INPUT_SHAPE)")
-    return tuple(shape)
+    return tuple(shape), getattr(module, "INPUT_DTYPE", "float32")
 
 
 def _assign(target: Any, value: Any) -> None:

@@ -44,7 +44,8 @@ class Built:
         self.network = netspec.load(spec)
         for backend in ("torch", "keras"):
             netspec.build(self.network, backend=backend, out=out / f"gen_{backend}")
-        np.savez(out / "x.npz", x=sample_input(self.network, BATCH))
+        r = np.random.default_rng(1).standard_normal((BATCH, *self.network.output_shape))
+        np.savez(out / "x.npz", x=sample_input(self.network, BATCH), r=r.astype("float32"))
         self.runs: dict[str, dict | BaseException] = {}
         self.runs["torch"] = run(
             "run_torch.py",
@@ -56,6 +57,8 @@ class Built:
             out / "y_torch.npy",
             "--save",
             out / "w_torch.npz",
+            "--grads",
+            out / "g_torch.npz",
         )
 
     def result(self, name: str) -> dict:
@@ -74,6 +77,8 @@ class Built:
                     self.out / "w_torch.npz",
                     "--save",
                     self.out / f"w_{name}.npz",
+                    "--grads",
+                    self.out / f"g_{name}.npz",
                     keras_backend=backend,
                 )
             except AssertionError as exc:
@@ -130,3 +135,21 @@ def test_weights_survive_the_round_trip_to_keras_and_back(built, name):
         assert sorted(before.files) == sorted(after.files)
         for key in before.files:
             np.testing.assert_array_equal(after[key], before[key], err_msg=key)
+
+
+@pytest.mark.parametrize("name", RUNS[1:])
+def test_torch_and_keras_gradients_agree_given_the_same_weights(built, name):
+    """The gradient of sum(outputs * r), r fixed, with respect to every weight, in inference
+    mode: each backend computes the same function of its weights, not only of its input."""
+    built.result(name)
+    with (
+        np.load(built.out / "g_torch.npz") as torch_grads,
+        np.load(built.out / f"g_{name}.npz") as keras_grads,
+    ):
+        assert sorted(torch_grads.files) == sorted(keras_grads.files)
+        for key in torch_grads.files:
+            expected = torch_grads[key]
+            scale = max(1.0, float(np.abs(expected).max()))
+            np.testing.assert_allclose(
+                keras_grads[key], expected, rtol=1e-5, atol=1e-5 * scale, err_msg=key
+            )

@@ -96,6 +96,7 @@ The test environment has none: torchvision's wheels for torch 2.13's CPU build d
         ("mobilenet_v2", 34_164),
         ("efficientnet_b0", 42_065),
         ("convnext_tiny", 0),
+        ("vit_b_16", 0),
     ],
 )
 def test_generated_torch_model_computes_what_torchvision_computes(packages, spec, buffers):

@@ -283,6 +283,7 @@ def net(*layers: str, shape: str = "[16]", blocks: str = "", train: str = "") ->
 IMAGE = "[3, 8, 8]"
 SEQUENCE = "[6, 4]"
 TOKENS = "[4], dtype: int64, vocab: 9"
+TOK = "{type: embedding, name: tok, vocab: 9, dim: 4}"
 LOGITS = ("{type: flatten}", "{type: dense, units: 2}")
 """Ends an image network in logits, as the loss cross_entropy wants."""
 FC = """\
@@ -384,6 +385,35 @@ CASES: dict[str, list[tuple[str, str]]] = {
         (
             net("{type: embedding, vocab: 9, dim: 2}", shape="[4], dtype: int64, vocab: 10"),
             "vocab 9 is smaller than the input's vocab 10: ids up to 9 would index past the table",
+        ),
+    ],
+    "passes.expansion._Expander._tie: share: a dense layer tied to an embedding has no bias (bias: false)": [
+        (
+            net(TOK, "{type: dense, units: 9, share: tok}", shape=TOKENS),
+            "share: a dense layer tied to an embedding has no bias (bias: false)",
+        ),
+    ],
+    "passes.expansion._Expander._tie: share: a dense layer tied to an embedding of vocab {} has {} units, not {}": [
+        (
+            net(TOK, "{type: dense, units: 8, bias: false, share: tok}", shape=TOKENS),
+            "share: a dense layer tied to an embedding of vocab 9 has 9 units, not 8",
+        ),
+    ],
+    "passes.expansion._Expander._tie: share: a tied dense layer and its embedding cannot repeat": [
+        (
+            net(TOK, "{type: dense, units: 9, bias: false, share: tok, repeat: 1}", shape=TOKENS),
+            "share: a tied dense layer and its embedding cannot repeat",
+        ),
+    ],
+    "passes.shapes.check_shared: {}: is tied to {} but its input {} has {} features, not the embedding's {}": [
+        (
+            net(
+                TOK,
+                "{type: dense, units: 3}",
+                "{type: dense, units: 9, bias: false, share: tok}",
+                shape=TOKENS,
+            ),
+            "dense_2: is tied to 'tok' but its input (4, 3) has 3 features, not the embedding's 4",
         ),
     ],
     "ir.sequence.Embedding._padding_in_vocab: padding_index {} is outside the vocab of {}": [

@@ -108,6 +108,12 @@ def header(network: Network) -> str:
     )
 
 
+def tokens_doc(network: Network) -> str | None:
+    """What the docstring of INPUT_DTYPE says of the ids (None: the input is not tokens)."""
+    vocab = network.spec.input.vocab
+    return None if vocab is None else f" (each below {vocab:_})"
+
+
 def _code(text: str) -> list[tuple[int, str, int]]:
     """(index, character, bracket depth before it) of every character outside string literals."""
     result, depth, quote, i = [], 0, "", 0
@@ -226,6 +232,8 @@ class Item:
     input_vars: list[str] = field(default_factory=list)
     var: str = "x"
     shares: str | None = None
+    tied: bool = False
+    """A dense layer that applies the embedding it shares, transposed."""
 
     @property
     def kind(self) -> str:
@@ -352,11 +360,13 @@ def _body(
     input_var = "identity" if INPUT in wanted else "x"
     previous = "x"
     var_of = {INPUT: input_var}
+    kinds = {item.name: item.kind for item in items}
     for item in items:
         refs = item.layer.inputs
         item.input_vars = [previous] if refs is None else [var_of[r] for r in refs]
         item.var = item.name if item.name in wanted else "x"
         item.shares = item.layer.share
+        item.tied = item.shares is not None and kinds[item.shares] == "embedding"
         var_of[item.name] = item.var
         previous = item.var
     return Body(block, params, doc, line, items, input_var, previous)

@@ -17,7 +17,8 @@ classes do. Its layers are the model's own, top-level layers, named `<use>.<laye
 subclass would nest them out of `get_layer`'s reach. Sharing is calling one object again: a
 layer that shares calls the owner's layer object (kept in a variable, or an attribute in a
 class) between padding and activation layers of its own, which hold no weights; a block use
-that shares calls the owner use's block object.
+that shares calls the owner use's block object; a dense layer tied to an embedding calls the
+embedding with `reverse=True` (its table transposed, as keras_hub's ReversibleEmbedding).
 
 What each kind's layer takes is in `netspec.emit.keras_layers` (one function per kind).
 """
@@ -40,9 +41,10 @@ from netspec.emit.base import (
     expr,
     header,
     literal,
+    tokens_doc,
     wrap,
 )
-from netspec.emit.keras_layers import ARGUMENTS, CALLS, fused
+from netspec.emit.keras_layers import ARGUMENTS, CALLS, fused, token_embedding
 from netspec.ir import BlockCall
 from netspec.network import Network
 from netspec.passes import INPUT
@@ -53,7 +55,7 @@ HELPERS = {
     "gelu": "GELU",
     "scale": "Scale",
     "drop_path": "DropPath",
-    "padded_embedding": "PaddedEmbedding",
+    "token_embedding": "TokenEmbedding",
     "position_embedding": "PositionEmbedding",
     "class_token": "ClassToken",
     "select": "SelectStep",
@@ -176,6 +178,8 @@ class _Emitter:
         for key, obj in zip((k for k, _ in self.steps_of_item), objects):
             main = key == (item.shares or item.name)
             args = calls(item, [x] if item.repeated else ins) if calls and main else source
+            if item.tied and main:  # the embedding applied transposed
+                args = f"{source}, reverse=True"
             apply.append(f"{x} = {obj}({args})")
             source = x
         if not item.repeated:
@@ -324,7 +328,15 @@ def emit_model(network: Network) -> str:
     _check_feature_orders(network)
     emitter = _Emitter(network)
     ns = Namespace(
-        {"keras", "layers", "INPUT_SHAPE", "NUM_PARAMETERS", "build_model", *HELPERS.values()}
+        {
+            "keras",
+            "layers",
+            "INPUT_SHAPE",
+            "INPUT_DTYPE",
+            "NUM_PARAMETERS",
+            "build_model",
+            *HELPERS.values(),
+        }
     )
     views = []
     for body in bodies(network):
@@ -336,8 +348,8 @@ def emit_model(network: Network) -> str:
     used = {KIND_HELPERS[k] for k in kinds if k in KIND_HELPERS}
     if emitter.uses_neg_inf:
         used.add("neg_inf_padding")
-    if any(getattr(n.layer, "padding_index", None) is not None for n in network.nodes):
-        used.add("padded_embedding")
+    if any(token_embedding(network, n) for n in network.nodes):
+        used.add("token_embedding")
     shape = network.input_shape
     keras_shape = (*shape[1:], shape[0]) if len(shape) == 3 else shape
     return emitter.env.get_template("model.py.jinja").render(
@@ -349,6 +361,7 @@ def emit_model(network: Network) -> str:
         input_shape=literal(shape),
         keras_shape=literal(keras_shape),
         num_parameters=f"{network.params:_}",
+        tokens=tokens_doc(network),
         num_buffers=f"{network.buffers:_}",
         helpers=[template for template in HELPERS if template in used],
         input_dtype=literal("int32") if network.spec.input.tokens else None,

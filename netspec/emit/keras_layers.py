@@ -27,6 +27,7 @@ from netspec.ir import (
     Upsample,
 )
 from netspec.network import Network
+from netspec.passes import Node
 
 KERAS_ACTIVATIONS = {
     "relu": "relu",
@@ -247,6 +248,15 @@ def _concat(network: Network, item: Item, name: str) -> dict[str, Any]:
     return _call(axis=str(keras_axis), name=name)
 
 
+def token_embedding(network: Network, node: Node) -> bool:
+    """Whether an embedding needs the generated TokenEmbedding: a padding row, or a dense
+    layer tied to it."""
+    if node.layer.type != "embedding":  # type: ignore[attr-defined]
+        return False
+    tied = any(n.shares == node.name for n in network.nodes)
+    return tied or node.layer.padding_index is not None  # type: ignore[attr-defined]
+
+
 @arguments("embedding")
 def _embedding(network: Network, item: Item, name: str) -> dict[str, Any]:
     layer = item.layer
@@ -258,7 +268,8 @@ def _embedding(network: Network, item: Item, name: str) -> dict[str, Any]:
         padding_index=None if pad is None else expr(pad),
         name=name,
     )
-    return {**view, "cls": "layers.Embedding" if pad is None else "PaddedEmbedding"}
+    helper = any(token_embedding(network, n) for use in item.uses for n in use)
+    return {**view, "cls": "TokenEmbedding" if helper else "layers.Embedding"}
 
 
 @arguments("position_embedding")

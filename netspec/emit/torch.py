@@ -9,7 +9,8 @@ them, so one class serves every use of the block (as torchvision's `BasicBlock` 
 
 A layer or block use that shares (`share:`) has no submodule: `forward` calls the owner's
 (`self.enc(x)`), padding explicitly and activating as the owner does, since their input shapes
-and configuration are equal (checked by the passes).
+and configuration are equal (checked by the passes); a dense layer tied to an embedding applies
+its table (`F.linear(x, self.tok.weight)`).
 
 What each kind's module takes is in `netspec.emit.torch_layers` (one function per kind).
 """
@@ -31,6 +32,7 @@ from netspec.emit.base import (
     expr,
     header,
     literal,
+    tokens_doc,
     wrap,
 )
 from netspec.emit.torch_layers import (
@@ -125,9 +127,7 @@ def _fixed(item: Item, ctx: Context, out: str) -> bool:
 
 
 def _body_view(body: Body, ctx: Context, env: Any, ns: Namespace) -> dict[str, Any]:
-    ctx.channels = {
-        INPUT: "in_channels" if body.block else str(features(ctx.network.input_shape))
-    }
+    ctx.channels = {INPUT: "in_channels" if body.block else str(features(ctx.network.input_shape))}
     ctx.attrs = Namespace({item.name for item in body.items})
     ctx.in_place = in_place(body)
     init: list[str] = []
@@ -240,6 +240,8 @@ def _forward(item: Item, ctx: Context) -> list[str]:
         lines.append(wrap(f"{item.var} = {fused(f'module({item.var})')}", 12))
         return lines
     args = ", ".join(item.input_vars)
+    if item.tied:  # the embedding's (vocab, dim) table is a (out, in) weight
+        return [wrap(f"{item.var} = {fused(f'F.linear({args}, self.{target}.weight)')}", 8)]
     pad_ = asymmetric_pad(item, ctx)
     if pad_ is not None:
         args = f"F.pad({args}, {literal(pad_)})"
@@ -249,7 +251,16 @@ def _forward(item: Item, ctx: Context) -> list[str]:
 def emit_model(network: Network) -> str:
     env = environment("torch")
     ns = Namespace(
-        {"torch", "nn", "F", "INPUT_SHAPE", "NUM_PARAMETERS", "build_model", *HELPERS.values()}
+        {
+            "torch",
+            "nn",
+            "F",
+            "INPUT_SHAPE",
+            "INPUT_DTYPE",
+            "NUM_PARAMETERS",
+            "build_model",
+            *HELPERS.values(),
+        }
     )
     model_class = ns.claim(network.name)
     classes: dict[str, str] = {}
@@ -283,6 +294,7 @@ def emit_model(network: Network) -> str:
         model=model_class,
         input_shape=literal(network.input_shape),
         num_parameters=f"{network.params:_}",
+        tokens=tokens_doc(network),
         uses_functional="conv1d" in kinds
         or any("F." in line for v in views for line in v["forward"]),
     )

@@ -264,7 +264,8 @@ def feature_dim(item: Item, ctx: Context) -> str:
 def _embedding(item: Item, ctx: Context, ins: list[str]) -> dict[str, Any]:
     layer = item.layer
     assert isinstance(layer, Embedding)
-    return _joined(expr(layer.vocab), expr(layer.dim), _kw("padding_idx", layer.padding_index, None))
+    pad = _kw("padding_idx", layer.padding_index, None)
+    return _joined(expr(layer.vocab), expr(layer.dim), pad)
 
 
 @arguments("position_embedding")

@@ -214,7 +214,8 @@ class InputSpec(IRModel):
             )
         if self.dtype == "int64" and len(self.shape) != 1:
             raise PydanticCustomError(
-                "input_rank", "token ids are (T,): one id per step; got {rank} dimensions",
+                "input_rank",
+                "token ids are (T,): one id per step; got {rank} dimensions",
                 {"rank": len(self.shape)},
             )
         if self.dtype == "float32" and self.vocab is not None:

@@ -212,9 +212,7 @@ def _sequence(layer: str, shape: Shape) -> Shape:
 def _vector_or_image(layer: str, shape: Shape) -> Shape:
     """For per-channel layers (batchnorm, groupnorm): the channels are axis 0 of either."""
     if len(shape) not in (1, 3):
-        raise ShapeError(
-            f"{layer} needs (F,) features or a (C, H, W) image, got {describe(shape)}"
-        )
+        raise ShapeError(f"{layer} needs (F,) features or a (C, H, W) image, got {describe(shape)}")
     return shape
 
 

@@ -140,8 +140,8 @@ class Multiply(LayerBase):
 
 
 class Scale(LayerBase):
-    """A learned per-channel (or per-feature, of a vector or of each step) multiplier, every entry starting at `init`
-    (ConvNeXt's layer scale)."""
+    """A learned multiplier per channel (or feature, of a vector or of each step), every entry
+    starting at `init` (ConvNeXt's layer scale)."""
 
     type: Literal["scale"]
     init: Annotated[float, Field(ge=-1e6, le=1e6), PARAM] = 1.0

@@ -197,6 +197,8 @@ class _Expander:
         if owner is None or outputs[target] is None:
             return None  # the owner is broken, and reported
         kind, theirs = layer.type, owner.type  # type: ignore[attr-defined]
+        if (kind, theirs) == ("dense", "embedding"):
+            return self._tie(layer, owner, where, prefix + target)
         if kind != theirs:
             self.fail(where, f"share: {target!r} is a {theirs}, not a {kind}")
         elif "repeat" in layer.model_fields_set:
@@ -210,6 +212,24 @@ class _Expander:
             if not differ:
                 return prefix + target
             self.fail(where, f"share: {target!r} is configured differently: {'; '.join(differ)}")
+        return None
+
+    def _tie(self, layer: LayerBase, owner: LayerBase, where: Path_, full: str) -> str | None:
+        """A dense layer that shares an embedding applies its table transposed (output
+        logits over the vocabulary from the input's own embedding: weight tying)."""
+        units, vocab = layer.units, owner.vocab  # type: ignore[attr-defined]
+        if layer.bias:  # type: ignore[attr-defined]
+            self.fail(where, "share: a dense layer tied to an embedding has no bias (bias: false)")
+        elif units != vocab:
+            self.fail(
+                where,
+                f"share: a dense layer tied to an embedding of vocab {vocab} has {vocab} "
+                f"units, not {units}",
+            )
+        elif "repeat" in layer.model_fields_set or "repeat" in owner.model_fields_set:
+            self.fail(where, "share: a tied dense layer and its embedding cannot repeat")
+        else:
+            return full
         return None
 
     def _differences(self, layer: LayerBase, owner: LayerBase) -> list[str]:

@@ -81,6 +81,17 @@ def check_shared(graph: Graph, shapes: dict[str, Shape], source: SourceMap) -> N
         owner = by_name[node.shares]
         mine = [shapes[i] for i in node.inputs]
         theirs = [shapes[i] for i in owner.inputs]
+        if node.layer.type != owner.layer.type:  # type: ignore[attr-defined]  # a tied dense
+            dim = owner.layer.dim  # type: ignore[attr-defined]
+            if mine[0][-1] != dim:
+                problems.append(
+                    source.problem(
+                        (*node.path, "share"),
+                        f"{node.name}: is tied to {owner.name!r} but its input {fmt(mine[0])} "
+                        f"has {mine[0][-1]} features, not the embedding's {dim}",
+                    )
+                )
+            continue
         if node.layer.param_count(mine) != owner.layer.param_count(theirs) or mine != theirs:
             problems.append(
                 source.problem(

@@ -28,6 +28,7 @@ parser.add_argument("--x")
 parser.add_argument("--y")
 parser.add_argument("--load")
 parser.add_argument("--save")
+parser.add_argument("--grads", help="as run_torch.py's --grads")
 args = parser.parse_args()
 
 package = Path(args.package)
@@ -71,6 +72,33 @@ shapes = {n: spec_order(np.shape(o)[1:]) for n, o in zip(probe, outputs)}
 y = np.asarray(model(x, training=False))
 if args.y:
     np.save(args.y, y.transpose(0, 3, 1, 2) if y.ndim == 4 else y)
+if args.grads:
+    r = keras_order(np.load(args.x)["r"])
+    trainable = model.trainable_variables
+    if keras.backend.backend() == "jax":
+        import jax
+
+        frozen = [v.value for v in model.non_trainable_variables]
+
+        def objective(values):
+            out, _ = model.stateless_call(values, frozen, x, training=False)
+            return (out * r).sum()
+
+        grads = jax.grad(objective)([v.value for v in trainable])
+    else:
+        import tensorflow as tf
+
+        with tf.GradientTape() as tape:
+            objective = keras.ops.sum(model(x, training=False) * r)
+        grads = tape.gradient(objective, trainable)
+        grads = [
+            None if g is None else tf.convert_to_tensor(g) for g in grads
+        ]  # embeddings' are sparse
+    for variable, grad in zip(trainable, grads):
+        variable.assign(np.zeros(variable.shape) if grad is None else np.asarray(grad))
+    for variable in model.non_trainable_variables:
+        variable.assign(np.zeros(variable.shape, variable.dtype))
+    weights.save(model, network, args.grads)
 count = lambda ws: int(sum(np.prod(w.shape) for w in ws))  # noqa: E731
 print(
     json.dumps(

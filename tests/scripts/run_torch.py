@@ -25,6 +25,10 @@ parser.add_argument("--x", help=".npz with array x (N, *spec input shape)")
 parser.add_argument("--y", help="write the outputs here (.npy)")
 parser.add_argument("--load", help="weights .npz to load")
 parser.add_argument("--save", help="write the weights here (.npz)")
+parser.add_argument(
+    "--grads",
+    help="write here (.npz, weight layout) the gradients of sum(outputs * r), r from --x's npz",
+)
 args = parser.parse_args()
 
 package = Path(args.package)
@@ -64,6 +68,19 @@ with torch.no_grad():
     y = model(x)
 if args.y:
     np.save(args.y, y.numpy())
+if args.grads:
+    # Inference mode (dropout off, BatchNorm on its statistics), so that both backends compute
+    # one function; the gradients are stored in the weights' places, so that netspec.weights
+    # writes them in torch's layout (and the Keras run in Keras's, converted the same way).
+    r = torch.from_numpy(np.load(args.x)["r"])
+    model.zero_grad()
+    (model(x) * r).sum().backward()
+    with torch.no_grad():
+        for p in model.parameters():
+            p.copy_(p.grad if p.grad is not None else torch.zeros_like(p))
+        for b in model.buffers():
+            b.zero_()
+    weights.save(model, network, args.grads)
 buffers = sum(b.numel() for n, b in model.named_buffers() if not n.endswith("num_batches_tracked"))
 print(
     json.dumps(

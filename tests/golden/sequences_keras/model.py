@@ -8,6 +8,8 @@ from keras import layers
 
 INPUT_SHAPE = (12,)
 """Shape of one sample as in the spec (C, H, W); the model takes channels-last input."""
+INPUT_DTYPE = "int64"
+"""The input is token ids (each below 50)."""
 NUM_PARAMETERS = 13_142
 """Trainable parameters; BatchNorm's moving statistics add 0 non-trainable."""
 
@@ -32,21 +34,33 @@ class GELU(layers.Layer):
 
 
 @keras.saving.register_keras_serializable(package="netspec")
-class PaddedEmbedding(layers.Embedding):
-    """An embedding whose `padding_index` row reads as zeros and is never trained (torch's
-    `padding_idx`; Keras's `mask_zero` would instead mask later layers)."""
+class TokenEmbedding(layers.Embedding):
+    """An embedding whose `padding_index` row (if any) reads as zeros and is never trained
+    (torch's `padding_idx`; Keras's `mask_zero` would instead mask later layers), and that a
+    tied output layer calls with `reverse=True`: features times the table transposed, logits
+    over the vocabulary (keras_hub's ReversibleEmbedding)."""
 
-    def __init__(self, *args, padding_index: int, **kwargs) -> None:
+    def __init__(self, *args, padding_index: int | None = None, **kwargs) -> None:
         super().__init__(*args, **kwargs)
         self.padding_index = padding_index
 
-    def call(self, ids):
-        keep = keras.ops.not_equal(ids, self.padding_index)
-        keep = keras.ops.cast(keep, self.compute_dtype)
-        return super().call(ids) * keras.ops.expand_dims(keep, -1)
+    def call(self, inputs, reverse: bool = False):
+        if reverse:
+            table = keras.ops.cast(self.embeddings, inputs.dtype)
+            return keras.ops.matmul(inputs, keras.ops.transpose(table))
+        out = super().call(inputs)
+        if self.padding_index is None:
+            return out
+        keep = keras.ops.not_equal(inputs, self.padding_index)
+        return out * keras.ops.expand_dims(keras.ops.cast(keep, out.dtype), -1)
 
-    def compute_mask(self, ids, mask=None):
+    def compute_mask(self, inputs, mask=None):
         return None
+
+    def compute_output_shape(self, input_shape, reverse: bool = False):
+        if reverse:
+            return (*input_shape[:-1], self.input_dim)
+        return super().compute_output_shape(input_shape)
 
     def get_config(self) -> dict:
         return {**super().get_config(), "padding_index": self.padding_index}
@@ -235,7 +249,7 @@ def build_model() -> keras.Model:
     "A freshly initialised model; input (T,) token ids."
     inputs = keras.Input(shape=(12,), dtype="int32", name="input")
     x = inputs
-    x = PaddedEmbedding(50, 16, padding_index=0, name="embedding_1")(x)  # spec line 17
+    x = TokenEmbedding(50, 16, padding_index=0, name="embedding_1")(x)  # spec line 17
     # spec line 18
     x = layers.Conv1D(16, 3, padding="same", activation="relu", name="conv1d_1")(x)
     x = layers.MaxPooling1D(2, name="maxpool1d_1")(x)  # spec line 19

@@ -9,6 +9,8 @@ from torch import nn
 
 INPUT_SHAPE = (12,)
 """Shape of one sample, channels first, as in the spec."""
+INPUT_DTYPE = "int64"
+"""The input is token ids (each below 50)."""
 NUM_PARAMETERS = 13_142
 """Trainable parameters (BatchNorm running statistics are buffers, not counted)."""
 
