@@ -3,7 +3,7 @@
     .venv/bin/python bench/latency.py            # the hand-written references, Markdown table
     .venv/bin/python bench/latency.py --specs lenet5 resnet18 --repeats 50 --batch 1 32
     .venv-references/bin/python bench/latency.py --specs resnet50 mobilenet_v2 \
-        efficientnet_b0 convnext_tiny          # torchvision's models (`make references` venv)
+        efficientnet_b0 convnext_tiny vit_b_16 # torchvision's models (`make references` venv)
 
 The small specs' references are written here by hand the way one writes them without netspec
 (a torchvision-style ResNet-18 with `BasicBlock`, `nn.Sequential` stacks for the others); the
@@ -35,7 +35,7 @@ from torch import nn
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from netspec import build  # noqa: E402  (after the path: runs from a checkout)
+from netspec import build, load  # noqa: E402  (after the path: runs from a checkout)
 
 # ----------------------------------------------------------------------------- references
 
@@ -132,14 +132,31 @@ class VGG16(nn.Module):
         return self.classifier(self.features(x))
 
 
+class TextBiLSTM(nn.Module):
+    """specs/text_bilstm.yaml as one writes it by hand: the final states of both directions of
+    the top layer, concatenated."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.embed = nn.Embedding(20000, 128, padding_idx=0)
+        self.lstm = nn.LSTM(128, 128, num_layers=2, bidirectional=True, batch_first=True)
+        self.dropout = nn.Dropout(0.3)
+        self.classifier = nn.Linear(256, 2)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        _, (hidden, _) = self.lstm(self.embed(x))
+        return self.classifier(self.dropout(torch.cat([hidden[-2], hidden[-1]], dim=1)))
+
+
 REFERENCES: dict[str, Callable[[], nn.Module]] = {
     "lenet5": LeNet5,
     "mlp": MLP,
     "resnet18": ResNet18,
     "vgg16": lambda: VGG16(batch_norm=False),
     "vgg16_bn": lambda: VGG16(batch_norm=True),
+    "text_bilstm": TextBiLSTM,
 }
-TORCHVISION = ("resnet50", "mobilenet_v2", "efficientnet_b0", "convnext_tiny")
+TORCHVISION = ("resnet50", "mobilenet_v2", "efficientnet_b0", "convnext_tiny", "vit_b_16")
 """Specs whose reference is torchvision's model of the same name (needs torchvision)."""
 
 
@@ -216,7 +233,11 @@ def main(argv: list[str] | None = None) -> int:
             generated = module.build_model().eval()
             reference = reference_for(spec, generated)
             for batch in args.batch:
-                x = torch.randn(batch, *module.INPUT_SHAPE)
+                vocab = load(ROOT / "specs" / f"{spec}.yaml").spec.input.vocab
+                if vocab is not None:  # token ids
+                    x = torch.randint(0, vocab, (batch, *module.INPUT_SHAPE))
+                else:
+                    x = torch.randn(batch, *module.INPUT_SHAPE)
                 with torch.inference_mode():
                     want, got = generated(x), reference(x)
                 error = float((want - got).abs().max() / want.abs().max())

@@ -22,6 +22,8 @@ from netspec.spec import SourceMap
 
 CLASS_LOSSES = frozenset({"cross_entropy", "nll", "kl_div"})
 """Losses over one distribution of K >= 2 classes per sample."""
+PER_STEP_LOSSES = frozenset({"cross_entropy", "nll"})
+"""Class losses that also take a (T, K) output: one distribution per step."""
 
 
 @dataclass(frozen=True)
@@ -36,6 +38,12 @@ class Objective:
     """None, `categorical` (argmax against the class), or `binary` (thresholded per unit)."""
     autoencoder: bool
     """mse on an output shaped like the input: synthetic targets are the input itself."""
+    per_step: bool = False
+    """A class loss on a (T, K) output: a distribution over K classes at each of T steps, the
+    targets (T,) class indices per sample; the loss is the mean over the batch's steps (those
+    whose target is `ignore_index` left out) and accuracy each sample's fraction of correct
+    steps."""
+    ignore_index: int | None = None
 
 
 def final_activation(layer: LayerBase) -> str | None:
@@ -62,12 +70,15 @@ def _needs(loss: str, activation: str | None, shape: Shape) -> str | None:
         f"the network ends in {activation}" if activation else "the network ends in a linear layer"
     )
     if loss in CLASS_LOSSES or loss == "binary_cross_entropy":
-        if len(shape) != 1:
+        steps = len(shape) == 2 and loss in PER_STEP_LOSSES
+        if len(shape) != 1 and not steps:
             return (
-                f"loss {loss} needs one vector per sample, but the network outputs {fmt(shape)}; "
+                f"loss {loss} needs one vector per sample"
+                + (" or, per step, a (T, K) sequence" if loss in PER_STEP_LOSSES else "")
+                + f", but the network outputs {fmt(shape)}; "
                 "end it in global_avgpool2d or flatten and a dense layer"
             )
-    if loss in CLASS_LOSSES and shape[0] < 2:
+    if loss in CLASS_LOSSES and shape[-1] < 2:
         return (
             f"loss {loss} needs at least 2 classes, but the network outputs {fmt(shape)}; "
             "for one output unit use binary_cross_entropy"
@@ -100,14 +111,21 @@ def default_loss(activation: str | None, output: Shape) -> str:
     """The loss of a spec that names none, from what its output is: for one vector per sample,
     log-probabilities train with `nll`, sigmoid units with `binary_cross_entropy`, K >= 2
     scores with `cross_entropy` (a softmax too, and so the error that says to remove it);
-    anything else (one linear unit, an image) with `mse`."""
+    for a (T, K) sequence the same per step, but sigmoids; anything else (one linear unit, an
+    image) with `mse`."""
+    if len(output) == 2 and activation != "sigmoid":
+        return _class_loss(activation, output[-1])
     if len(output) != 1:
         return "mse"
-    if activation == "log_softmax" and output[0] >= 2:
-        return "nll"
     if activation == "sigmoid":
         return "binary_cross_entropy"
-    return "cross_entropy" if output[0] >= 2 else "mse"
+    return _class_loss(activation, output[0])
+
+
+def _class_loss(activation: str | None, classes: int) -> str:
+    if classes < 2:
+        return "mse"
+    return "nll" if activation == "log_softmax" else "cross_entropy"
 
 
 def objective(
@@ -126,6 +144,8 @@ def objective(
         from_logits=activation != "sigmoid",
         accuracy=accuracy,
         autoencoder=loss == "mse" and output == input_shape,
+        per_step=loss in PER_STEP_LOSSES and len(output) == 2,
+        ignore_index=train.ignore_index,
     )
 
 
@@ -151,6 +171,13 @@ def check(train: Train, graph: Graph, shapes: dict[str, Shape], source: SourceMa
                 ("train", "metrics"),
                 f"accuracy needs class scores (K,) with K >= 2, but the network outputs "
                 f"{fmt(output)}; remove it from metrics",
+            )
+        )
+    if train.ignore_index is not None and loss != "cross_entropy":
+        problems.append(
+            source.problem(
+                ("train", "ignore_index"),
+                f"ignore_index is for the loss cross_entropy; the loss is {loss}",
             )
         )
     if problems:

@@ -99,7 +99,11 @@ for spec in batches:
         errors = {}
         generator = torch.Generator().manual_seed(1)
         for n in batches[spec]:
-            x = torch.randn(n, *model_module.INPUT_SHAPE, generator=generator)
+            if getattr(model_module, "INPUT_DTYPE", None) == "int64":  # token ids
+                shape = (n, *model_module.INPUT_SHAPE)
+                x = torch.randint(0, model_module.VOCAB, shape, generator=generator)
+            else:
+                x = torch.randn(n, *model_module.INPUT_SHAPE, generator=generator)
             with torch.no_grad():
                 want = model(x).numpy()
             got = session.run(None, {"input": x.numpy()})[0]

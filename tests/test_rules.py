@@ -773,14 +773,19 @@ CASES: dict[str, list[tuple[str, str]]] = {
         ),
     ],
     # --- the output against the loss
-    "objective._needs: {}: loss {} needs one vector per sample, but the network outputs {}; end it in global_avgpool2d or flatten and a dense layer{}": [
+    "objective._needs: {}: loss {} needs one vector per sample{}, but the network outputs {}; end it in global_avgpool2d or flatten and a dense layer{}": [
         (
             net(
                 "{type: conv2d, name: conv, filters: 2, kernel: 3}",
                 shape=IMAGE,
                 train="{loss: cross_entropy}",
             ),
-            "conv: loss cross_entropy needs one vector per sample, but the network outputs (2, 6, 6)",
+            "conv: loss cross_entropy needs one vector per sample or, per step, a (T, K) "
+            "sequence, but the network outputs (2, 6, 6)",
+        ),
+        (
+            net("{type: dense, units: 3}", shape=SEQUENCE, train="{loss: kl_div}"),
+            "loss kl_div needs one vector per sample, but the network outputs (6, 3)",
         ),
         (
             net(
@@ -789,6 +794,12 @@ CASES: dict[str, list[tuple[str, str]]] = {
                 train="{loss: binary_cross_entropy}",
             ),
             "loss binary_cross_entropy needs one vector per sample",
+        ),
+    ],
+    "objective.check: ignore_index is for the loss cross_entropy; the loss is {}": [
+        (
+            net("{type: dense, units: 3}", train="{loss: mse, ignore_index: 0}"),
+            "ignore_index is for the loss cross_entropy; the loss is mse",
         ),
     ],
     "objective._needs: {}: loss {} needs at least 2 classes, but the network outputs {}; for one output unit use binary_cross_entropy{}": [

@@ -38,6 +38,7 @@ def package_context(network: Network, backend: str, package: str) -> dict[str, A
         "backend": backend,
         "params": f"{network.params:,}",
         "input_shape": literal(network.input_shape),
+        "example_dtype": ", dtype=torch.int64" if network.spec.input.tokens else "",
         **training.view(network, backend),
     }
 

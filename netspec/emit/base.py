@@ -108,10 +108,10 @@ def header(network: Network) -> str:
     )
 
 
-def tokens_doc(network: Network) -> str | None:
-    """What the docstring of INPUT_DTYPE says of the ids (None: the input is not tokens)."""
+def vocab_literal(network: Network) -> str | None:
+    """The generated VOCAB of a token input (None: the input is not tokens)."""
     vocab = network.spec.input.vocab
-    return None if vocab is None else f" (each below {vocab:_})"
+    return None if vocab is None else f"{vocab:_}"
 
 
 def _code(text: str) -> list[tuple[int, str, int]]:

@@ -41,7 +41,7 @@ from netspec.emit.base import (
     expr,
     header,
     literal,
-    tokens_doc,
+    vocab_literal,
     wrap,
 )
 from netspec.emit.keras_layers import ARGUMENTS, CALLS, fused, token_embedding
@@ -361,7 +361,7 @@ def emit_model(network: Network) -> str:
         input_shape=literal(shape),
         keras_shape=literal(keras_shape),
         num_parameters=f"{network.params:_}",
-        tokens=tokens_doc(network),
+        vocab=vocab_literal(network),
         num_buffers=f"{network.buffers:_}",
         helpers=[template for template in HELPERS if template in used],
         input_dtype=literal("int32") if network.spec.input.tokens else None,

@@ -248,6 +248,10 @@ def _concat(network: Network, item: Item, name: str) -> dict[str, Any]:
     return _call(axis=str(keras_axis), name=name)
 
 
+EMBEDDING_INIT = "keras.initializers.RandomNormal(stddev=0.02)"
+"""Embeddings start from N(0, 0.02^2) in both backends (torch's default is N(0, 1))."""
+
+
 def token_embedding(network: Network, node: Node) -> bool:
     """Whether an embedding needs the generated TokenEmbedding: a padding row, or a dense
     layer tied to it."""
@@ -265,6 +269,7 @@ def _embedding(network: Network, item: Item, name: str) -> dict[str, Any]:
     view = _call(
         expr(layer.vocab),
         expr(layer.dim),
+        embeddings_initializer=EMBEDDING_INIT,
         padding_index=None if pad is None else expr(pad),
         name=name,
     )

@@ -50,8 +50,12 @@ def targets(objective: Objective, num_classes: int) -> str:
 
 def expected_targets(objective: Objective, output: tuple[int, ...]) -> str:
     """The targets a data set must hold, in words, for error messages and READMEs."""
-    k = output[0]
-    classes = f"(N,) class indices in [0, {k})"
+    k = output[-1] if objective.per_step else output[0]
+    steps = f"{output[0]}, " if objective.per_step else ""
+    classes = f"(N, {steps.rstrip(', ')}) class indices" if steps else "(N,) class indices"
+    classes += f" in [0, {k})"
+    if objective.ignore_index is not None:
+        classes += f" or {objective.ignore_index} (ignored)"
     shape = "(N, " + ", ".join(str(d) for d in output) + ")"
     return {
         "classes": f"{classes} or {shape} class probabilities",
@@ -66,8 +70,13 @@ def expected_targets(objective: Objective, output: tuple[int, ...]) -> str:
 def torch_loss(objective: Objective) -> LossCode:
     if objective.loss == "binary_cross_entropy" and not objective.from_logits:
         return LossCode(["    return ClippedBCELoss()"], ["clipped_bce"])
+    ignore = objective.ignore_index
     expression = {
-        "cross_entropy": "nn.CrossEntropyLoss()",
+        "cross_entropy": (
+            "nn.CrossEntropyLoss()"
+            if ignore is None
+            else f"nn.CrossEntropyLoss(ignore_index={ignore})"
+        ),
         "nll": "nn.NLLLoss()",
         "kl_div": 'nn.KLDivLoss(reduction="batchmean")',
         "binary_cross_entropy": "nn.BCEWithLogitsLoss()",
@@ -80,10 +89,12 @@ def keras_loss(objective: Objective) -> LossCode:
     if objective.loss == "cross_entropy":
         sparse = "keras.losses.SparseCategoricalCrossentropy"
         dense = "keras.losses.CategoricalCrossentropy"
+        ignore = objective.ignore_index
+        ignored = "" if ignore is None else f", ignore_class={ignore}"
         return LossCode(
             [
                 "    if sparse:",
-                wrap(f"return {sparse}(from_logits=True, reduction=reduction)", 8),
+                wrap(f"return {sparse}(from_logits=True{ignored}, reduction=reduction)", 8),
                 wrap(f"return {dense}(from_logits=True, reduction=reduction)", 4),
             ],
             [],

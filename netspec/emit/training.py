@@ -49,6 +49,12 @@ class TrainingView:
     """The targets a data set must hold, in words, as a string literal."""
     one_hot: str
     """Whether class indices are one-hot encoded for the loss."""
+    per_step: str
+    """A class loss at each step of a (T, K) output (`Objective.per_step`)."""
+    ignore_index: str
+    """Targets that count in neither loss nor accuracy (None: none)."""
+    vocab: str
+    """Token-id inputs: the bound of the ids (None: float inputs)."""
     conv: str
     accuracy: str
     """None, "categorical" or "binary", as a literal."""
@@ -75,7 +81,7 @@ def view(network: Network, backend: str) -> dict[str, Any]:
     out = network.output_shape
     objective = network.objective
     loss_code = losses.torch_loss(objective) if backend == "torch" else losses.keras_loss(objective)
-    num_classes = int(out[0]) if len(out) == 1 else 0
+    num_classes = int(out[-1]) if len(out) == 1 or objective.per_step else 0
     target_kind = losses.targets(objective, num_classes)
     lr = train.optimizer.lr
     run_dir = f"runs/{network.name.lower()}"
@@ -92,6 +98,9 @@ def view(network: Network, backend: str) -> dict[str, Any]:
             targets=pystr(target_kind),
             expected_targets=pystr(losses.expected_targets(objective, out)),
             one_hot=literal(target_kind in ("probabilities", "values") and num_classes > 1),
+            per_step=literal(objective.per_step),
+            ignore_index=literal(objective.ignore_index),
+            vocab=literal(network.spec.input.vocab),
             conv=literal(len(network.input_shape) == 3),
             accuracy=literal(objective.accuracy),
             threshold=literal(0.0 if objective.from_logits else 0.5),

@@ -71,3 +71,5 @@ class Train(IRModel):
     epochs: Annotated[int, Field(ge=1, le=100_000)] = 10
     metrics: Annotated[list[Literal["accuracy"]], Field(max_length=4)] | None = None
     """None: accuracy for every loss but mse (see netspec.objective)."""
+    ignore_index: Annotated[int, Field(ge=-1, le=1 << 20)] | None = None
+    """cross_entropy: targets equal to it (padding) count in neither the loss nor accuracy."""

@@ -17,6 +17,16 @@ not from netspec:
 - `nn.Conv2d`: output elements x in_channels / groups x kh x kw;
 - `nn.ConvTranspose2d`: input elements x out_channels / groups x kh x kw;
 - `nn.Linear`: in_features x out_features for each row of the input;
+- the generated `TiedLinear` (a dense layer tied to an embedding, given its (out, in) table):
+  in x out for each row of the input;
+- `nn.Conv1d` (the generated `SequenceConv1d` on (N, T, F)): output elements x in_channels /
+  groups x k;
+- `nn.MultiheadAttention` (counted as one module, its output projection included: torch calls
+  its weights, not the submodule): the query, key, value and output projections (T query
+  steps, S context steps, width E: 2 T E^2 + 2 S E^2) and the two products of attention
+  (2 T S E);
+- `nn.LSTM`, `nn.GRU`: per layer and direction, each step's input and recurrent products
+  (gates x hidden x (input + hidden), gates 4 or 3);
 - the types of ZERO (activations, norms, pools, dropout, resampling, element-wise merges, the
   generated helper modules): 0.
 
@@ -62,8 +72,13 @@ ZERO_TORCH = (
     nn.Identity,
     nn.ZeroPad2d,
     nn.ConstantPad2d,
+    nn.Embedding,
+    nn.MaxPool1d,
+    nn.AvgPool1d,
 )
 ZERO_GENERATED = {"Add", "Concat", "Multiply", "Scale", "DropPath", "GaussianNoise"}
+ZERO_GENERATED |= {"PositionEmbedding", "ClassToken", "ToSequence", "Select"}
+ZERO_GENERATED |= {"GlobalAvgPool1d", "GlobalMaxPool1d"}
 """Helper modules the generated model.py defines (element-wise, concatenation, noise)."""
 
 
@@ -79,6 +94,28 @@ def rule(module: nn.Module):
         return lambda inputs, output: inputs[0].numel() * per
     if type(module) is nn.Linear:
         return lambda inputs, output: inputs[0].numel() * module.out_features
+    if type(module).__name__ == "TiedLinear":  # given the (out, in) weight of an embedding
+        return lambda inputs, output: inputs[0].numel() * inputs[1].shape[0]
+    if isinstance(module, nn.Conv1d):
+        per = module.in_channels // module.groups * module.kernel_size[0]
+        return lambda inputs, output: output.numel() * per
+    if isinstance(module, nn.MultiheadAttention):
+        width = module.embed_dim
+
+        def attention(inputs, output):
+            query = inputs[0]
+            context = inputs[1] if len(inputs) > 1 and inputs[1] is not None else query
+            steps, length = query.shape[1], context.shape[1]
+            per = 2 * steps * width**2 + 2 * length * width**2 + 2 * steps * length * width
+            return query.shape[0] * per
+
+        return attention
+    if isinstance(module, (nn.LSTM, nn.GRU)):
+        gates = 4 if isinstance(module, nn.LSTM) else 3
+        hidden, directions = module.hidden_size, 2 if module.bidirectional else 1
+        widths = [module.input_size] + [hidden * directions] * (module.num_layers - 1)
+        per_step = directions * sum(gates * hidden * (w + hidden) for w in widths)
+        return lambda inputs, output: inputs[0].shape[0] * inputs[0].shape[1] * per_step
     if isinstance(module, ZERO_TORCH) or type(module).__name__ in ZERO_GENERATED:
         return lambda inputs, output: 0
     return None
@@ -98,15 +135,19 @@ def count(package: Path) -> dict:
 
         return record
 
+    inside = set()  # modules of an attention, counted with it
     for name, module in model.named_modules():
-        if next(module.children(), None) is not None:
+        if isinstance(module, nn.MultiheadAttention):
+            inside.update(id(m) for m in module.modules() if m is not module)
+        elif id(module) in inside or next(module.children(), None) is not None:
             continue  # a container: its leaves are counted
         counter = rule(module)
         if counter is None:
             unknown.add(f"{type(module).__module__}.{type(module).__qualname__}")
         else:
             module.register_forward_hook(hook(name, counter))
-    x = torch.empty(1, *model_module.INPUT_SHAPE, device="meta")
+    dtype = torch.int64 if getattr(model_module, "INPUT_DTYPE", None) == "int64" else None
+    x = torch.zeros(1, *model_module.INPUT_SHAPE, device="meta", dtype=dtype)
     flops = FlopCounterMode(display=False)
     with torch.no_grad(), flops:
         model(x)

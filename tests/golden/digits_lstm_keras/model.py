@@ -74,6 +74,14 @@ class Recurrent(layers.Layer):
                 rnn = layers.GRU(units, reset_after=True, return_sequences=sequences)
             self.rnns.append(layers.Bidirectional(rnn) if bidirectional else rnn)
 
+    def build(self, input_shape) -> None:
+        # every stacked layer's weights exist once this one is built (a reloaded model
+        # restores them before any call)
+        shape = tuple(input_shape)
+        for rnn in self.rnns:
+            rnn.build(shape)
+            shape = tuple(rnn.compute_output_shape(shape))
+
     def call(self, x):
         for rnn in self.rnns:
             x = rnn(x)

@@ -47,6 +47,12 @@ TARGETS = "classes"
 EXPECTED_TARGETS = "(N,) class indices in [0, 1000) or (N, 1000) class probabilities"
 ONE_HOT = False
 """Class indices are one-hot encoded for the loss."""
+PER_STEP = False
+"""The output is (T, K): a distribution over the classes at each step, targets (T,) indices."""
+IGNORE_INDEX = None
+"""Targets equal to it (padding) count in neither the loss nor accuracy."""
+VOCAB = None
+"""Token-id inputs: each id is below VOCAB (None: float inputs)."""
 EPOCHS = 300
 BATCH_SIZE = 256
 LEARNING_RATE = 0.045
@@ -237,6 +243,8 @@ class Synthetic(Dataset):
         gen = torch.Generator().manual_seed(self.seed * 1_000_003 + index)
         if CONV:  # images, as decoded files would give them
             x = torch.randint(0, 256, INPUT_SHAPE, dtype=torch.uint8, generator=gen)
+        elif VOCAB is not None:
+            x = torch.randint(0, VOCAB, INPUT_SHAPE, generator=gen)
         else:
             x = torch.randn(INPUT_SHAPE, generator=gen)
         if TARGETS == "input":  # an autoencoder
@@ -245,6 +253,8 @@ class Synthetic(Dataset):
             return x, torch.randint(0, 2, (NUM_CLASSES,), generator=gen).float()
         if TARGETS == "values" and not ONE_HOT:
             return x, torch.randn(OUTPUT_SHAPE, generator=gen)
+        if PER_STEP:
+            return x, torch.randint(0, NUM_CLASSES, OUTPUT_SHAPE[:1], generator=gen)
         return x, int(torch.randint(0, NUM_CLASSES, (), generator=gen))
 
 
@@ -319,8 +329,18 @@ class ImageFolder(Dataset):
 
 
 def check_samples(x: np.ndarray, resize: bool, what: str) -> np.ndarray:
-    """`x` as (N, *INPUT_SHAPE): uint8 images stay uint8 (scaled on the device), anything
-    else becomes float32; with `resize`, images are resized (and grey/RGB converted)."""
+    """`x` as (N, *INPUT_SHAPE): uint8 images stay uint8 (scaled on the device), token ids
+    int64, anything else becomes float32; with `resize`, images are resized (and grey/RGB
+    converted)."""
+    if VOCAB is not None:
+        if not np.issubdtype(x.dtype, np.integer) or tuple(x.shape[1:]) != INPUT_SHAPE:
+            raise TrainingError(
+                f"{what} holds {x.dtype} samples of shape {tuple(x.shape[1:])}, the network "
+                f"takes token ids of shape {INPUT_SHAPE}"
+            )
+        if len(x) and (x.min() < 0 or x.max() >= VOCAB):
+            raise TrainingError(f"{what}: token ids must be in [0, {VOCAB})")
+        return x.astype(np.int64)
     if x.dtype != np.uint8:
         x = x.astype(np.float32)
     if tuple(x.shape[1:]) == INPUT_SHAPE:
@@ -355,8 +375,11 @@ def check_targets(y: np.ndarray, count: int, what: str) -> np.ndarray:
     if len(y) != count:
         raise TrainingError(f"{what} has {len(y)} targets for {count} samples")
     integer = np.issubdtype(y.dtype, np.integer)
-    if y.ndim == 1 and integer and (TARGETS in ("classes", "indices") or ONE_HOT):
-        if count and (y.min() < 0 or y.max() >= NUM_CLASSES):
+    steps = OUTPUT_SHAPE[:1] if PER_STEP else ()
+    classes = TARGETS in ("classes", "indices") or ONE_HOT
+    if integer and y.shape[1:] == steps and classes:
+        counted = y[y != IGNORE_INDEX] if IGNORE_INDEX is not None else y
+        if counted.size and (counted.min() < 0 or counted.max() >= NUM_CLASSES):
             raise TrainingError(f"{what}: class indices must be in [0, {NUM_CLASSES})")
         return y.astype(np.int64)
     if TARGETS == "binary" and (
@@ -367,7 +390,7 @@ def check_targets(y: np.ndarray, count: int, what: str) -> np.ndarray:
             raise TrainingError(f"{what}: labels must be in [0, 1]")
         return y.astype(np.float32)
     if TARGETS in ("classes", "probabilities") and y.shape[1:] == OUTPUT_SHAPE:
-        if count and (y.min() < 0 or not np.allclose(y.sum(1), 1, atol=1e-3)):
+        if count and (y.min() < 0 or not np.allclose(y.sum(-1), 1, atol=1e-3)):
             raise TrainingError(f"{what}: rows of class probabilities must sum to 1")
         return y.astype(np.float32)
     if TARGETS in ("values", "input") and y.shape[1:] == OUTPUT_SHAPE:
@@ -453,14 +476,29 @@ def make_loss() -> nn.Module:
 
 
 def correct(output: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-    """Correct predictions in a batch (for binary labels, each sample's fraction of units)."""
+    """Correct predictions in a batch (for binary labels, each sample's fraction of units; per
+    step, each sample's fraction of its counted steps)."""
     if ACCURACY == "binary":
         hits = (output > THRESHOLD) == (y > 0.5)
         return hits.flatten(1).float().mean(1).sum()
     if ACCURACY == "categorical":
-        labels = y if y.ndim == 1 else y.argmax(1)
-        return (output.argmax(1) == labels).sum()
+        labels = y.argmax(-1) if y.is_floating_point() else y
+        counted = torch.ones_like(labels, dtype=torch.bool)
+        if IGNORE_INDEX is not None:
+            counted = labels != IGNORE_INDEX
+        hits = (output.argmax(-1) == labels) & counted
+        if PER_STEP:
+            return (hits.sum(1) / counted.sum(1).clamp(min=1)).sum()
+        return hits.sum()
     return torch.zeros((), device=output.device)
+
+
+def loss_of(loss_fn: nn.Module, output: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """torch's class losses take the classes on axis 1: a (N, T, K) output is (N, K, T)."""
+    if PER_STEP:
+        output = output.transpose(1, 2)
+        y = y.transpose(1, 2) if y.is_floating_point() else y
+    return loss_fn(output, y)
 
 
 class Trainer:
@@ -507,7 +545,7 @@ class Trainer:
         elif ONE_HOT and y.ndim == 1:
             y = F.one_hot(y, NUM_CLASSES).float()
         output = output.float()
-        return self.loss_fn(output, y), correct(output.detach(), y)
+        return loss_of(self.loss_fn, output, y), correct(output.detach(), y)
 
     def step(self, x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, ...]:
         self.steps += 1

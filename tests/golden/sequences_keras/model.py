@@ -9,7 +9,8 @@ from keras import layers
 INPUT_SHAPE = (12,)
 """Shape of one sample as in the spec (C, H, W); the model takes channels-last input."""
 INPUT_DTYPE = "int64"
-"""The input is token ids (each below 50)."""
+"""The input is token ids, each below VOCAB."""
+VOCAB = 50
 NUM_PARAMETERS = 13_142
 """Trainable parameters; BatchNorm's moving statistics add 0 non-trainable."""
 
@@ -57,10 +58,11 @@ class TokenEmbedding(layers.Embedding):
     def compute_mask(self, inputs, mask=None):
         return None
 
-    def compute_output_shape(self, input_shape, reverse: bool = False):
+    def compute_output_spec(self, inputs, reverse: bool = False):
         if reverse:
-            return (*input_shape[:-1], self.input_dim)
-        return super().compute_output_shape(input_shape)
+            shape = (*inputs.shape[:-1], self.input_dim)
+            return keras.KerasTensor(shape, dtype=self.compute_dtype)
+        return super().compute_output_spec(inputs)
 
     def get_config(self) -> dict:
         return {**super().get_config(), "padding_index": self.padding_index}
@@ -192,6 +194,14 @@ class Recurrent(layers.Layer):
                 rnn = layers.GRU(units, reset_after=True, return_sequences=sequences)
             self.rnns.append(layers.Bidirectional(rnn) if bidirectional else rnn)
 
+    def build(self, input_shape) -> None:
+        # every stacked layer's weights exist once this one is built (a reloaded model
+        # restores them before any call)
+        shape = tuple(input_shape)
+        for rnn in self.rnns:
+            rnn.build(shape)
+            shape = tuple(rnn.compute_output_shape(shape))
+
     def call(self, x):
         for rnn in self.rnns:
             x = rnn(x)
@@ -249,7 +259,14 @@ def build_model() -> keras.Model:
     "A freshly initialised model; input (T,) token ids."
     inputs = keras.Input(shape=(12,), dtype="int32", name="input")
     x = inputs
-    x = TokenEmbedding(50, 16, padding_index=0, name="embedding_1")(x)  # spec line 17
+    # spec line 17
+    x = TokenEmbedding(
+        50,
+        16,
+        embeddings_initializer=keras.initializers.RandomNormal(stddev=0.02),
+        padding_index=0,
+        name="embedding_1",
+    )(x)
     # spec line 18
     x = layers.Conv1D(16, 3, padding="same", activation="relu", name="conv1d_1")(x)
     x = layers.MaxPooling1D(2, name="maxpool1d_1")(x)  # spec line 19

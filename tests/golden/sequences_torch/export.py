@@ -31,7 +31,7 @@ def export_onnx(model: nn.Module, path: str | Path, *, opset: int = OPSET) -> Pa
     """Write `model` (switched to eval mode) to `path` as ONNX with a dynamic batch axis."""
     path = Path(path)
     model.eval()
-    example = torch.zeros(2, *INPUT_SHAPE)
+    example = torch.zeros(2, *INPUT_SHAPE, dtype=torch.int64)
     # The TorchScript-based exporter: the default before torch 2.9, chosen with
     # dynamo=False since 2.5 (the newer exporter needs the onnxscript package).
     takes_dynamo = "dynamo" in signature(torch.onnx.export).parameters

@@ -10,7 +10,8 @@ from torch import nn
 INPUT_SHAPE = (12,)
 """Shape of one sample, channels first, as in the spec."""
 INPUT_DTYPE = "int64"
-"""The input is token ids (each below 50)."""
+"""The input is token ids, each below VOCAB."""
+VOCAB = 50
 NUM_PARAMETERS = 13_142
 """Trainable parameters (BatchNorm running statistics are buffers, not counted)."""
 
@@ -34,6 +35,16 @@ class Concat(nn.Module):
 
     def forward(self, *inputs: torch.Tensor) -> torch.Tensor:
         return torch.cat(inputs, dim=self.dim)
+
+
+class Embedding(nn.Embedding):
+    """nn.Embedding whose table starts from N(0, 0.02^2) (GPT-2's and BERT's initialisation,
+    as the Keras model's), not torch's N(0, 1): an output layer tied to it starts with small
+    logits."""
+
+    def reset_parameters(self) -> None:
+        nn.init.normal_(self.weight, std=0.02)
+        self._fill_padding_idx_with_zero()
 
 
 class PositionEmbedding(nn.Module):
@@ -197,7 +208,7 @@ class Sequences(nn.Module):
 
     def __init__(self) -> None:
         super().__init__()
-        self.embedding_1 = nn.Embedding(50, 16, padding_idx=0)  # spec line 17
+        self.embedding_1 = Embedding(50, 16, padding_idx=0)  # spec line 17
         self.conv1d_1 = SequenceConv1d(16, 16, kernel_size=3, padding=1)  # spec line 18
         self.maxpool1d_1 = SequenceMaxPool1d(2)  # spec line 19
         self.class_token_1 = ClassToken(16)  # spec line 20

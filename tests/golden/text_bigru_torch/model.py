@@ -9,9 +9,20 @@ from torch import nn
 INPUT_SHAPE = (32,)
 """Shape of one sample, channels first, as in the spec."""
 INPUT_DTYPE = "int64"
-"""The input is token ids (each below 500)."""
+"""The input is token ids, each below VOCAB."""
+VOCAB = 500
 NUM_PARAMETERS = 35_155
 """Trainable parameters (BatchNorm running statistics are buffers, not counted)."""
+
+
+class Embedding(nn.Embedding):
+    """nn.Embedding whose table starts from N(0, 0.02^2) (GPT-2's and BERT's initialisation,
+    as the Keras model's), not torch's N(0, 1): an output layer tied to it starts with small
+    logits."""
+
+    def reset_parameters(self) -> None:
+        nn.init.normal_(self.weight, std=0.02)
+        self._fill_padding_idx_with_zero()
 
 
 class GlobalMaxPool1d(nn.Module):
@@ -41,7 +52,7 @@ class TextBiGRU(nn.Module):
 
     def __init__(self) -> None:
         super().__init__()
-        self.embed = nn.Embedding(500, 32, padding_idx=0)  # spec line 6
+        self.embed = Embedding(500, 32, padding_idx=0)  # spec line 6
         self.gru = GRU(32, 24, num_layers=2, bidirectional=True)  # spec line 7
         self.pool = GlobalMaxPool1d()  # spec line 8
         self.classifier = nn.Linear(48, 3)  # spec line 9

@@ -9,7 +9,8 @@ from keras import layers
 INPUT_SHAPE = (64,)
 """Shape of one sample as in the spec (C, H, W); the model takes channels-last input."""
 INPUT_DTYPE = "int64"
-"""The input is token ids (each below 20_000)."""
+"""The input is token ids, each below VOCAB."""
+VOCAB = 20_000
 NUM_PARAMETERS = 3_219_970
 """Trainable parameters; BatchNorm's moving statistics add 0 non-trainable."""
 
@@ -38,10 +39,11 @@ class TokenEmbedding(layers.Embedding):
     def compute_mask(self, inputs, mask=None):
         return None
 
-    def compute_output_shape(self, input_shape, reverse: bool = False):
+    def compute_output_spec(self, inputs, reverse: bool = False):
         if reverse:
-            return (*input_shape[:-1], self.input_dim)
-        return super().compute_output_shape(input_shape)
+            shape = (*inputs.shape[:-1], self.input_dim)
+            return keras.KerasTensor(shape, dtype=self.compute_dtype)
+        return super().compute_output_spec(inputs)
 
     def get_config(self) -> dict:
         return {**super().get_config(), "padding_index": self.padding_index}
@@ -109,6 +111,14 @@ class Recurrent(layers.Layer):
                 rnn = layers.GRU(units, reset_after=True, return_sequences=sequences)
             self.rnns.append(layers.Bidirectional(rnn) if bidirectional else rnn)
 
+    def build(self, input_shape) -> None:
+        # every stacked layer's weights exist once this one is built (a reloaded model
+        # restores them before any call)
+        shape = tuple(input_shape)
+        for rnn in self.rnns:
+            rnn.build(shape)
+            shape = tuple(rnn.compute_output_shape(shape))
+
     def call(self, x):
         for rnn in self.rnns:
             x = rnn(x)
@@ -135,7 +145,14 @@ def build_model() -> keras.Model:
     "A freshly initialised model; input (T,) token ids."
     inputs = keras.Input(shape=(64,), dtype="int32", name="input")
     x = inputs
-    x = TokenEmbedding(20000, 128, padding_index=0, name="embed")(x)  # spec line 9
+    # spec line 9
+    x = TokenEmbedding(
+        20000,
+        128,
+        embeddings_initializer=keras.initializers.RandomNormal(stddev=0.02),
+        padding_index=0,
+        name="embed",
+    )(x)
     # spec line 10
     x = Recurrent("lstm", 128, stack=2, bidirectional=True, last=True, name="lstm")(x)
     x = layers.Dropout(0.3, name="dropout_1")(x)  # spec line 11

@@ -9,9 +9,20 @@ from torch import nn
 INPUT_SHAPE = (64,)
 """Shape of one sample, channels first, as in the spec."""
 INPUT_DTYPE = "int64"
-"""The input is token ids (each below 20_000)."""
+"""The input is token ids, each below VOCAB."""
+VOCAB = 20_000
 NUM_PARAMETERS = 3_219_970
 """Trainable parameters (BatchNorm running statistics are buffers, not counted)."""
+
+
+class Embedding(nn.Embedding):
+    """nn.Embedding whose table starts from N(0, 0.02^2) (GPT-2's and BERT's initialisation,
+    as the Keras model's), not torch's N(0, 1): an output layer tied to it starts with small
+    logits."""
+
+    def reset_parameters(self) -> None:
+        nn.init.normal_(self.weight, std=0.02)
+        self._fill_padding_idx_with_zero()
 
 
 class LSTM(nn.LSTM):
@@ -34,7 +45,7 @@ class TextBiLSTM(nn.Module):
 
     def __init__(self) -> None:
         super().__init__()
-        self.embed = nn.Embedding(20000, 128, padding_idx=0)  # spec line 9
+        self.embed = Embedding(20000, 128, padding_idx=0)  # spec line 9
         # spec line 10
         self.lstm = LSTM(128, 128, num_layers=2, bidirectional=True, last=True)
         self.dropout_1 = nn.Dropout(0.3)  # spec line 11

@@ -37,6 +37,12 @@ TARGETS = "values"
 EXPECTED_TARGETS = "(N, 2, 128, 128) values"
 ONE_HOT = False
 """Class indices are one-hot encoded for the loss."""
+PER_STEP = False
+"""The output is (T, K): a distribution over the classes at each step, targets (T,) indices."""
+IGNORE_INDEX = None
+"""Targets equal to it (padding) count in neither the loss nor accuracy."""
+VOCAB = None
+"""Token-id inputs: each id is below VOCAB (None: float inputs)."""
 EPOCHS = 50
 BATCH_SIZE = 16
 LEARNING_RATE = 0.001
@@ -210,7 +216,17 @@ def channels_last(x: np.ndarray) -> np.ndarray:
 
 
 def check_samples(x: np.ndarray, resize: bool, what: str) -> np.ndarray:
-    """`x` (N, *INPUT_SHAPE) in spec order, as channels-last uint8 or float32."""
+    """`x` (N, *INPUT_SHAPE) in spec order, as channels-last uint8 or float32, or token ids as
+    int32."""
+    if VOCAB is not None:
+        if not np.issubdtype(x.dtype, np.integer) or tuple(x.shape[1:]) != INPUT_SHAPE:
+            raise TrainingError(
+                f"{what} holds {x.dtype} samples of shape {tuple(x.shape[1:])}, the network "
+                f"takes token ids of shape {INPUT_SHAPE}"
+            )
+        if len(x) and (x.min() < 0 or x.max() >= VOCAB):
+            raise TrainingError(f"{what}: token ids must be in [0, {VOCAB})")
+        return x.astype(np.int32)
     if x.dtype != np.uint8:
         x = x.astype(np.float32)
     if tuple(x.shape[1:]) == INPUT_SHAPE:
@@ -244,8 +260,11 @@ def check_targets(y: np.ndarray, count: int, what: str) -> np.ndarray:
     if len(y) != count:
         raise TrainingError(f"{what} has {len(y)} targets for {count} samples")
     integer = np.issubdtype(y.dtype, np.integer)
-    if y.ndim == 1 and integer and (TARGETS in ("classes", "indices") or ONE_HOT):
-        if count and (y.min() < 0 or y.max() >= NUM_CLASSES):
+    steps = OUTPUT_SHAPE[:1] if PER_STEP else ()
+    classes = TARGETS in ("classes", "indices") or ONE_HOT
+    if integer and y.shape[1:] == steps and classes:
+        counted = y[y != IGNORE_INDEX] if IGNORE_INDEX is not None else y
+        if counted.size and (counted.min() < 0 or counted.max() >= NUM_CLASSES):
             raise TrainingError(f"{what}: class indices must be in [0, {NUM_CLASSES})")
         if ONE_HOT:
             return np.eye(NUM_CLASSES, dtype=np.float32)[y]
@@ -258,7 +277,7 @@ def check_targets(y: np.ndarray, count: int, what: str) -> np.ndarray:
             raise TrainingError(f"{what}: labels must be in [0, 1]")
         return y.astype(np.float32)
     if TARGETS in ("classes", "probabilities") and y.shape[1:] == OUTPUT_SHAPE:
-        if count and (y.min() < 0 or not np.allclose(y.sum(1), 1, atol=1e-3)):
+        if count and (y.min() < 0 or not np.allclose(y.sum(-1), 1, atol=1e-3)):
             raise TrainingError(f"{what}: rows of class probabilities must sum to 1")
         return y.astype(np.float32)
     if TARGETS in ("values", "input") and y.shape[1:] == OUTPUT_SHAPE:
@@ -274,6 +293,8 @@ def synthetic(args: argparse.Namespace) -> tuple[np.ndarray, np.ndarray]:
     shape = (count, *INPUT_SHAPE)
     if CONV:
         x = rng.integers(0, 256, shape, dtype=np.uint8)
+    elif VOCAB is not None:
+        x = rng.integers(0, VOCAB, shape).astype(np.int32)
     else:
         x = rng.standard_normal(shape, dtype=np.float32)
     if TARGETS == "input":  # an autoencoder
@@ -283,7 +304,8 @@ def synthetic(args: argparse.Namespace) -> tuple[np.ndarray, np.ndarray]:
     elif TARGETS == "values" and not ONE_HOT:
         y = rng.standard_normal((count, *OUTPUT_SHAPE), dtype=np.float32)
     else:
-        y = rng.integers(0, NUM_CLASSES, count)
+        per_sample = OUTPUT_SHAPE[:1] if PER_STEP else ()
+        y = rng.integers(0, NUM_CLASSES, (count, *per_sample))
     return channels_last(x), check_targets(y, count, "synthetic y")
 
 
@@ -520,9 +542,33 @@ def make_loss(
     return keras.losses.MeanSquaredError(reduction=reduction)
 
 
+class StepAccuracy(keras.metrics.Mean):
+    """Per step: each sample's fraction of correct steps (those whose target is not
+    IGNORE_INDEX), averaged over the samples, as the torch program counts it."""
+
+    def update_state(self, y_true, y_pred, sample_weight=None):
+        if not sparse_targets(y_true):
+            y_true = keras.ops.argmax(y_true, axis=-1)
+        labels = keras.ops.cast(y_true, "int32")
+        counted = keras.ops.ones_like(labels, dtype="float32")
+        if IGNORE_INDEX is not None:
+            counted = keras.ops.not_equal(labels, IGNORE_INDEX)
+            counted = keras.ops.cast(counted, "float32")
+        hits = keras.ops.equal(keras.ops.argmax(y_pred, axis=-1), labels)
+        hits = keras.ops.cast(hits, "float32") * counted
+        steps = keras.ops.maximum(keras.ops.sum(counted, axis=1), 1.0)
+        return super().update_state(keras.ops.sum(hits, axis=1) / steps)
+
+
+def sparse_targets(y) -> bool:
+    return len(y.shape) == len(OUTPUT_SHAPE)
+
+
 def make_metrics(sparse: bool) -> list:
     if ACCURACY == "binary":
         return [keras.metrics.BinaryAccuracy(name="accuracy", threshold=THRESHOLD)]
+    if ACCURACY == "categorical" and PER_STEP:
+        return [StepAccuracy(name="accuracy")]
     if ACCURACY == "categorical" and sparse:
         return [keras.metrics.SparseCategoricalAccuracy(name="accuracy")]
     if ACCURACY == "categorical":
@@ -746,7 +792,7 @@ def run(args: argparse.Namespace) -> None:
 
     else:
         arrays, val_arrays = load_arrays(args)
-        sparse = arrays[1].ndim == 1
+        sparse = np.issubdtype(arrays[1].dtype, np.integer) and TARGETS != "input"
         steps = len(arrays[0]) // args.batch_size
         val = val_arrays
 
