@@ -37,6 +37,27 @@ def rows(rng: np.random.Generator, k: int) -> np.ndarray:
 RNG = np.random.default_rng(7)
 INDICES = RNG.integers(0, 4, N)
 X = RNG.standard_normal((N, 6)).astype("float32")
+STEPS_RNG = np.random.default_rng(8)  # its own: the other cases' data stay as they were
+STEPS = STEPS_RNG.integers(0, 4, (N, 5))
+STEPS[:, :2] = -1  # ignored (a prompt, padding): in neither the loss nor accuracy
+STEPS[0, :] = -1  # a sample with no counted step counts 0 correct of its (no) steps
+
+
+def per_step_cross_entropy(o: np.ndarray, y: np.ndarray) -> float:
+    """The mean over the batch's counted steps of -log softmax(o)[y]."""
+    shifted = o - o.max(axis=-1, keepdims=True)
+    logp = shifted - np.log(np.exp(shifted).sum(axis=-1, keepdims=True))
+    counted = y != -1
+    picked = np.take_along_axis(logp, np.where(counted, y, 0)[..., None], axis=-1)[..., 0]
+    return float(-(picked * counted).sum() / counted.sum())
+
+
+def per_step_accuracy(o: np.ndarray, y: np.ndarray) -> float:
+    """Each sample's fraction of correct counted steps, averaged over the samples."""
+    counted = y != -1
+    hits = (o.argmax(-1) == y) & counted
+    return float((hits.sum(1) / np.maximum(counted.sum(1), 1)).mean())
+
 
 # name: (spec, x, y, definition of the loss from the output o and y, accuracy or None)
 CASES = {
@@ -53,6 +74,15 @@ CASES = {
         rows(RNG, 4),
         lambda o, y: -(y * log_softmax(o)).sum(1).mean(),
         lambda o, y: (o.argmax(1) == y.argmax(1)).mean(),
+    ),
+    "cross_entropy_per_step": (
+        spec("CeSteps", "  - {type: dense, units: 4}\n", "cross_entropy", "[5, 3]").replace(
+            "{loss: cross_entropy}", "{loss: cross_entropy, ignore_index: -1}"
+        ),
+        STEPS_RNG.standard_normal((N, 5, 3)).astype("float32"),
+        STEPS,
+        per_step_cross_entropy,
+        per_step_accuracy,
     ),
     "nll": (
         spec("Nll", "  - {type: dense, units: 4, activation: log_softmax}\n", "nll"),
@@ -235,12 +265,16 @@ def test_the_default_loss_is_checked_too_and_says_so():
         netspec.load(text, name="bad.yaml")
 
 
-def test_a_class_loss_needs_a_vector_per_sample():
+def test_a_class_loss_needs_a_vector_per_sample_or_per_step():
     text = spec("Img", "  - {type: conv2d, filters: 4, kernel: 1}\n", "cross_entropy", "[1, 4, 4]")
     with pytest.raises(
-        netspec.SpecError, match=r"needs one vector per sample, but the network outputs \(4, 4, 4\)"
+        netspec.SpecError,
+        match=r"needs one vector per sample or, per step, a \(T, K\) sequence, but the network "
+        r"outputs \(4, 4, 4\)",
     ):
         netspec.load(text)
+    per_step = spec("Seq", "  - {type: dense, units: 4}\n", "cross_entropy", "[5, 3]")
+    assert netspec.load(per_step).objective.per_step
 
 
 def test_accuracy_with_mse_needs_class_scores():

@@ -47,7 +47,7 @@ for case in manifest:
         model = model_module.build_model()
         weights.load(model, network, case["weights"])
         targets = program.check_targets(y, len(y), "y")
-        sparse = targets.ndim == 1
+        sparse = np.issubdtype(targets.dtype, np.integer) and program.TARGETS != "input"
         model.compile(
             optimizer="sgd", loss=program.make_loss(sparse), metrics=program.make_metrics(sparse)
         )
