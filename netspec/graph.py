@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from netspec.network import Network
-from netspec.passes import INPUT, Node
+from netspec.passes import Node
 
 FORMATS = ("mermaid", "dot", "svg")
 OUTPUT = "output"
@@ -80,13 +80,12 @@ def layout(network: Network) -> View:
     """What to draw, decided once for every format."""
     ids = _Ids()
     instances = {i.name: i.block for i in network.graph.instances}
-    node_id = {INPUT: ids.claim("n_", INPUT)}
+    node_id = {name: ids.claim("n_", name) for name in network.graph.inputs}
     root = Cluster("root", "", network.name)
     clusters: dict[str, Cluster] = {}
-    root.items.append(
-        GraphNode(node_id[INPUT], ("input", shape_text(network.input_shape)), terminal=True)
-    )
-    order = [INPUT]
+    for name, shape in network.input_shapes.items():
+        root.items.append(GraphNode(node_id[name], (name, shape_text(shape)), terminal=True))
+    order = [network.graph.inputs[-1]]
     for node in network.nodes:
         node_id[node.name] = ids.claim("n_", node.name)
         parent = root
@@ -99,14 +98,16 @@ def layout(network: Network) -> View:
         local = node.name[len(parent.name) + 1 :] if parent.name else node.name
         parent.items.append(GraphNode(node_id[node.name], _label(network, node, local)))
         order.append(node.name)
-    out_id = ids.claim("n_", OUTPUT)
-    root.items.append(GraphNode(out_id, ("output", shape_text(network.output_shape)), True))
     edges = []
     for previous, node in zip(order, network.nodes):
         for source in node.inputs:
             edges.append(Edge(node_id[source], node_id[node.name], skip=source != previous))
-    output = network.graph.output
-    edges.append(Edge(node_id[output], out_id, skip=output != order[-1]))
+    several = len(network.graph.outputs) > 1
+    for output in network.graph.outputs:
+        out_id = ids.claim("n_", OUTPUT)
+        title = f"output ({output})" if several else "output"
+        root.items.append(GraphNode(out_id, (title, shape_text(network.shapes[output])), True))
+        edges.append(Edge(node_id[output], out_id, skip=output != order[-1]))
     file = re.sub(r"[^A-Za-z0-9._-]", "?", network.file.replace("\\", "/").rsplit("/", 1)[-1])
     comment = (
         f"{network.name} from {file}: {network.params:,} parameters; "

@@ -46,7 +46,27 @@ class Network:
 
     @property
     def input_shape(self) -> Shape:
-        return tuple(self.spec.input.shape)
+        """The shape of the (first) input."""
+        return self.shapes[self.graph.inputs[0]]
+
+    @property
+    def input_shapes(self) -> dict[str, Shape]:
+        """Every input's shape, by name."""
+        return {name: self.shapes[name] for name in self.graph.inputs}
+
+    @property
+    def several_inputs(self) -> bool:
+        """The spec names its inputs (`inputs:`): the model takes them by name."""
+        return self.spec.inputs is not None
+
+    @property
+    def single_io(self) -> bool:
+        """One input (`input:`) and one output: what the generated training programs take."""
+        return not self.several_inputs and len(self.graph.outputs) == 1
+
+    @property
+    def output_shapes(self) -> list[Shape]:
+        return [self.shapes[name] for name in self.graph.outputs]
 
     @property
     def output_shape(self) -> Shape:
@@ -90,7 +110,7 @@ def analyse(document: Document, *, max_params: int = DEFAULT_MAX_PARAMS) -> Netw
     spec = parse(document)
     source = document.source
     graph = passes.expand(spec, source)
-    shapes = passes.infer_shapes(graph, tuple(spec.input.shape), source, spec.input.vocab)
+    shapes = passes.infer_shapes(graph, spec.sources(), source)
     passes.check_shared(graph, shapes, source)
     stats = passes.count(graph, shapes)
     objective = objective_.check(spec.train, graph, shapes, source)

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 from netspec.errors import Problem, SpecError
 from netspec.ir import ActivationFn, Dropout, GaussianNoise, LayerBase, Shape, Train, fmt
-from netspec.passes import INPUT, Graph, Node
+from netspec.passes import Graph, Node
 from netspec.spec import SourceMap
 
 CLASS_LOSSES = frozenset({"cross_entropy", "nll", "kl_div"})
@@ -58,7 +58,7 @@ def final_activation(layer: LayerBase) -> str | None:
 def output_kind(nodes: dict[str, Node], output: str) -> tuple[str | None, Node]:
     """The activation that produces the network's output, and the node that applies it."""
     node = nodes[output]
-    while isinstance(node.layer, (Dropout, GaussianNoise)) and node.inputs[0] != INPUT:
+    while isinstance(node.layer, (Dropout, GaussianNoise)) and node.inputs[0] in nodes:
         node = nodes[node.inputs[0]]
     return final_activation(node.layer), node
 
@@ -182,4 +182,4 @@ def check(train: Train, graph: Graph, shapes: dict[str, Shape], source: SourceMa
         )
     if problems:
         raise SpecError(problems)
-    return objective(loss, train, activation, shapes[INPUT], output)
+    return objective(loss, train, activation, shapes[graph.inputs[0]], output)

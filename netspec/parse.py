@@ -23,10 +23,19 @@ def parse(document: Document) -> NetworkSpec:
     """Validate a loaded document against the IR, raising `SpecError` with every problem."""
     if not isinstance(document.data, dict):
         raise SpecError([document.source.problem((), "a spec is a mapping (key: value lines)")])
+    # `input` and `inputs` are each optional to pydantic (a spec has one or the other): when
+    # other problems stop validation before NetworkSpec's own check, a spec with neither is
+    # said here, with them
+    missing = (
+        []
+        if {"input", "inputs"} & set(document.data)
+        else [document.source.problem((), "input: missing required key (or inputs:)")]
+    )
     try:
         return NetworkSpec.model_validate(document.data)
     except ValidationError as exc:
-        raise SpecError(problems(exc, document.data, document.source, NetworkSpec)) from None
+        found = problems(exc, document.data, document.source, NetworkSpec)
+        raise SpecError(sorted([*missing, *found], key=lambda p: (p.line, p.col))) from None
 
 
 def problems(

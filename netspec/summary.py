@@ -117,7 +117,14 @@ def render(network: Network) -> str:
 
     lines = [
         f"{network.name} ({network.file})",
-        f"Input shape: {fmt(network.input_shape)} (per sample, channels first)",
+        *(
+            [f"Input shape: {fmt(network.input_shape)} (per sample, channels first)"]
+            if not network.several_inputs
+            else [
+                f"Input {name}: {fmt(shape)} (per sample, channels first)"
+                for name, shape in network.input_shapes.items()
+            ]
+        ),
         rule,
         line(header),
         rule,

@@ -28,7 +28,7 @@ import numpy as np
 
 from netspec.ir import Conv2d
 from netspec.network import Network
-from netspec.passes import INPUT, Node
+from netspec.passes import Node
 
 Arrays = dict[str, dict[str, np.ndarray]]
 Convert = Callable[[Node, list[np.ndarray]], list[np.ndarray]]
@@ -217,7 +217,7 @@ def feature_orders(network: Network) -> dict[str, np.ndarray | None]:
 
     Only flat outputs derived from a flatten of an image have a non-trivial order.
     """
-    orders: dict[str, np.ndarray | None] = {INPUT: None}
+    orders: dict[str, np.ndarray | None] = dict.fromkeys(network.graph.inputs)
     for node in network.nodes:
         kind = node.layer.type  # type: ignore[attr-defined]
         ins = [orders[i] for i in node.inputs]
@@ -369,8 +369,8 @@ def from_reference(model: Any, reference: Any) -> list[Mapped]:
     """
     if _is_torch(model) != _is_torch(reference):
         raise WeightMismatch("the reference and the model must be of one framework")
-    shape, dtype = _input_shape(model)
-    mine, reference_order = _ordered(model, shape, dtype), _ordered(reference, shape, dtype)
+    inputs = _input_shape(model)
+    mine, reference_order = _ordered(model, inputs), _ordered(reference, inputs)
     pairs = list(zip(reference_order, mine))
     ours, theirs = len(mine), len(reference_order)
     for index, ((name, value), (target, current)) in enumerate(pairs):
@@ -392,7 +392,7 @@ def _squeezed(shape: Any) -> tuple[int, ...]:
     return tuple(int(d) for d in shape if d != 1)
 
 
-def _ordered(model: Any, shape: tuple[int, ...], dtype: str) -> list[tuple[str, Any]]:
+def _ordered(model: Any, inputs: dict[str, tuple[tuple[int, ...], str]]) -> list[tuple[str, Any]]:
     """(name, tensor or variable) of every weight, in the order the model uses them."""
     if not _is_torch(model):
         return [
@@ -431,9 +431,12 @@ def _ordered(model: Any, shape: tuple[int, ...], dtype: str) -> list[tuple[str, 
     was_training = model.training
     model.eval()
     try:
-        x = torch.zeros(1, *shape, dtype=torch.int64 if dtype == "int64" else torch.float32)
+        batch = {
+            name: torch.zeros(1, *shape, dtype=getattr(torch, dtype))
+            for name, (shape, dtype) in inputs.items()
+        }
         with torch.no_grad(), FirstUse():
-            model(x)
+            model(*batch.values())  # by position: a torchvision model's argument is not `x`
     finally:
         model.train(was_training)
     unused = [(key, t) for key, t in state.items() if id(t) not in seen]
@@ -441,18 +444,23 @@ def _ordered(model: Any, shape: tuple[int, ...], dtype: str) -> list[tuple[str, 
     return order + list({id(t): (k, t) for k, t in unused}.values())
 
 
-def _input_shape(model: Any) -> tuple[tuple[int, ...], str]:
-    """The sample shape (channels first) and dtype of a generated model (its module's
-    INPUT_SHAPE and INPUT_DTYPE)."""
+def _input_shape(model: Any) -> dict[str, tuple[tuple[int, ...], str]]:
+    """The sample shape (channels first) and dtype of each input of a generated model, by the
+    name its `forward` takes it (its module's INPUT_SHAPE and INPUT_DTYPE, or INPUT_SHAPES and
+    INPUT_DTYPES)."""
     import sys
 
     module = sys.modules[type(model).__module__] if _is_torch(model) else None
+    named = getattr(module, "INPUT_SHAPES", None)
+    if named is not None:
+        dtypes = module.INPUT_DTYPES  # type: ignore[union-attr]
+        return {name: (tuple(shape), dtypes[name]) for name, shape in named.items()}
     shape = getattr(module, "INPUT_SHAPE", None)
     if shape is None and not _is_torch(model):
-        return (), "float32"  # Keras orders weights without running the model
+        return {}  # Keras orders weights without running the model
     if shape is None:
         raise WeightMismatch("the model is not a generated model (its module has no INPUT_SHAPE)")
-    return tuple(shape), getattr(module, "INPUT_DTYPE", "float32")
+    return {"x": (tuple(shape), getattr(module, "INPUT_DTYPE", "float32"))}
 
 
 def _assign(target: Any, value: Any) -> None:

@@ -14,10 +14,22 @@ depthwise convolutions (multiplier 1 and 2), transposed convolutions (padding, o
 a kernel below the stride), upsampling (nearest, bilinear, non-square scales), LayerNorm (of
 images and of vectors), GroupNorm, layer scale, `multiply` (equal shapes, a squeeze-and-
 excitation gate of a keepdims pool, and a (C,) gate of a dense layer) and `drop_path` on a
-residual branch before its add, in blocks and repeats as the other kinds are. Each network is
-drawn around one *focus* (`FOCI`); `draw_networks` cycles through them, so a sample of
-`len(FOCI)` or more networks has each at least once (tests/test_properties.py counts what a
-sample covers).
+residual branch before its add, in blocks and repeats as the other kinds are. And sequences,
+per-sample (T, F) tensors: token-id inputs (int64 below a vocab) through an embedding (with and
+without a padding_index), float (T, F) inputs, and images turned into sequences by to_sequence
+(after a patch conv, ViT's stem); on them conv1d (each padding mode, strides, dilations), 1-D
+pools, class tokens and position embeddings (default and longer max_length), self-attention
+(causal or not) and cross-attention to another sequence, LSTMs and GRUs (stacked,
+bidirectional, returning the sequence or the last state), the kinds that act on each step
+(dense, layernorm, scale, activations, dropout), merges of sequences on either axis and a
+per-step gate, transformer-style residuals; and the readouts back to vectors (select with a
+negative index, global 1-D pools, a recurrent layer's last state, flatten), in blocks and
+repeats too; and a dense layer tied to the embedding (`share:`), a language model's output.
+Each network is drawn around one *focus* (`FOCI`); `draw_networks` cycles through them, so a
+sample of `len(FOCI)` or more networks has each at least once (tests/test_properties.py counts
+what a sample covers). The CI sample is 50 networks, so there are at most 50 foci: the sequence
+foci (`tokens`, `sequence`, `patches`) force several features each, and the foci that need no
+image or vector draw a sequence or a token input now and then.
 
 Networks are small (inputs at most 12x12, upsampled to at most `MAX_SIDE`, a few channels) so
 that each runs in milliseconds. They avoid what a backend refuses at build time, except the
@@ -26,7 +38,11 @@ refuses (`Net.refused`). So no add, multiply or GroupNorm mixes or takes flat fe
 Keras orders differently from torch (those from a flatten of an image; `Expect.orders`), and no
 shared weights see features in two orders. Nor do they hold the other convolutions the Keras
 build refuses, since TensorFlow's kernels cannot run them (tests/test_emit.py checks those
-refusals): a depthwise conv with unequal strides, a dilated transposed conv.
+refusals): a depthwise conv with unequal strides, a dilated transposed conv; nor what Keras
+computes wrongly by a bug of its own (`keras_mistakes`). Nor a layer of a block (or a repeated
+one) whose uses differ in what the emitters write as one constant for all of them (`emitted`:
+an attention's feature count, to_sequence's shape, a default position_embedding length,
+conv1d's padding, a flatten's size), which netspec refuses at build time.
 """
 
 from __future__ import annotations
@@ -91,8 +107,7 @@ FOCI = (
         "stochastic",
         "merge3_add",
         "merge3_concat",
-        "concat_axis1",
-        "concat_axis2",
+        "concat_axes",
         "block_params",
         "block_nested",
         "block_reuse",
@@ -112,6 +127,9 @@ FOCI = (
         "norms",
         "gates",
         "residual",
+        "tokens",
+        "sequence",
+        "patches",
     ]
     + [f"share_dense_{a}" for a in [*ACTIVATIONS, "none"]]
     + [f"loss_{loss}" for loss in LOSSES]
@@ -154,6 +172,28 @@ def pool_out(size: int, kernel: int, stride: int, padding: int) -> int:
 
 MAX_SIDE = 32
 """The largest height or width the generator lets an upsample or a transposed conv make."""
+MAX_STEPS = 40
+"""The most steps the generator lets a sequence have (a recurrent layer runs step by step, and
+Keras's in Python on each: a long sequence would cost seconds)."""
+
+
+def features(shape: Shape) -> int:
+    """The axis per-feature weights act on: an image's channels, a vector's features, the
+    features of each step of a sequence."""
+    return shape[1] if len(shape) == 2 else shape[0]
+
+
+def conv1d_pads(layer: dict[str, Any], steps: int) -> tuple[int, int]:
+    """(before, after) zeros of a conv1d: `same` keeps ceil(T / stride) steps, the end padded
+    more when the total is odd (as TensorFlow's SAME)."""
+    padding = layer.get("padding", "valid")
+    if padding == "valid":
+        return 0, 0
+    if padding != "same":
+        return padding, padding
+    stride, span = layer.get("stride", 1), layer.get("dilation", 1) * (layer["kernel"] - 1) + 1
+    total = max((-(-steps // stride) - 1) * stride + span - steps, 0)
+    return total // 2, total - total // 2
 
 
 def formula(layer: dict[str, Any], ins: list[Shape]) -> tuple[Shape, int, int, int]:
@@ -208,17 +248,21 @@ def formula(layer: dict[str, Any], ins: list[Shape]) -> tuple[Shape, int, int, i
         return ((x[0], 1, 1) if layer.get("keepdims", False) else (x[0],)), 0, 0, 0
     if kind == "flatten":
         return (math.prod(x),), 0, 0, 0
-    if kind == "dense":
-        need(len(x) == 1)
+    if kind == "dense":  # on (F,) features, or on each step of a (T, F) sequence
+        need(len(x) in (1, 2))
         units = layer["units"]
-        return (units,), x[0] * units + (units if layer.get("bias", True) else 0), 0, x[0] * units
+        params = x[-1] * units + (units if layer.get("bias", True) else 0)
+        return (*x[:-1], units), params, 0, math.prod(x) * units
     if kind == "batchnorm":
         need(len(x) in (1, 3))
         return x, 2 * x[0], 2 * x[0], 0
     if kind in ("layernorm", "groupnorm", "scale"):  # a weight (and a shift) per channel
-        need(len(x) in (1, 3))
+        need(len(x) in ((1, 3) if kind == "groupnorm" else (1, 2, 3)))
         need(kind != "groupnorm" or x[0] % layer["groups"] == 0)
-        return x, (1 if kind == "scale" else 2) * x[0], 0, 0
+        return x, (1 if kind == "scale" else 2) * features(x), 0, 0
+    sequence = _sequence_formula(layer, ins)
+    if sequence is not None:
+        return sequence
     if kind == "add":
         need(len(ins) >= 2 and all(s == x for s in ins))
         return x, 0, 0, 0
@@ -245,6 +289,99 @@ def formula(layer: dict[str, Any], ins: list[Shape]) -> tuple[Shape, int, int, i
     return x, 0, 0, 0
 
 
+def _sequence_formula(
+    layer: dict[str, Any], ins: list[Shape]
+) -> tuple[Shape, int, int, int] | None:
+    """`formula` of the kinds that make, take or read sequences (None: another kind)."""
+    kind, x = layer["type"], ins[0]
+    if kind == "embedding":  # token ids (T,) -> (T, dim): a row of a (vocab, dim) table each
+        need(len(x) == 1)
+        return (x[0], layer["dim"]), layer["vocab"] * layer["dim"], 0, 0
+    if kind == "to_sequence":  # (C, H, W) -> (H * W, C), positions row by row
+        need(len(x) == 3)
+        return (x[1] * x[2], x[0]), 0, 0, 0
+    if kind not in SEQUENCE_INPUT:
+        return None
+    need(len(x) == 2)
+    steps, width = x
+    if kind == "position_embedding":  # a learned (max_length, F) table, its first T rows added
+        length = layer.get("max_length", steps)
+        need(length >= steps)
+        return x, length * width, 0, 0
+    if kind == "class_token":  # one learned step prepended
+        return (steps + 1, width), width, 0, 0
+    if kind == "select":
+        need(-steps <= layer["index"] < steps)
+        return (width,), 0, 0, 0
+    if kind in ("global_avgpool1d", "global_maxpool1d"):
+        return (width,), 0, 0, 0
+    if kind in ("maxpool1d", "avgpool1d"):
+        size = layer["size"]
+        return (pool_out(steps, size, layer.get("stride", size), 0), width), 0, 0, 0
+    if kind == "conv1d":
+        f, k = layer["filters"], layer["kernel"]
+        s, d = layer.get("stride", 1), layer.get("dilation", 1)
+        out = (conv_out(steps, k, s, d, layer.get("padding", "valid")), f)
+        params = f * width * k + (f if layer.get("bias", True) else 0)
+        return out, params, 0, out[0] * f * width * k
+    if kind == "multihead_attention":  # [query] or [query, context]: the context's S steps
+        need(len(ins) <= 2 and width % layer["heads"] == 0)
+        if len(ins) == 2:
+            need(not layer.get("causal", False) and len(ins[1]) == 2 and ins[1][1] == width)
+        context = ins[-1][0]
+        params = 4 * width * width + (4 * width if layer.get("bias", True) else 0)
+        macs = 2 * steps * width * width + 2 * context * width * width
+        return x, params, 0, macs + 2 * steps * context * width
+    assert kind in ("lstm", "gru"), kind
+    gates, units = (4 if kind == "lstm" else 3), layer["units"]
+    directions = 2 if layer.get("bidirectional", False) else 1
+    widths = [width] + [units * directions] * (layer.get("layers", 1) - 1)  # each stacked one's
+    params = directions * sum(gates * units * (w + units + 2) for w in widths)  # torch: 2 biases
+    macs = steps * directions * sum(gates * units * (w + units) for w in widths)
+    last = layer.get("returns", "sequence") == "last"
+    return ((units * directions,) if last else (steps, units * directions)), params, 0, macs
+
+
+SEQUENCE_INPUT = {
+    "position_embedding", "class_token", "select", "global_avgpool1d", "global_maxpool1d",
+    "maxpool1d", "avgpool1d", "conv1d", "multihead_attention", "lstm", "gru",
+}  # fmt: skip
+"""The kinds that take (T, F) sequences only."""
+SEQUENCE_KINDS = sorted(SEQUENCE_INPUT | {"embedding", "to_sequence"})
+"""The kinds of sequence networks: those that make, take or read sequences."""
+
+
+def keras_mistakes(layer: dict[str, Any], ins: list[Shape]) -> bool:
+    """Whether Keras (3.15, on TensorFlow) computes the layer wrongly, by a bug of its own: its
+    `ops.add` takes a bias that squeezes to one axis for `tf.nn.bias_add`'s, guessing the axis
+    by size, so an attention with one feature per head gets its (heads, 1) projection biases
+    added along the steps of a query or context that has as many steps as heads."""
+    if layer["type"] != "multihead_attention" or not layer.get("bias", True):
+        return False
+    heads = layer["heads"]
+    return heads > 1 and ins[0][1] == heads and any(shape[0] == heads for shape in ins)
+
+
+def emitted(layer: dict[str, Any], ins: list[Shape], out: Shape) -> dict[str, Any]:
+    """What the emitters write as one constant for a written layer, which every use of its block
+    and copy of its repeat must agree on (netspec.emit refuses a spec where they differ): the
+    feature count of an attention (Keras's key_dim), the shape to_sequence reshapes to (Keras),
+    the length of a position_embedding without max_length, conv1d's zero padding (torch), a
+    flatten's size (torch, for the layer after it)."""
+    kind = layer["type"]
+    if kind == "multihead_attention":
+        return {"features": ins[0][-1]}
+    if kind == "to_sequence":
+        return {"shape": out}
+    if kind == "position_embedding" and "max_length" not in layer:
+        return {"length": ins[0][0]}
+    if kind == "conv1d":
+        return {"pads": conv1d_pads(layer, ins[0][0])}
+    if kind == "flatten":
+        return {"size": out}
+    return {}
+
+
 # ----------------------------------------------------------------------------- expansion
 
 
@@ -266,6 +403,11 @@ class Expect:
     features from a flatten of an image are in (H, W, C) order in Keras (`feature_order`)."""
     input_orders: dict[str, Any] = field(default_factory=dict)
     """The order of each node's (first) input's features."""
+    vocab: dict[str, int] = field(default_factory=dict)
+    """The entries that hold token ids, with their vocab (only an embedding takes them)."""
+    emitted: dict[tuple[str, str, str], Any] = field(default_factory=dict)
+    """(block, local name, what) -> the value of `emitted` that every use of the written layer
+    must share (block "" for the network's own layers)."""
     params: int = 0
     buffers: int = 0
     macs: int = 0
@@ -284,6 +426,8 @@ class Expect:
             uses=dict(self.uses),
             orders=dict(self.orders),
             input_orders=dict(self.input_orders),
+            vocab=dict(self.vocab),
+            emitted=dict(self.emitted),
         )
 
 
@@ -295,6 +439,8 @@ class Scope:
     outputs: dict[str, str]
     previous: str
     unnamed: dict[str, int] = field(default_factory=dict)
+    block: str = ""
+    """The block whose layers these are ("" for the network's)."""
 
     def copy(self) -> Scope:
         return replace(self, outputs=dict(self.outputs), unnamed=dict(self.unnamed))
@@ -344,14 +490,14 @@ def expand_layer(
         need("share" not in layer)
         for i in range(layer["repeat"]):
             name_i = f"{full}.{i}"
-            _node(expect, name_i, layer, ins, _owner(expect, name_i, sharing))
+            _node(expect, name_i, layer, ins, _owner(expect, name_i, sharing), (scope.block, name))
             ins = [name_i]
         out = ins[0]
     else:
         owner = scope.prefix + layer["share"] if "share" in layer else None
         if sharing is not None:
             owner = _owner(expect, full, sharing)
-        _node(expect, full, layer, ins, owner)
+        _node(expect, full, layer, ins, owner, (scope.block, name))
         out = full
     scope.outputs[name] = scope.previous = out
     return name
@@ -384,10 +530,26 @@ def feature_order(expect: Expect, layer: dict[str, Any], ins: list[str], out: Sh
 
 
 def _node(
-    expect: Expect, name: str, layer: dict[str, Any], ins: list[str], owner: str | None
+    expect: Expect,
+    name: str,
+    layer: dict[str, Any],
+    ins: list[str],
+    owner: str | None,
+    written: tuple[str, str],
 ) -> None:
+    """Add node `name`, of the layer `written` (its block and local name), to `expect`."""
     shapes = [expect.shape(i) for i in ins]
+    # token ids go to an embedding (one at least as large as their vocab), and nowhere else
+    vocabs = [expect.vocab.get(i) for i in ins]
+    if layer["type"] == "embedding":
+        need(vocabs[0] is not None and layer["vocab"] >= vocabs[0])
+    else:
+        need(all(v is None for v in vocabs))
     out, params, buffers, macs = formula(layer, shapes)
+    need(len(out) != 2 or out[0] <= MAX_STEPS)
+    need(not keras_mistakes(layer, shapes))
+    for what, value in emitted(layer, shapes, out).items():
+        need(expect.emitted.setdefault((*written, what), value) == value)
     # what the Keras emitter refuses: features that Keras orders differently from torch added
     # or multiplied with others, or grouped; shared weights seeing features in two orders
     orders = [expect.orders.get(i) for i in ins]
@@ -397,7 +559,12 @@ def _node(
         need(orders[0] is None)
     if owner is not None:
         need(owner in expect.layers and owner not in expect.shares)
-        need(expect.inputs[owner] == shapes)
+        theirs = expect.layers[owner]
+        if (layer["type"], theirs["type"]) == ("dense", "embedding"):  # weight tying
+            need(not layer.get("bias", True) and "repeat" not in layer)
+            need(layer["units"] == theirs["vocab"] and shapes[0][-1] == theirs["dim"])
+        else:
+            need(expect.inputs[owner] == shapes)
         need(orders[0] == expect.input_orders[owner])
         params = buffers = 0
         expect.shares[name] = owner
@@ -427,7 +594,7 @@ def expand_call(
     for i in range(copies or 1):
         use = full if copies is None else f"{full}.{i}"
         expect.uses[use] = call["block"]
-        scope = Scope(use + ".", {INPUT: out}, out)
+        scope = Scope(use + ".", {INPUT: out}, out, block=call["block"])
         for layer in block["layers"]:
             expand_layer(expect, scope, layer, args, blocks, sharing)
         out = scope.previous
@@ -443,6 +610,7 @@ class BlockDraft:
 
     name: str
     rank: int
+    """The rank of its input (0: token ids), which every use has."""
     depth: int
     values: dict[str, Any] = field(default_factory=dict)
     defaults: dict[str, Any] = field(default_factory=dict)
@@ -461,23 +629,24 @@ class Net:
     train: dict[str, Any]
     expect: Expect
     focus: str
+    vocab: int | None = None
+    """The input is token ids below it (None: float features)."""
 
     @property
     def refused(self) -> str | None:
         """Why the Keras emitter refuses the network (None: both backends build it)."""
         for layer in self.expect.layers.values():
-            if layer["type"] in ("conv2d", "conv_transpose2d"):
+            if layer["type"] in ("conv2d", "conv_transpose2d", "conv1d"):
                 s, d = pair(layer.get("stride", 1)), pair(layer.get("dilation", 1))
                 if max(s) > 1 and max(d) > 1:
                     return KERAS_REFUSAL
         return None
 
     def spec(self) -> dict[str, Any]:
-        spec: dict[str, Any] = {
-            "netspec": 1,
-            "name": "Random",
-            "input": {"shape": list(self.input_shape)},
-        }
+        entry: dict[str, Any] = {"shape": list(self.input_shape)}
+        if self.vocab is not None:
+            entry |= {"dtype": "int64", "vocab": self.vocab}
+        spec: dict[str, Any] = {"netspec": 1, "name": "Random", "input": entry}
         if self.blocks:
             spec["blocks"] = self.blocks
         spec["layers"] = self.layers
@@ -525,10 +694,13 @@ class Net:
 
     @property
     def deterministic(self) -> bool:
-        """Whether the network computes a deterministic function while training (every dropout
-        and drop_path rate and noise stddev is 0), so that training mode can be compared too."""
+        """Whether the network computes a deterministic function while training (every dropout,
+        drop_path and attention dropout rate and noise stddev is 0), so that training mode can
+        be compared too."""
         return all(
-            layer.get("rate", 0) == 0 and layer.get("stddev", 0) == 0
+            layer.get("rate", 0) == 0
+            and layer.get("stddev", 0) == 0
+            and (layer["type"] != "multihead_attention" or layer.get("dropout", 0) == 0)
             for layer in self.expect.layers.values()
         )
 
@@ -544,6 +716,8 @@ class Gen:
         self.block_count = 0
         self.param_percent = 90 if focus in ("block_params", "block_nested", "block_reuse") else 40
         """The chance that a field of a block's layer is a `$param`."""
+        self.embedding: str | None = None
+        """The network's own embedding (not one in a block), which a dense layer may tie."""
 
     def int(self, low: int, high: int) -> int:
         return self.draw(st.integers(low, high))
@@ -563,13 +737,15 @@ class Builder:
     """A layer list under construction (the network's or a block's), expanded as it grows so
     that the generator knows every shape."""
 
-    def __init__(self, gen: Gen, shape: Shape, draft: BlockDraft | None = None) -> None:
+    def __init__(
+        self, gen: Gen, shape: Shape, draft: BlockDraft | None = None, vocab: int | None = None
+    ) -> None:
         self.gen = gen
         self.draft = draft
         self.layers: list[dict[str, Any]] = []
         entry = INPUT if draft is None else f"{draft.name}_probe_input"
         prefix = "" if draft is None else f"{draft.name}_probe."
-        self.expect = Expect({entry: shape})
+        self.expect = Expect({entry: shape}, vocab={} if vocab is None else {entry: vocab})
         self.scope = Scope(prefix, {INPUT: entry}, entry)
         self.tail = INPUT
         self.count = 0
@@ -584,6 +760,16 @@ class Builder:
 
     def shape(self, ref: str | None = None) -> Shape:
         return self.expect.shape(self.scope.outputs[ref or self.tail])
+
+    def rank(self, ref: str | None = None) -> int:
+        """The rank of the tail's (or `ref`'s) shape; 0 for token ids."""
+        full = self.scope.outputs[ref or self.tail]
+        return 0 if full in self.expect.vocab else len(self.expect.shape(full))
+
+    @property
+    def vocab(self) -> int | None:
+        """The tail's vocab where it is token ids."""
+        return self.expect.vocab.get(self.scope.outputs[self.tail])
 
     def fresh(self) -> str:
         self.count += 1
@@ -602,8 +788,10 @@ class Builder:
         return (list(self.layers), self.expect, self.scope, self.tail)
 
     def restore(self, saved: tuple[Any, ...]) -> None:
-        """Back to `saved` (names drawn since stay drawn: a name is never given twice)."""
-        self.layers, self.expect, self.scope, self.tail = saved
+        """Back to `saved` (names drawn since stay drawn: a name is never given twice); `saved`
+        stays as it is, to go back to again."""
+        layers, self.expect, self.scope, self.tail = saved
+        self.layers = list(layers)
 
     def try_add(self, *layers: dict[str, Any]) -> str | None:
         """Append the first of `layers` that fits; None if none does."""
@@ -848,12 +1036,16 @@ STANDALONE = [
     "scale",
     "drop_path",
 ]
+SEQUENCE_STANDALONE = [k for k in STANDALONE if k not in ("batchnorm", "groupnorm")]
+"""The shape-keeping kinds that act on each step of a sequence (BatchNorm and GroupNorm take
+vectors and images only)."""
 
 
 def make_elementwise(gen: Gen, b: Builder, kind: str | None = None) -> dict[str, Any]:
     """A layer that keeps its input's shape (an activation, dropout, drop_path, noise, a
-    normalisation, a scale); a GroupNorm's groups divide the channels of the tail."""
-    kind = kind or gen.pick(STANDALONE)
+    normalisation, a scale); a GroupNorm's groups divide the channels of the tail. Of a
+    sequence, one of the kinds that take sequences (not BatchNorm or GroupNorm)."""
+    kind = kind or gen.pick(SEQUENCE_STANDALONE if b.rank() == 2 else STANDALONE)
     layer: dict[str, Any] = {"type": kind}
     if kind in ("dropout", "drop_path"):
         layer["rate"] = b.param(gen.pick([0.0, 0.0, 0.5]), "drop", [0.0, 0.2])
@@ -935,10 +1127,10 @@ def all_or_nothing(step: Callable[..., None]) -> Callable[..., None]:
     """A step of several layers: if one does not fit, none is added (an unused branch would
     make the spec invalid)."""
 
-    def run(gen: Gen, b: Builder, *args: Any) -> None:
+    def run(gen: Gen, b: Builder, *args: Any, **kwargs: Any) -> None:
         saved = b.snapshot()
         try:
-            step(gen, b, *args)
+            step(gen, b, *args, **kwargs)
         except Invalid:
             b.restore(saved)
 
@@ -946,21 +1138,35 @@ def all_or_nothing(step: Callable[..., None]) -> Callable[..., None]:
 
 
 @all_or_nothing
-def step_merge(gen: Gen, b: Builder, kind: str | None = None, count: int | None = None) -> None:
-    """Branches from the current tail, merged by add, concat or multiply with the tail itself."""
+def step_merge(
+    gen: Gen,
+    b: Builder,
+    kind: str | None = None,
+    count: int | None = None,
+    axis: int | None = None,
+) -> None:
+    """Branches from the current tail, merged by add, concat or multiply with the tail itself;
+    a concat along `axis` (drawn if None). Sequences concatenate steps (axis 0: the branches
+    keep the features, not always the steps) or features (axis 1: they keep the steps)."""
     trunk, shape = b.tail, b.shape()
     kind = kind or gen.pick(["add", "concat", "add", "concat", "multiply"])
     count = count or gen.pick([2, 2, 3])
-    image = len(shape) == 3
-    axis = gen.pick([0, 1, 2]) if kind == "concat" and image else 0
-    if kind == "concat" and image and gen.focus.startswith("concat_axis"):
-        axis = int(gen.focus[-1])
+    image, sequence = len(shape) == 3, len(shape) == 2
+    if axis is None:
+        axis = gen.pick([0, 1, 2]) if kind == "concat" and image else 0
+        if kind == "concat" and sequence:
+            axis = gen.pick([0, 1])
     if image and axis and shape[axis] * count > 40:
         axis = 0
     branches = []
     for _ in range(count - 1):
         if gen.flip(40):
             layer = named(b, make_elementwise(gen, b, gen.pick(ACTIVATIONS)), trunk)
+        elif sequence and kind == "concat":
+            keep = "features" if axis == 0 else "steps"
+            layer = named(b, make_sequence_layer(gen, b, shape, keep), trunk)
+        elif sequence:
+            layer = named(b, make_sequence_layer(gen, b, shape, "shape"), trunk)
         elif image:
             filters = None if kind == "concat" and axis == 0 else shape[0]
             layer = named(b, make_conv(gen, b, shape, filters=filters, keep=True), trunk)
@@ -985,11 +1191,18 @@ def step_resample(gen: Gen, b: Builder) -> None:
 
 
 @all_or_nothing
-def step_gate(gen: Gen, b: Builder, kind: str | None = None) -> None:
+def step_gate(gen: Gen, b: Builder, kind: str | None = None, first: bool = False) -> None:
     """The tail's channels scaled by a gate computed from it (squeeze-and-excitation): a
     keepdims global pool, 1x1 convs and a sigmoid, a (C, 1, 1) gate (`se`); or a global pool
-    and a dense layer, a (C,) gate (`vector`); multiplied with the tail."""
+    and a dense layer, a (C,) gate (`vector`); multiplied with the tail. A sequence's steps by
+    a (T, 1) gate of a dense layer, first in the multiply's inputs if `first`."""
     trunk, shape = b.tail, b.shape()
+    if len(shape) == 2:  # a sequence's steps each scaled by a (T, 1) gate, broadcast
+        gate = {"type": "dense", "name": b.fresh(), "units": 1, "inputs": [trunk]}
+        b.add({**gate, "activation": gen.pick(["sigmoid", "hardsigmoid"])})
+        inputs = [b.tail, trunk] if first else gen.draw(st.permutations([trunk, b.tail]))
+        b.add(named(b, {"type": "multiply", "inputs": inputs}))
+        return
     need(len(shape) == 3)
     c = shape[0]
     kind = kind or gen.pick(["se", "vector"])
@@ -1019,19 +1232,44 @@ def step_gate(gen: Gen, b: Builder, kind: str | None = None) -> None:
 
 
 @all_or_nothing
-def step_residual(gen: Gen, b: Builder, rate: float | None = None) -> None:
+def step_residual(
+    gen: Gen,
+    b: Builder,
+    rate: float | None = None,
+    branch: str | None = None,
+    scale: bool | None = None,
+) -> None:
     """A residual branch as ConvNeXt's and EfficientNet's: a conv (maybe depthwise) or a dense
     layer keeping the shape, maybe a normalisation, a layer scale, a drop_path, and the add
-    with the tail (`rate`: the drop_path's, drawn if None)."""
+    with the tail (`rate`: the drop_path's, drawn if None). Of a sequence, a transformer's: a
+    LayerNorm first (pre-norm) or after, then self-attention, an MLP (dense layers, the
+    first wider), a conv1d or a recurrent layer (`branch`: which, drawn if None). `scale`: a
+    layer scale or not (drawn if None)."""
     trunk, shape = b.tail, b.shape()
-    if len(shape) == 3:
-        branch = make_conv(gen, b, shape, filters=shape[0], keep=True, depthwise=40)
+    if len(shape) == 2:
+        pre = gen.flip(60)
+        if pre:
+            b.add(named(b, make_elementwise(gen, b, "layernorm"), trunk))
+        source = b.tail if pre else trunk
+        branch = branch or gen.pick(["attention", "mlp", "conv1d", "recurrent"])
+        if branch == "mlp":
+            hidden = make_dense(
+                gen, b, units=2 * shape[1], act=activation(gen, b, ["gelu", "relu"])
+            )
+            b.add(named(b, hidden, source))
+            b.add(named(b, make_dense(gen, b, units=shape[1], act=None)))
+        else:
+            b.add(named(b, make_sequence_layer(gen, b, shape, "shape", branch), source))
+        if not pre and gen.flip(40):
+            b.add(make_elementwise(gen, b, "layernorm"))
+    elif len(shape) == 3:
+        layer = make_conv(gen, b, shape, filters=shape[0], keep=True, depthwise=40)
+        b.add(named(b, layer, trunk))
     else:
-        branch = make_dense(gen, b, units=shape[0])
-    b.add(named(b, branch, trunk))
-    if gen.flip(40):
+        b.add(named(b, make_dense(gen, b, units=shape[0]), trunk))
+    if len(shape) != 2 and gen.flip(40):
         b.add(make_elementwise(gen, b, gen.pick(["layernorm", "groupnorm", "batchnorm"])))
-    if gen.wants("residual", 70):
+    if scale or scale is None and gen.wants("residual", 70):
         b.add(make_elementwise(gen, b, "scale"))
     if rate is None:
         rate = gen.pick([0.0, 0.0, 0.2])
@@ -1047,6 +1285,8 @@ def step_repeat(gen: Gen, b: Builder) -> None:
         layer = named(b, make_conv(gen, b, shape, keep=True))
     elif len(shape) == 1 and gen.flip(50):
         layer = named(b, make_dense(gen, b, units=shape[0]))
+    elif len(shape) == 2 and gen.flip(60):
+        layer = named(b, make_sequence_layer(gen, b, shape, "shape"))
     else:
         layer = named(b, make_elementwise(gen, b))
     layer["repeat"] = times
@@ -1060,6 +1300,8 @@ def step_share(gen: Gen, b: Builder, kind: str | None = None, act: Any = "draw")
     trunk, shape = b.tail, b.shape()
     image = len(shape) == 3
     kinds = ["conv2d", "maxpool2d", "avgpool2d", "batchnorm"] if image else ["dense", "batchnorm"]
+    if len(shape) == 2:
+        kinds = ["dense", "layernorm", "conv1d", "attention", "recurrent", "pool1d"]
     if BLOCK_SHARE:
         kinds.append("block")
     kind = kind or gen.pick(kinds)
@@ -1075,8 +1317,12 @@ def step_share(gen: Gen, b: Builder, kind: str | None = None, act: Any = "draw")
     elif kind == "dense":
         fused = activation(gen, b, [act]) if act not in ("draw", None) else act
         layer = named(b, make_dense(gen, b, act=fused))
+    elif kind in ("conv1d", "attention", "recurrent", "pool1d"):
+        layer = named(b, make_sequence_layer(gen, b, shape, "any", kind))
     else:
-        layer = named(b, make_elementwise(gen, b, "batchnorm"))
+        layer = named(
+            b, make_elementwise(gen, b, "layernorm" if kind == "layernorm" else "batchnorm")
+        )
     owner = b.add({**layer, "inputs": [trunk]})
     side = b.add(named(b, make_elementwise(gen, b, gen.pick(["tanh", "sigmoid", "relu"])), trunk))
     twin = b.add({**layer, "name": b.fresh(), "inputs": [side], "share": owner})
@@ -1100,7 +1346,7 @@ def block_calls(
     gen: Gen, b: Builder, fresh: bool = False, again: str | None = None, source: str | None = None
 ) -> list[dict[str, Any]]:
     """The uses `block_call` chooses from, each that fits, in order of preference."""
-    rank = len(b.shape(source))
+    rank = b.rank(source)
     old = [d for d in gen.drafts.values() if d.rank == rank and d.depth > b.depth]
     used = {layer["block"] for layer in b.layers if layer["type"] == "block"}
     used |= set(b.expect.uses.values())
@@ -1167,7 +1413,10 @@ def step_block_twice(gen: Gen, b: Builder) -> None:
     for other in block_calls(gen, b, again=call["block"], source=trunk):
         try:
             two = b.add(other)
-            b.add({"type": "concat", "inputs": [one, two]})
+            concat: dict[str, Any] = {"type": "concat", "inputs": [one, two]}
+            if b.rank(one) == 2:  # (the other arguments change the features, not the steps)
+                concat["axis"] = 1
+            b.add(concat)
             return
         except Invalid:  # other arguments that change more than the channels
             b.restore(after_one)
@@ -1175,19 +1424,26 @@ def step_block_twice(gen: Gen, b: Builder) -> None:
 
 
 def define_block(gen: Gen, b: Builder) -> BlockDraft | None:
-    shape = b.shape()
+    def fill(body: Builder) -> None:
+        for _ in range(gen.int(1, 3)):
+            STEPS[gen.pick(BLOCK_STEPS[len(body.shape())])](gen, body)
+        if gen.focus == "block_params":
+            step_repeat(gen, body)
+        if gen.focus in ("block_reuse", "block_nested"):  # a parameter any value fits
+            slope = body.param(gen.pick(ALPHAS), "slope", ALPHAS, force=True)
+            body.add({"type": "leaky_relu", "alpha": slope})
+        if gen.focus == "block_nested" and b.depth == 0:
+            step_block(gen, body)
+
+    return written_block(gen, b, fill)
+
+
+def written_block(gen: Gen, b: Builder, fill: Callable[[Builder], None]) -> BlockDraft | None:
+    """A new block for the tail's shape, its layers written by `fill` (None: it wrote none)."""
     gen.block_count += 1
-    draft = BlockDraft(f"blk{gen.block_count}", len(shape), b.depth + 1)
-    body = Builder(gen, shape, draft)
-    for _ in range(gen.int(1, 3)):
-        STEPS[gen.pick(BLOCK_STEPS[len(body.shape())])](gen, body)
-    if gen.focus == "block_params":
-        step_repeat(gen, body)
-    if gen.focus in ("block_reuse", "block_nested"):  # a parameter any value fits
-        slope = body.param(gen.pick(ALPHAS), "slope", ALPHAS, force=True)
-        body.add({"type": "leaky_relu", "alpha": slope})
-    if gen.focus == "block_nested" and b.depth == 0:
-        step_block(gen, body)
+    draft = BlockDraft(f"blk{gen.block_count}", b.rank(), b.depth + 1)
+    body = Builder(gen, b.shape(), draft, vocab=b.vocab)
+    fill(body)
     if not body.layers:
         return None
     block: dict[str, Any] = {}
@@ -1199,6 +1455,340 @@ def define_block(gen: Gen, b: Builder) -> BlockDraft | None:
     gen.blocks[draft.name] = block
     gen.drafts[draft.name] = draft
     return draft
+
+
+# ----------------------------------------------------------------------------- sequences
+
+
+def divisors(n: int) -> list[int]:
+    return [d for d in range(1, n + 1) if n % d == 0]
+
+
+def make_conv1d(
+    gen: Gen,
+    b: Builder,
+    shape: Shape,
+    *,
+    filters: int | None = None,
+    keep: bool = False,
+    mode: str | None = None,
+    stride: int | None = None,
+    dilation: int | None = None,
+) -> dict[str, Any]:
+    """A conv1d that fits `shape`; `keep` keeps the steps (stride 1, `same` or the matching
+    number); `mode`: its padding (`valid`, `same` or `number`), `stride` and `dilation`, each
+    drawn if None. Never a stride and a dilation above 1 together (Keras refuses it), nor in a
+    block `same` at a stride (its padding would depend on the length each use gives it)."""
+    steps = shape[0]
+    mode = mode or gen.pick(["same", "number"] if keep else ["valid", "same", "number"])
+    k = gen.int(1, 3)
+    s = stride or (1 if keep or (mode == "same" and b.draft is not None) else gen.pick([1, 1, 2]))
+    d = dilation or (1 if s > 1 else gen.pick([1, 1, 2]))
+    pad = 0
+    if mode == "number":
+        if keep:
+            k = gen.pick([1, 3])
+            pad = d * (k - 1) // 2
+        else:
+            pad = gen.int(0, 2)
+    if mode != "same" and steps + 2 * pad < d * (k - 1) + 1:
+        k = 1  # (a dilation of a 1-wide kernel changes nothing, but is written)
+    layer: dict[str, Any] = {
+        "type": "conv1d",
+        "filters": b.param(filters or gen.int(1, 6), "width", [1, 2, 3, 4]),
+        "kernel": b.param(k, "kern"),
+    }
+    if s != 1 or gen.flip(10):
+        layer["stride"] = b.param(s, "step")
+    if d != 1 or gen.flip(10):
+        layer["dilation"] = b.param(d, "dil")
+    if mode == "same":
+        layer["padding"] = "same"
+    elif mode == "number":
+        layer["padding"] = b.param(pad, "pad")
+    elif gen.flip(50):
+        layer["padding"] = "valid"
+    if gen.flip(25):
+        layer["bias"] = b.param(False, "use_bias", [True, False])
+    if gen.flip(50):
+        layer["activation"] = activation(gen, b)
+    return layer
+
+
+def make_pool1d(
+    gen: Gen, b: Builder, shape: Shape, kind: str | None = None, stride: bool | None = None
+) -> dict[str, Any]:
+    """A max or average pool over the steps of `shape`, with a stride of its own (`stride`;
+    drawn if None) or its size's."""
+    size = min(gen.int(1, 3), shape[0])
+    layer: dict[str, Any] = {
+        "type": kind or gen.pick(["maxpool1d", "avgpool1d"]),
+        "size": b.param(size, "size"),
+    }
+    if stride or stride is None and gen.flip(50):
+        step = gen.int(1, 3) if stride is None else gen.pick([n for n in (1, 2, 3) if n != size])
+        layer["stride"] = b.param(step, "step")
+    return layer
+
+
+def make_attention(
+    gen: Gen, b: Builder, shape: Shape, *, causal: bool | None = None, cross: bool = False
+) -> dict[str, Any]:
+    """A multi-head attention on `shape` (self-attention; `cross`: the caller names a context
+    in `inputs`, and it is not causal), its heads dividing the features; `causal` drawn if
+    None; written out (false too) in the `patches` focus and at times elsewhere."""
+    width = shape[1]
+    layer: dict[str, Any] = {
+        "type": "multihead_attention",
+        "heads": b.param(gen.pick(divisors(width)), "heads", [1]),
+    }
+    if cross:
+        causal = False
+    elif causal is None:
+        causal = gen.flip(30)
+    if causal or gen.wants("patches", 15):
+        layer["causal"] = causal  # not a block parameter (Keras takes it per call)
+    if gen.flip(20):
+        layer["dropout"] = b.param(gen.pick([0.0, 0.1]), "drop", [0.0, 0.2])
+    if gen.flip(20):
+        layer["bias"] = b.param(False, "use_bias", [True, False])
+    return layer
+
+
+def make_recurrent(
+    gen: Gen,
+    b: Builder,
+    shape: Shape,
+    kind: str | None = None,
+    *,
+    width: int | None = None,
+    last: bool = False,
+    stacked: bool | None = None,
+    bidirectional: bool | None = None,
+) -> dict[str, Any]:
+    """An LSTM or GRU (`kind`; drawn if None) on `shape`: `width` output features (units
+    times directions; drawn if None), the last state (`last`) or every step's, stacked layers
+    and both directions each drawn if None (both directions only for an even `width`)."""
+    kind = kind or gen.pick(["lstm", "gru"])
+    both = gen.flip(40) if bidirectional is None else bidirectional
+    if width is not None:
+        both = both and width % 2 == 0
+        units = width // (2 if both else 1)
+    else:
+        units = gen.int(1, 4)
+    stack = gen.pick([1, 1, 2]) if stacked is None else (2 if stacked else 1)
+    layer: dict[str, Any] = {
+        "type": kind,
+        "units": b.param(units, "units", None if width else [1, 2, 3, 4]),
+    }
+    if stack != 1 or gen.flip(10):
+        layer["layers"] = b.param(stack, "stack", [1, 2])
+    if both or gen.flip(10):
+        layer["bidirectional"] = both
+    if last or gen.flip(10):
+        layer["returns"] = "last" if last else "sequence"
+    return layer
+
+
+SEQUENCE_LAYERS = {
+    "shape": ["dense", "conv1d", "attention", "recurrent"],
+    "features": ["dense", "conv1d", "attention", "recurrent", "pool1d"],
+    "steps": ["dense", "conv1d", "recurrent"],
+    "any": ["dense", "conv1d", "attention", "recurrent", "pool1d"],
+}
+"""The layers of a sequence that can keep its shape, its features, its steps, or anything."""
+
+
+def make_sequence_layer(
+    gen: Gen, b: Builder, shape: Shape, keep: str = "any", kind: str | None = None
+) -> dict[str, Any]:
+    """A layer on a sequence (not added): a dense layer on each step, a conv1d, self-attention,
+    a recurrent layer or a 1-D pool (`kind`; drawn if None among `SEQUENCE_LAYERS[keep]`),
+    keeping the `shape`, the `features`, the `steps`, or `any`thing."""
+    kind = kind or gen.pick(SEQUENCE_LAYERS[keep])
+    width = shape[1] if keep in ("shape", "features") else None
+    if kind == "dense":
+        return make_dense(gen, b, units=width)
+    if kind == "conv1d":
+        return make_conv1d(gen, b, shape, filters=width, keep=keep in ("shape", "steps"))
+    if kind == "attention":
+        return make_attention(gen, b, shape)
+    if kind == "recurrent":
+        return make_recurrent(gen, b, shape, width=width)
+    return make_pool1d(gen, b, shape)
+
+
+def step_sequence(gen: Gen, b: Builder, kind: str | None = None) -> None:
+    """One layer of a sequence: `make_sequence_layer`'s."""
+    b.try_add(named(b, make_sequence_layer(gen, b, b.shape(), kind=kind)))
+
+
+def step_conv1d(gen: Gen, b: Builder) -> None:
+    step_sequence(gen, b, "conv1d")
+
+
+def step_attention_or_cross(gen: Gen, b: Builder) -> None:
+    step_attention(gen, b, cross=gen.flip(30))
+
+
+def step_recurrent(gen: Gen, b: Builder) -> None:
+    step_sequence(gen, b, "recurrent")
+
+
+def step_pool1d(gen: Gen, b: Builder) -> None:
+    layer = make_pool1d(gen, b, b.shape())
+    b.try_add(named(b, layer) if gen.flip(70) else layer)
+
+
+@all_or_nothing
+def step_attention(gen: Gen, b: Builder, causal: bool | None = None, cross: bool = False) -> None:
+    """Self-attention on the tail (`causal` drawn if None); or (`cross`) the tail attending to
+    a context of its features: an earlier sequence, or one made from the tail with fewer
+    steps (a pool or a strided conv1d)."""
+    trunk, shape = b.tail, b.shape()
+    need(len(shape) == 2)
+    if not cross:
+        b.add(named(b, make_attention(gen, b, shape, causal=causal)))
+        return
+    earlier = [
+        ref
+        for ref in b.scope.outputs
+        if ref != trunk and b.rank(ref) == 2 and b.shape(ref)[1] == shape[1]
+    ]
+    if earlier and gen.flip(50):
+        context = gen.pick(earlier)
+    elif shape[0] > 1 and gen.flip(50):
+        context = b.add(named(b, make_pool1d(gen, b, shape), trunk))
+    else:
+        conv = make_conv1d(gen, b, shape, filters=shape[1], stride=2, mode="valid")
+        context = b.add(named(b, conv, trunk))
+    b.add(named(b, make_attention(gen, b, shape, cross=True), trunk, context))
+
+
+def step_positions(
+    gen: Gen, b: Builder, token: bool | None = None, length: str | None = None
+) -> None:
+    """A class token (`token`; drawn if None) and a position embedding (ViT's, BERT's), whose
+    table is as long as the sequence (`length` `default`: unwritten; `written`) or `longer`
+    (drawn if None)."""
+    if b.rank() != 2:
+        return
+    if token or token is None and gen.flip(50):
+        b.try_add(named(b, {"type": "class_token"}) if gen.flip(50) else {"type": "class_token"})
+    steps = b.shape()[0]
+    length = length or gen.pick(["default", "written", "longer"])
+    layer: dict[str, Any] = {"type": "position_embedding"}
+    if length != "default":
+        extra = gen.int(1, 3) if length == "longer" else 0
+        layer["max_length"] = b.param(steps + extra, "length")
+    b.try_add(named(b, layer) if gen.flip(60) else layer)
+
+
+READOUTS = ["select", "global_avgpool1d", "global_maxpool1d", "recurrent", "flatten"]
+"""How a sequence becomes one vector."""
+
+
+@all_or_nothing
+def step_readout(
+    gen: Gen, b: Builder, kinds: list[str] | None = None, negative: bool = False
+) -> None:
+    """The sequence read out as one vector, by one of `READOUTS` or by several of them
+    (`kinds`, drawn if None), concatenated (as sequences.yaml's head); a `select` counts back
+    from the end if `negative`."""
+    trunk, shape = b.tail, b.shape()
+    need(len(shape) == 2)
+    kinds = kinds or ([gen.pick(READOUTS)] if gen.flip(70) else gen.draw(readout_sets))
+    outputs = []
+    for kind in kinds:
+        layer: dict[str, Any]
+        if kind == "select":
+            first = [-1, -shape[0]] if negative else [0, -1, -shape[0], shape[0] - 1]
+            layer = {"type": "select", "name": b.fresh(), "index": gen.pick(first)}
+        elif kind == "recurrent":
+            layer = named(b, make_recurrent(gen, b, shape, last=True))
+        else:
+            layer = {"type": kind}
+        outputs.append(b.add({**layer, "inputs": [trunk]} if len(kinds) > 1 else layer))
+    if len(outputs) > 1:
+        b.add({"type": "concat", "inputs": gen.draw(st.permutations(outputs))})
+
+
+readout_sets = st.lists(st.sampled_from(READOUTS[:-1]), min_size=2, max_size=3, unique=True)
+
+
+@all_or_nothing
+def step_to_sequence(gen: Gen, b: Builder, patch: bool | None = None) -> None:
+    """An image as a sequence of its positions (to_sequence), after a patch conv (kernel and
+    stride alike: ViT's stem; `patch` drawn if None, always where the image has more than
+    `MAX_STEPS` positions)."""
+    c, h, w = b.shape()
+    if patch or h * w > MAX_STEPS or patch is None and gen.flip(50):
+        size = next(p for p in range(1, 13) if (h // p) * (w // p) <= MAX_STEPS)
+        size = max(size, min(h, w, gen.pick([1, 2, 2])))
+        conv: dict[str, Any] = {"type": "conv2d", "name": b.fresh()}
+        conv["filters"] = b.param(gen.pick([2, 4, 6]), "width", [2, 4])
+        conv["kernel"] = conv["stride"] = b.param(size, "patch")
+        b.add(conv)
+    b.add(named(b, {"type": "to_sequence"}) if gen.flip(50) else {"type": "to_sequence"})
+
+
+def step_embed(gen: Gen, b: Builder, padding: bool | None = None) -> None:
+    """Token ids embedded (an embedding comes first: nothing else takes them), maybe in a block
+    with a position embedding; with a padding_index (`padding`; drawn if None), which the
+    random token ids hit."""
+    vocab = b.vocab
+    assert vocab is not None
+
+    def fill(body: Builder) -> None:
+        layer: dict[str, Any] = {
+            "type": "embedding",
+            "vocab": body.param(vocab + gen.pick([0, 0, 3]), "vocab"),
+            "dim": body.param(gen.pick([2, 3, 4, 4, 6, 8]), "dim"),
+        }
+        if padding or padding is None and gen.flip(40):
+            layer["padding_index"] = body.param(gen.pick([0, 0, vocab - 1]), "pad")
+        name = body.add(named(body, layer) if gen.flip(70) else layer)
+        if body.draft is None:
+            gen.embedding = name
+        if body.draft is not None and gen.flip(60):
+            step_positions(gen, body, token=False)
+
+    if gen.focus != "tokens" and gen.flip(30):  # (the tokens focus ties a dense layer to it)
+        draft = written_block(gen, b, fill)
+        call = block_call(gen, b, again=draft.name) if draft else None
+        if call is not None:
+            b.add(call)
+            return
+    fill(b)
+
+
+@all_or_nothing
+def step_encoder(gen: Gen, b: Builder) -> None:
+    """A transformer encoder block (a pre-norm self-attention residual with a layer scale, an
+    MLP residual), used once, or repeated, or again with other arguments."""
+
+    def fill(body: Builder) -> None:
+        step_residual(gen, body, branch="attention", scale=True)
+        if body.layers and body.shape() == b.shape():
+            step_residual(gen, body, branch="mlp")
+
+    draft = written_block(gen, b, fill)
+    call = block_call(gen, b, again=draft.name) if draft else None
+    need(call is not None)
+    assert call is not None and draft is not None
+    if gen.flip(40):
+        times = gen.pick([2, 3])
+        for fitting in block_calls(gen, b, again=draft.name):
+            try:
+                b.add({**fitting, "repeat": times})
+                return
+            except Invalid:
+                continue
+    b.add(call)
+    if gen.flip(50):
+        for other in block_calls(gen, b, again=draft.name):
+            if b.try_add(other) is not None:
+                return
 
 
 STEPS: dict[str, Callable[[Gen, Builder], None]] = {
@@ -1213,15 +1803,28 @@ STEPS: dict[str, Callable[[Gen, Builder], None]] = {
     "resample": step_resample,
     "gate": step_gate,
     "residual": step_residual,
+    "sequence": step_sequence,
+    "conv1d": step_conv1d,
+    "pool1d": step_pool1d,
+    "attention": step_attention_or_cross,
+    "recurrent": step_recurrent,
+    "positions": step_positions,
+    "readout": step_readout,
 }
+SEQUENCE_STEPS = ["sequence", "conv1d", "pool1d", "attention", "attention", "recurrent"] + [
+    "dense", "elementwise", "merge", "repeat", "share", "block", "residual", "residual", "gate",
+    "positions",
+]  # fmt: skip
 BLOCK_STEPS = {
     3: ["conv", "conv", "pool", "elementwise", "merge", "repeat", "share", "block"]
     + ["resample", "gate", "residual"],
+    2: [*SEQUENCE_STEPS, "readout"],
     1: ["dense", "dense", "elementwise", "merge", "repeat", "share", "block", "residual"],
 }
 BODY_STEPS = {
     3: ["conv", "conv", "pool", "elementwise", "merge", "repeat", "share", "block"]
     + ["resample", "gate", "residual"],
+    2: [*SEQUENCE_STEPS, "readout"],
     1: ["dense", "elementwise", "merge", "repeat", "share", "block", "residual"],
 }
 
@@ -1236,7 +1839,7 @@ def focus_step(gen: Gen, b: Builder) -> None:
     elif focus == "conv_groups":
         if b.shape()[0] % 2:
             b.add(named(b, make_conv(gen, b, b.shape(), filters=2 * gen.int(1, 2), grouped=0)))
-        b.try_add(named(b, make_conv(gen, b, b.shape(), grouped=100)))
+        b.try_add(named(b, make_conv(gen, b, b.shape(), grouped=100, depthwise=0)))
     elif focus == "pool":
         step_pool(gen, b)
     elif focus == "flat_input":
@@ -1277,8 +1880,11 @@ def focus_step(gen: Gen, b: Builder) -> None:
         step_residual(gen, b, 0.0)
     elif focus.startswith("merge3_"):
         step_merge(gen, b, focus[len("merge3_") :], 3)
-    elif focus.startswith("concat_axis"):
-        step_merge(gen, b, "concat")
+    elif focus == "concat_axes":  # an image's height and width
+        for axis in gen.draw(st.permutations([1, 2])):
+            step_merge(gen, b, "concat", axis=axis)
+    elif focus in SEQUENCE_FOCI:
+        sequence_focus_step(gen, b)
     elif focus == "block_reuse":
         step_block_twice(gen, b)
     elif focus.startswith("block_"):
@@ -1294,12 +1900,78 @@ def focus_step(gen: Gen, b: Builder) -> None:
         step_share(gen, b, focus[len("share_") :])
 
 
+def sequence_focus_step(gen: Gen, b: Builder) -> None:
+    """The sequence foci, several features each (the CI sample has room for few foci):
+    `tokens` (after the embedding with a padding_index): a class token and a longer position
+    table, causal self-attention, cross-attention; `sequence`: conv1d with each padding (one
+    strided, one dilated), both 1-D pools (one with a stride of its own), a stacked
+    bidirectional recurrent layer and another, concatenations of steps and of features, a
+    per-step gate (first in its multiply's inputs);
+    `patches`: an image as a sequence after a patch conv (maybe in a block, with a default
+    position table), transformer encoder blocks, a repeated sequence layer."""
+    focus = gen.focus
+    if focus == "patches":
+        if gen.flip(50):
+            draft = written_block(gen, b, lambda body: patch_stem(gen, body))
+            call = block_call(gen, b, again=draft.name) if draft else None
+            if call is not None:
+                b.add(call)
+        if b.rank() == 3:
+            patch_stem(gen, b)
+        step_encoder(gen, b)
+        kind = gen.pick(["conv1d", "attention", "recurrent"])
+        layer = named(b, make_sequence_layer(gen, b, b.shape(), "shape", kind))
+        b.try_add({**layer, "repeat": gen.pick([2, 3])})
+        return
+    if b.rank() != 2:
+        return
+    if focus == "tokens":
+        step_positions(gen, b, token=True, length="longer")
+        step_attention(gen, b, causal=True)
+        step_attention(gen, b, cross=True)
+        return
+    parts = ["valid", "same", "number", "maxpool1d", "avgpool1d", "lstm", "gru"]
+    parts += ["concat0", "concat1", "gate"]
+    odd = gen.pick(["lstm", "gru"])  # stacked and bidirectional
+    for part in gen.draw(st.permutations(parts)):
+        shape = b.shape()
+        layer: dict[str, Any]
+        if part in ("valid", "same", "number"):
+            stride, dilation = {"valid": (2, 1), "number": (1, 2), "same": (None, None)}[part]
+            layer = make_conv1d(gen, b, shape, mode=part, stride=stride, dilation=dilation)
+        elif part in ("lstm", "gru"):
+            both = part == odd
+            layer = make_recurrent(gen, b, shape, part, stacked=both, bidirectional=both)
+        elif part.startswith("concat"):
+            step_merge(gen, b, "concat", axis=int(part[-1]))
+            continue
+        elif part == "gate":
+            if shape[1] == 1:  # (a gate of one feature would not broadcast)
+                b.add(named(b, make_dense(gen, b, units=gen.int(2, 4))))
+            step_gate(gen, b, first=True)
+            continue
+        else:
+            layer = make_pool1d(gen, b, shape, part, stride=part == "maxpool1d")
+        b.try_add(named(b, layer))
+
+
+def patch_stem(gen: Gen, b: Builder) -> None:
+    """ViT's stem: a patch conv, to_sequence, a position embedding as long as the sequence."""
+    step_to_sequence(gen, b, patch=True)
+    if b.rank() == 2:
+        step_positions(gen, b, length="default")
+
+
 LOGIT_ACTIVATIONS = [None, None, "relu", "tanh", {"type": "leaky_relu", "alpha": 0.1}, "elu"]
 """What a cross_entropy network may end in (not softmax, log_softmax or sigmoid)."""
 
 
 def head(gen: Gen, b: Builder, loss: str) -> None:
     """End the network so that its output fits `loss` (netspec.objective's rules)."""
+    if b.rank() == 3 and gen.focus not in ("image_output", "flatten_output") and gen.flip(12):
+        step_to_sequence(gen, b)  # then a sequence's head
+    if b.rank() == 2 and sequence_head(gen, b, loss):
+        return
     image = len(b.shape()) == 3
     if image and loss == "mse" and gen.wants("image_output", 40) and gen.focus != "flatten_output":
         if not b.layers:
@@ -1345,6 +2017,58 @@ def head(gen: Gen, b: Builder, loss: str) -> None:
     _pass_through(gen, b)
 
 
+def sequence_head(gen: Gen, b: Builder, loss: str) -> bool:
+    """A sequence's head: for mse, maybe the sequence itself (a dense layer on each step first,
+    or not; the `patches` focus always); else read out as a vector (the `tokens` focus by a
+    select counting from the end, the `sequence` focus by four readouts concatenated), then a
+    dense layer tied to the embedding as the output (the `tokens` focus always, other token
+    networks sometimes), or `head` goes on from the vector. True when the output is done."""
+    if loss == "mse" and gen.focus not in ("tokens", "sequence") and gen.wants("patches", 30):
+        if gen.flip(60):  # (linear in the patches focus: a ReLU's zeros would compare nothing)
+            act = None if gen.focus == "patches" else "draw"
+            b.add(named(b, make_dense(gen, b, units=gen.int(1, 4), act=act)))
+        _pass_through(gen, b)
+        return True
+    if gen.focus == "tokens":
+        step_readout(gen, b, ["select"], negative=True)
+        if tied_head(gen, b, loss):
+            return True
+    elif gen.focus == "sequence":
+        step_readout(gen, b, gen.draw(st.permutations(READOUTS[:-1])))
+    else:
+        step_readout(gen, b)
+    if b.rank() == 2:  # (a readout that did not fit)
+        b.add({"type": "global_avgpool1d"})
+    return gen.embedding is not None and gen.flip(30) and tied_head(gen, b, loss)
+
+
+@all_or_nothing
+def _tie(gen: Gen, b: Builder, loss: str) -> None:
+    """`tied_head`'s layers (all of them, or none where one does not fit)."""
+    embedding = b.expect.layers[gen.embedding or ""]
+    if b.shape()[-1] != embedding["dim"]:
+        b.add(named(b, make_dense(gen, b, units=embedding["dim"])))
+    tied = {"type": "dense", "name": b.fresh(), "units": embedding["vocab"], "bias": False}
+    b.add({**tied, "share": gen.embedding})
+    if loss in ("nll", "kl_div"):
+        b.add({"type": "log_softmax"})
+
+
+def tied_head(gen: Gen, b: Builder, loss: str) -> bool:
+    """A language model's output layer: scores over the vocabulary from a dense layer tied to
+    the network's embedding (its table, transposed; a dense layer to the embedding's width
+    first where the features differ), log-probabilities for nll and kl_div. True when added
+    (the network has its own embedding, and the output fits the loss)."""
+    if gen.embedding is None:
+        return False
+    before = len(b.layers)
+    _tie(gen, b, loss)
+    if len(b.layers) == before:
+        return False
+    _pass_through(gen, b)
+    return True
+
+
 def _pass_through(gen: Gen, b: Builder) -> None:
     """Sometimes a dropout or noise after the output layer (the output's kind passes)."""
     if gen.flip(15):
@@ -1354,8 +2078,8 @@ def _pass_through(gen: Gen, b: Builder) -> None:
 IMAGE_FOCI = {
     "conv",
     "conv_groups",
-    "concat_axis1",
-    "concat_axis2",
+    "concat_axes",
+    "patches",
     "pool",
     "keras_refusal",
     "flatten_output",
@@ -1366,6 +2090,10 @@ IMAGE_FOCI = {
     "norms",
     "gates",
 } | {f"share_{kind}" for kind in ("conv2d", "maxpool2d", "avgpool2d")}
+SEQUENCE_FOCI = {"tokens", "sequence", "patches"}
+VECTOR_FOCI = {"standalone", "flat_input", "share_batchnorm"}
+"""The foci (besides the image ones) whose features need an image or a vector: the others may
+draw a sequence or token input."""
 
 
 @st.composite
@@ -1376,20 +2104,35 @@ def networks(draw: st.DrawFn, focus: str | None = None) -> Net:
         loss = gen.focus[len("loss_") :]
     elif gen.focus == "bce_sigmoid":
         loss = "binary_cross_entropy"
-    elif gen.focus == "image_output":
+    elif gen.focus in ("image_output", "patches"):
         loss = "mse"
     else:
         loss = gen.pick([*LOSSES, "cross_entropy"])  # the common case, twice as often
-    if gen.focus not in IMAGE_FOCI and gen.wants("flat_input", 25):
+    vocab = None
+    kind = gen.focus if gen.focus in ("tokens", "sequence") else "image"
+    if gen.focus not in IMAGE_FOCI | SEQUENCE_FOCI:
+        if gen.wants("flat_input", 25):
+            kind = "flat"
+        elif gen.focus not in VECTOR_FOCI and gen.flip(30):
+            kind = gen.pick(["sequence", "tokens"])
+    if kind == "flat":
         shape: Shape = (gen.int(2, 12),)
+    elif kind == "tokens":  # a small vocab, so that the random ids hit the padding_index
+        shape, vocab = (gen.int(3, 12),), gen.int(2, 10)
+    elif kind == "sequence":
+        shape = (gen.int(8 if gen.focus == "sequence" else 1, 12), gen.int(1, 8))
     else:
         shape = (gen.int(1, 4), gen.int(4, 12), gen.int(4, 12))
-    b = Builder(gen, shape)
+    b = Builder(gen, shape, vocab=vocab)
+    if vocab is not None:
+        step_embed(gen, b, padding=True if gen.focus == "tokens" else None)
     steps = gen.int(0, 3)
     focus_at = gen.int(0, steps)
     for i in range(steps + 1):
         if i == focus_at:
             focus_step(gen, b)
+        elif gen.focus in SEQUENCE_FOCI and len(b.shape()) == 2:  # the head reads it out
+            STEPS[gen.pick(SEQUENCE_STEPS)](gen, b)
         else:
             STEPS[gen.pick(BODY_STEPS[len(b.shape())])](gen, b)
     head(gen, b, loss)
@@ -1397,7 +2140,7 @@ def networks(draw: st.DrawFn, focus: str | None = None) -> Net:
     if gen.flip(50):
         train["optimizer"] = gen.pick(["sgd", "adam", {"type": "adamw", "lr": 0.01}])
     train["batch_size"] = 4
-    return Net(shape, b.layers, gen.blocks, train, b.expect, gen.focus)
+    return Net(shape, b.layers, gen.blocks, train, b.expect, gen.focus, vocab)
 
 
 def draw_networks(count: int, at: int) -> list[Net]:

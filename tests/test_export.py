@@ -98,17 +98,27 @@ for spec in batches:
         session = ort.InferenceSession(path, providers=["CPUExecutionProvider"])
         errors = {}
         generator = torch.Generator().manual_seed(1)
+        shapes = getattr(model_module, "INPUT_SHAPES", None) or {"input": model_module.INPUT_SHAPE}
+        dtypes = getattr(model_module, "INPUT_DTYPES", None) or {
+            "input": getattr(model_module, "INPUT_DTYPE", "float32")
+        }
+        vocab = getattr(model_module, "VOCAB", 1)  # several inputs: ids 0 are in every vocab
         for n in batches[spec]:
-            if getattr(model_module, "INPUT_DTYPE", None) == "int64":  # token ids
-                shape = (n, *model_module.INPUT_SHAPE)
-                x = torch.randint(0, model_module.VOCAB, shape, generator=generator)
-            else:
-                x = torch.randn(n, *model_module.INPUT_SHAPE, generator=generator)
+            xs = {
+                name: torch.randint(0, vocab, (n, *shape), generator=generator)
+                if dtypes[name] == "int64"
+                else torch.randn(n, *shape, generator=generator)
+                for name, shape in shapes.items()
+            }
             with torch.no_grad():
-                want = model(x).numpy()
-            got = session.run(None, {"input": x.numpy()})[0]
-            assert got.shape == want.shape, (got.shape, want.shape)
-            errors[n] = float(np.abs(got - want).max() / np.abs(want).max())
+                wants = model(*xs.values())
+            wants = wants if isinstance(wants, tuple) else (wants,)
+            gots = session.run(None, {name: x.numpy() for name, x in xs.items()})
+            errors[n] = 0.0
+            for got, want in zip(gots, wants, strict=True):
+                want = want.numpy()
+                assert got.shape == want.shape, (got.shape, want.shape)
+                errors[n] = max(errors[n], float(np.abs(got - want).max() / np.abs(want).max()))
         results[spec] = {
             "errors": errors,
             "opset": proto.opset_import[0].version,
@@ -144,14 +154,30 @@ for spec in specs:
         )
         export.save_keras(model, path)
         reloaded = keras.saving.load_model(path, safe_mode=True)
-        shape = tuple(model.inputs[0].shape[1:])
-        x = np.random.default_rng(1).standard_normal((1, *shape)).astype("float32")
-        want = np.asarray(model(x, training=False))
-        got = np.asarray(reloaded(x, training=False))
-        assert got.shape == want.shape, (got.shape, want.shape)
+        rng = np.random.default_rng(1)
+
+        def batch(tensor):
+            shape = (1, *tensor.shape[1:])
+            if "int" in str(tensor.dtype):
+                return np.zeros(shape, "int32")
+            return rng.standard_normal(shape).astype("float32")
+
+        structure = model.input  # one input, or a dict of several by name
+        if isinstance(structure, dict):
+            x = {name: batch(tensor) for name, tensor in structure.items()}
+        else:
+            x = batch(structure)
+        wants, gots = model(x, training=False), reloaded(x, training=False)
+        if not isinstance(wants, (list, tuple)):
+            wants, gots = [wants], [gots]
+        relative = 0.0
+        for got, want in zip(gots, wants, strict=True):
+            got, want = np.asarray(got), np.asarray(want)
+            assert got.shape == want.shape, (got.shape, want.shape)
+            relative = max(relative, float(np.abs(got - want).max() / np.abs(want).max()))
         results[spec] = {
             "error": None,
-            "relative": float(np.abs(got - want).max() / np.abs(want).max()),
+            "relative": relative,
             "lambda": any(isinstance(layer, keras.layers.Lambda) for layer in reloaded.layers),
         }
     except Exception:

@@ -744,9 +744,9 @@ layer:
   - {type: relu}
 """,
         """\
-spec.yaml:1:1: input: missing required key
+spec.yaml:1:1: input: missing required key (or inputs:)
 spec.yaml:1:1: layers: missing required key
-spec.yaml:3:1: layer: unknown key 'layer'; did you mean 'layers'? (valid keys: blocks, doc, input, layers, name, netspec, train)
+spec.yaml:3:1: layer: unknown key 'layer'; did you mean 'layers'? (valid keys: blocks, doc, input, inputs, layers, name, netspec, outputs, train)
 """,
         id="missing top level keys",
     ),

@@ -13,7 +13,6 @@ import pytest
 
 from netspec import graph, load
 from netspec.cli import main
-from netspec.passes import INPUT
 
 ROOT = Path(__file__).resolve().parent.parent
 SPECS = sorted((ROOT / "specs").glob("*.yaml")) + sorted((ROOT / "tests" / "specs").glob("*.yaml"))
@@ -52,23 +51,32 @@ def _id(name: str) -> str:
     return "n_" + re.sub(r"\W", "_", name)
 
 
+def outputs(network) -> list[str]:
+    """The ids of the drawn outputs, in the spec's order."""
+    return [f"n_output_{k + 1}" if k else "n_output" for k in range(len(network.graph.outputs))]
+
+
+def terminals(network) -> set[str]:
+    """The ids of the drawn inputs and outputs."""
+    return {_id(i) for i in network.graph.inputs} | set(outputs(network))
+
+
 @pytest.mark.parametrize("spec", SPECS, ids=lambda p: p.parent.name + "/" + p.stem)
 def test_mermaid_has_every_node_cluster_and_edge(spec: Path) -> None:
     network = load(spec)
     text = graph.mermaid(network)
     nodes, edges = _mermaid_structure(text)
-    assert set(nodes) == {_id(n.name) for n in network.nodes} | {"n_input", "n_output"}
+    assert set(nodes) == {_id(n.name) for n in network.nodes} | terminals(network)
     instances = {i.name for i in network.graph.instances}
     assert text.count("subgraph ") == len(instances)
     for node in network.nodes:
         # the node sits in one cluster per block use enclosing it, nested in order
         enclosing = [_id(i)[2:] for i in instances if node.name.startswith(i + ".")]
         assert [c[2:] for c in nodes[_id(node.name)]] == sorted(enclosing, key=len)
-    want = {
-        (_id(i) if i != INPUT else "n_input", _id(n.name)) for n in network.nodes for i in n.inputs
-    }
-    assert {(s, t) for s, t, _ in edges} == want | {(_id(network.graph.output), "n_output")}
-    assert len(edges) == sum(len(n.inputs) for n in network.nodes) + 1
+    want = {(_id(i), _id(n.name)) for n in network.nodes for i in n.inputs}
+    want |= {(_id(o), out) for o, out in zip(network.graph.outputs, outputs(network))}
+    assert {(s, t) for s, t, _ in edges} == want
+    assert len(edges) == sum(len(n.inputs) for n in network.nodes) + len(network.graph.outputs)
 
 
 def test_resnet18_skip_connections_are_drawn() -> None:
@@ -131,9 +139,9 @@ def test_dot_has_every_node_and_edge(spec: Path) -> None:
     text = graph.dot(network)
     assert text.count("{") == text.count("}")
     declared = set(re.findall(r"^\s*(n_\w+) \[label=", text, re.M))
-    assert declared == {_id(n.name) for n in network.nodes} | {"n_input", "n_output"}
+    assert declared == {_id(n.name) for n in network.nodes} | terminals(network)
     edges = [m for line in text.splitlines() if (m := DOT_EDGE.fullmatch(line))]
-    assert len(edges) == sum(len(n.inputs) for n in network.nodes) + 1
+    assert len(edges) == sum(len(n.inputs) for n in network.nodes) + len(network.graph.outputs)
 
 
 @pytest.mark.parametrize("spec", SPECS, ids=lambda p: p.parent.name + "/" + p.stem)
@@ -214,8 +222,8 @@ def test_random_valid_networks_draw_every_node_and_edge() -> None:
         network = load(json.dumps(net.spec()))
         text = graph.mermaid(network)
         nodes, edges = _mermaid_structure(text)
-        assert set(nodes) == {_id(n.name) for n in network.nodes} | {"n_input", "n_output"}
-        assert len(edges) == sum(len(n.inputs) for n in network.nodes) + 1
+        assert set(nodes) == {_id(n.name) for n in network.nodes} | terminals(network)
+        assert len(edges) == sum(len(n.inputs) for n in network.nodes) + len(network.graph.outputs)
         dot = graph.dot(network)
         assert all(f"{_id(n.name)} [label=" in dot for n in network.nodes)
         assert text == graph.mermaid(load(json.dumps(net.spec())))

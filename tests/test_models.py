@@ -24,14 +24,24 @@ BATCH = 2
 RUNS = ("torch", *(f"keras-{backend}" for backend in KERAS_BACKENDS))
 
 
-def sample_input(network: netspec.Network, batch: int, seed: int = 0) -> np.ndarray:
-    """A batch in the spec's layout: standard normal floats, or token ids below the vocab."""
+def sample_inputs(network: netspec.Network, batch: int, seed: int = 0) -> dict[str, np.ndarray]:
+    """A batch of each input in the spec's layout (standard normal floats, or token ids below
+    the vocab), by the name the run scripts read: `x`, or the inputs' names."""
     rng = np.random.default_rng(seed)
-    shape = (batch, *network.input_shape)
-    vocab = network.spec.input.vocab
-    if vocab is not None:
-        return rng.integers(0, vocab, shape).astype("int64")
-    return rng.standard_normal(shape).astype("float32")
+    arrays = {}
+    for name, spec in network.spec.sources().items():
+        shape = (batch, *spec.shape)
+        if spec.vocab is not None:
+            arrays[name] = rng.integers(0, spec.vocab, shape).astype("int64")
+        else:
+            arrays[name] = rng.standard_normal(shape).astype("float32")
+    return arrays if network.several_inputs else {"x": arrays[network.graph.inputs[0]]}
+
+
+def output_shape(network: netspec.Network) -> tuple[int, ...]:
+    """The shape the run scripts give the output: its own, or several flattened in a row."""
+    shapes = network.output_shapes
+    return shapes[0] if len(shapes) == 1 else (sum(int(np.prod(s)) for s in shapes),)
 
 
 class Built:
@@ -44,8 +54,8 @@ class Built:
         self.network = netspec.load(spec)
         for backend in ("torch", "keras"):
             netspec.build(self.network, backend=backend, out=out / f"gen_{backend}")
-        r = np.random.default_rng(1).standard_normal((BATCH, *self.network.output_shape))
-        np.savez(out / "x.npz", x=sample_input(self.network, BATCH), r=r.astype("float32"))
+        r = np.random.default_rng(1).standard_normal((BATCH, *output_shape(self.network)))
+        np.savez(out / "x.npz", **sample_inputs(self.network, BATCH), r=r.astype("float32"))
         self.runs: dict[str, dict | BaseException] = {}
         self.runs["torch"] = run(
             "run_torch.py",
@@ -112,7 +122,7 @@ def test_every_layer_has_the_inferred_shape(built, name):
     expected = {n.name: list(network.shapes[n.name]) for n in network.nodes}
     assert result["shapes"] == {k: v for k, v in expected.items() if k in result["shapes"]}
     assert set(result["shapes"]) >= set(expected) - sharing
-    assert result["output"] == list(network.output_shape)
+    assert result["output"] == list(output_shape(network))
 
 
 @pytest.mark.parametrize("name", RUNS[1:])

@@ -23,7 +23,17 @@ from netspec.network import Network, analyse
 from netspec.schema import schema
 from netspec.spec import load_bytes
 from netspec.weights import feature_orders
-from tests.netgen import ACTIVATIONS, BLOCK_SHARE, EXAMPLES, FOCI, LOSSES, Net, networks, sample
+from tests.netgen import (
+    ACTIVATIONS,
+    BLOCK_SHARE,
+    EXAMPLES,
+    FOCI,
+    LOSSES,
+    SEQUENCE_KINDS,
+    Net,
+    networks,
+    sample,
+)
 
 SPECS = sorted((Path(__file__).resolve().parent.parent / "specs").glob("*.yaml"))
 SCHEMA = jsonschema.Draft7Validator(schema())
@@ -52,7 +62,8 @@ def test_random_valid_networks_have_the_shapes_and_counts_of_the_formulas(net: N
 
 def features(net: Net, network: Network) -> set[str]:
     """What one network exercises, read from the spec and netspec's expansion of it."""
-    found = {f"loss {net.loss}", "input image" if len(net.input_shape) == 3 else "input flat"}
+    inputs = {1: "input flat", 2: "input sequence", 3: "input image"}
+    found = {f"loss {net.loss}", "input tokens" if net.vocab else inputs[len(net.input_shape)]}
     by_name = {n.name: n for n in network.nodes}
     for node in network.nodes:
         layer, kind = node.layer, node.layer.type  # type: ignore[attr-defined]
@@ -74,6 +85,8 @@ def features(net: Net, network: Network) -> set[str]:
             if kind == "conv2d":
                 numeric = owner.padding not in ("same", "valid")  # type: ignore[attr-defined]
                 found.add("share conv2d" + (" numeric padding" if numeric else ""))
+            elif kind == "dense" and owner.type == "embedding":
+                found.add("dense tied to embedding")
             elif kind == "dense":
                 found.add(f"share dense {act.type if act else 'none'}")
             else:
@@ -101,6 +114,7 @@ def features(net: Net, network: Network) -> set[str]:
             if layer.multiplier != 1:  # type: ignore[attr-defined]
                 found.add("conv depthwise multiplier")
         found |= _modern(network, node, by_name)
+        found |= _sequences(network, node)
         if kind in ("maxpool2d", "avgpool2d"):
             size, stride, pad = layer.size, layer.stride, layer.padding  # type: ignore[attr-defined]
             found |= {
@@ -145,6 +159,8 @@ def features(net: Net, network: Network) -> set[str]:
         found.add("output in flatten order")
     if len(network.output_shape) == 3:
         found.add("output image")
+    if len(network.output_shape) == 2:
+        found.add("output sequence")
     if net.loss == "binary_cross_entropy":
         found.add("bce on sigmoid" if _ends_in(network, "sigmoid") else "bce on logits")
     found.add("keras refuses" if net.refused else "both backends")
@@ -204,6 +220,68 @@ def _modern(network: Network, node: Any, by_name: dict[str, Any]) -> set[str]:
             found.add("modern kind in a block")
         if "repeat" in layer.model_fields_set:
             found.add("modern kind repeated")
+    return found
+
+
+def _sequences(network: Network, node: Any) -> set[str]:
+    """What one node of a sequence network exercises: the options of the sequence kinds, the
+    kinds that act on each step, and sequence kinds in blocks and repeats."""
+    layer, kind = node.layer, node.layer.type
+    shapes = [network.shapes[i] for i in node.inputs]
+    found = set()
+    if kind == "embedding" and layer.padding_index is not None:
+        found.add("embedding padding_index")
+    if kind == "position_embedding":
+        longer = layer.max_length is not None and layer.max_length > shapes[0][0]
+        found.add("position_embedding " + ("longer" if longer else "default length"))
+    if kind == "select" and layer.index < 0:
+        found.add("select negative index")
+    if kind == "conv1d":
+        padding = layer.padding if isinstance(layer.padding, str) else "number"
+        found.add(f"conv1d padding {padding}")
+        found |= {
+            f"conv1d {what}"
+            for what, on in [
+                ("stride", layer.stride > 1),
+                ("dilation", layer.dilation > 1),
+                ("no bias", not layer.bias),
+            ]
+            if on
+        }
+    if kind in ("maxpool1d", "avgpool1d") and layer.stride not in (None, layer.size):
+        found.add("pool1d stride")
+    if kind == "multihead_attention":
+        found |= {
+            f"attention {what}"
+            for what, on in [
+                ("causal", layer.causal),
+                ("cross", len(node.inputs) == 2),
+                ("dropout", layer.dropout > 0),
+                ("no bias", not layer.bias),
+            ]
+            if on
+        }
+    if kind in ("lstm", "gru"):
+        found |= {
+            f"recurrent {what}"
+            for what, on in [
+                ("bidirectional", layer.bidirectional),
+                ("stacked", layer.layers > 1),
+                ("last", layer.returns == "last"),
+            ]
+            if on
+        }
+    if kind == "dense" and len(shapes[0]) == 2:
+        found.add("dense rank 2")
+    if kind == "concat" and len(shapes[0]) == 2:
+        found.add("concat " + ("steps" if layer.axis == 0 else "features"))
+    if kind == "multiply" and len(shapes[0]) == 2 and any(s != shapes[0] for s in shapes):
+        found.add("multiply step gate")
+    if kind in SEQUENCE_KINDS:
+        if any(node.name.startswith(use.name + ".") for use in network.graph.instances):
+            found.add("sequence kind in a block")
+        if "repeat" in layer.model_fields_set:
+            found.add("sequence kind repeated")
     return found
 
 
@@ -276,6 +354,14 @@ REQUIRED = (
     | {"scale rank 1", "scale rank 3", "global pool keepdims"}
     | {"multiply equal shapes rank 3", "multiply (C,) gate", "multiply broadcast"}
     | {"drop_path rate", "drop_path before add"}
+    | {"input tokens", "input sequence", "output sequence", "embedding padding_index"}
+    | {"position_embedding longer", "position_embedding default length", "select negative index"}
+    | {f"conv1d padding {p}" for p in ("valid", "same", "number")}
+    | {"conv1d stride", "conv1d dilation", "pool1d stride", "attention causal", "attention cross"}
+    | {f"recurrent {w}" for w in ("bidirectional", "stacked", "last")}
+    | {"sequence kind in a block", "sequence kind repeated", "dense tied to embedding"}
+    | {"multiply step gate"}
+    | {"dense rank 2", "layernorm rank 2", "scale rank 2", "concat steps", "concat features"}
 )
 """What the sample that tests/test_random_models.py compares must exercise."""
 

@@ -10,10 +10,11 @@ on targets fitting the loss) and the same gradient of every weight, shared weigh
 and in training mode too where the function is deterministic there (every dropout and
 drop_path rate and noise stddev 0; BatchNorm then uses the batch's statistics in both).
 Keras's channels-last images and flatten order are converted back to the spec's layout before
-comparing (tests/scripts/random_keras.py). The comparison runs in float64, so that a
-difference means a different function, not rounding (in float32, a gradient that is zero in
-exact arithmetic, such as a bias's before a BatchNorm in training mode, is rounding noise that
-differs between the frameworks by 1e-3 of its tiny scale).
+comparing (tests/scripts/random_keras.py). Token networks get int64 ids below their vocab,
+every padding_index among them (its embedding row zero, as torch keeps it). The comparison runs
+in float64, so that a difference means a different function, not rounding (in float32, a
+gradient that is zero in exact arithmetic, such as a bias's before a BatchNorm in training
+mode, is rounding noise that differs between the frameworks by 1e-3 of its tiny scale).
 
 Cost: ONE torch process and ONE Keras process run every network, side by side; they start
 first (importing their framework) while the networks are drawn and built here. CI draws 50
@@ -34,6 +35,7 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -62,7 +64,10 @@ def random_weights(network: Network, rng: np.random.Generator) -> dict[str, np.n
     arrays = {}
     for node in owners(network):
         layer, shape = node.layer, network.shapes[node.inputs[0]]
-        c = shape[0]
+        c = shape[-1] if len(shape) == 2 else shape[0]  # what per-feature weights act on
+        if layer.type in SEQUENCE_WEIGHTS:
+            arrays |= sequence_weights(node.name, layer, shape, rng)
+            continue
         if layer.type in ("batchnorm", "layernorm", "groupnorm"):
             arrays[f"{node.name}/weight"] = rng.uniform(0.5, 1.5, c)
             arrays[f"{node.name}/bias"] = rng.uniform(-0.5, 0.5, c)
@@ -71,7 +76,8 @@ def random_weights(network: Network, rng: np.random.Generator) -> dict[str, np.n
                 arrays[f"{node.name}/running_var"] = rng.uniform(0.5, 2.0, c)
             continue
         if layer.type == "scale":  # torch keeps an image's as (C, 1, 1)
-            arrays[f"{node.name}/weight"] = rng.uniform(-1.5, 1.5, (c, 1, 1)[: len(shape)])
+            dims = (c, 1, 1) if len(shape) == 3 else (c,)
+            arrays[f"{node.name}/weight"] = rng.uniform(-1.5, 1.5, dims)
             continue
         if layer.type == "conv2d":
             out = layer.out_channels(c)
@@ -89,10 +95,77 @@ def random_weights(network: Network, rng: np.random.Generator) -> dict[str, np.n
     return arrays
 
 
+SEQUENCE_WEIGHTS = (
+    "embedding", "position_embedding", "class_token", "conv1d", "multihead_attention", "lstm",
+    "gru",
+)  # fmt: skip
+"""The kinds of sequences with weights (`sequence_weights` makes theirs)."""
+
+
+def sequence_weights(
+    name: str, layer: Any, shape: tuple[int, ...], rng: np.random.Generator
+) -> dict[str, np.ndarray]:
+    """The weights of a layer of `SEQUENCE_WEIGHTS` on input `shape`, as torch holds them: an
+    embedding's table (its padding_index row zero, as torch keeps it and Keras reads it), the
+    (1, length, F) and (1, 1, F) position table and class token, a conv1d's (filters, F,
+    kernel), an attention's packed (3F, F) query/key/value projection and (F, F) output one,
+    a recurrent layer's input and recurrent kernels and two biases per layer and direction."""
+
+    def uniform(bound: float, *dims: int) -> np.ndarray:
+        return rng.uniform(-bound, bound, dims)
+
+    width = shape[-1]
+    if layer.type == "embedding":
+        table = rng.standard_normal((layer.vocab, layer.dim))
+        if layer.padding_index is not None:
+            table[layer.padding_index] = 0
+        return {f"{name}/weight": table}
+    if layer.type == "position_embedding":
+        length = shape[0] if layer.max_length is None else layer.max_length
+        return {f"{name}/weight": uniform(0.5, 1, length, width)}
+    if layer.type == "class_token":
+        return {f"{name}/weight": uniform(0.5, 1, 1, width)}
+    if layer.type == "conv1d":
+        bound = 1 / np.sqrt(width * layer.kernel)
+        arrays = {f"{name}/weight": uniform(bound, layer.filters, width, layer.kernel)}
+        if layer.bias:
+            arrays[f"{name}/bias"] = uniform(bound, layer.filters)
+        return arrays
+    if layer.type == "multihead_attention":
+        bound = 1 / np.sqrt(width)
+        arrays = {
+            f"{name}/in_proj_weight": uniform(bound, 3 * width, width),
+            f"{name}/out_proj.weight": uniform(bound, width, width),
+        }
+        if layer.bias:
+            arrays[f"{name}/in_proj_bias"] = uniform(bound, 3 * width)
+            arrays[f"{name}/out_proj.bias"] = uniform(bound, width)
+        return arrays
+    gates, units = (4 if layer.type == "lstm" else 3), layer.units
+    directions = ["", "_reverse"] if layer.bidirectional else [""]
+    bound, arrays = 1 / np.sqrt(units), {}
+    for index in range(layer.layers):
+        inputs = width if index == 0 else units * len(directions)
+        for suffix in directions:
+            key = f"{name}/{{}}_l{index}{suffix}"
+            arrays[key.format("weight_ih")] = uniform(bound, gates * units, inputs)
+            arrays[key.format("weight_hh")] = uniform(bound, gates * units, units)
+            arrays[key.format("bias_ih")] = uniform(bound, gates * units)
+            arrays[key.format("bias_hh")] = uniform(bound, gates * units)
+    return arrays
+
+
 def random_data(net: Net, network: Network, rng: np.random.Generator) -> dict[str, np.ndarray]:
-    """Inputs, and targets of the kind the loss takes (spec layout, channels first)."""
+    """Inputs (token ids below the vocab, every padding_index among them), and targets of the
+    kind the loss takes (spec layout, channels first)."""
     out = network.output_shape
-    x = rng.standard_normal((BATCH, *network.input_shape))
+    if net.vocab is not None:
+        x = rng.integers(0, net.vocab, (BATCH, *network.input_shape))
+        pads = [n.layer.padding_index for n in network.nodes if n.layer.type == "embedding"]
+        pads = [p for p in pads if p is not None and p < net.vocab]
+        x.flat[: len(pads)] = pads
+    else:
+        x = rng.standard_normal((BATCH, *network.input_shape))
     if net.loss in ("cross_entropy", "nll"):
         t = rng.integers(0, out[0], BATCH)
     elif net.loss == "kl_div":

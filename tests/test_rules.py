@@ -280,6 +280,8 @@ def net(*layers: str, shape: str = "[16]", blocks: str = "", train: str = "") ->
     return text + (f"train: {train}\n" if train else "")
 
 
+TWO = "netspec: 1\nname: Net\ninputs:\n  a: {shape: [4]}\n  b: {shape: [4]}\nlayers:\n"
+"""The start of a spec with two named inputs (the layers follow, each a line of its own)."""
 IMAGE = "[3, 8, 8]"
 SEQUENCE = "[6, 4]"
 TOKENS = "[4], dtype: int64, vocab: 9"
@@ -421,6 +423,47 @@ CASES: dict[str, list[tuple[str, str]]] = {
             net("{type: embedding, vocab: 9, dim: 2, padding_index: 9}", shape=TOKENS),
             "padding_index 9 is outside the vocab of 9",
         ),
+    ],
+    # --- several inputs and outputs
+    "ir.NetworkSpec._one_way_of_input: give the input as `input: {shape: [...]}` or several as `inputs: {name: {shape: [...]}, ...}`, not both": [
+        (
+            TWO.replace("layers:", "input: {shape: [4]}\nlayers:") + "  - {type: relu}\n",
+            "give the input as `input: {shape: [...]}` or several as",
+        ),
+    ],
+    "ir.NetworkSpec._one_way_of_input: input: missing required key (or inputs:)": [
+        ("netspec: 1\nname: Net\nlayers:\n  - {type: relu}\n", "input: missing required key"),
+    ],
+    "ir.NetworkSpec._one_way_of_input: output {} is listed twice": [
+        (
+            net("{type: relu, name: r}") + "outputs: [r, r]\n",
+            "output 'r' is listed twice",
+        ),
+    ],
+    "passes.expansion._Expander.body: name {} is the name of an input": [
+        (
+            TWO + "  - {type: add, name: a, inputs: [a, b]}\n",
+            "name 'a' is the name of an input",
+        ),
+    ],
+    "passes.expansion._Expander._inputs: the network has several inputs: name this layer's in its inputs: [...]": [
+        (
+            TWO + "  - {type: relu}\n",
+            "the network has several inputs: name this layer's in its inputs: [...]",
+        ),
+    ],
+    "passes.expansion._outputs: output {} is not a layer{}": [
+        (
+            TWO + "  - {type: add, name: total, inputs: [a, b]}\noutputs: [totl]\n",
+            "output 'totl' is not a layer; did you mean 'total'?",
+        ),
+        (
+            TWO + "  - {type: add, name: total, inputs: [a, b]}\noutputs: [a]\n",
+            "output 'a' is not a layer",
+        ),
+    ],
+    "passes.expansion._check_used: input {} is never used": [
+        (TWO + "  - {type: relu, inputs: [a]}\n", "input 'b' is never used"),
     ],
     # --- wiring
     "ir.base.LayerBase._unique_inputs: input {} is listed twice": [

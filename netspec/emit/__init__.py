@@ -10,7 +10,8 @@ from typing import Any
 
 from netspec import graph
 from netspec.emit import keras, torch, training
-from netspec.emit.base import environment, header, literal
+from netspec.emit.base import environment, header, io_literals, literal, pystr, vocab_literal
+from netspec.emit.usage import keras_usage, torch_usage
 from netspec.network import Network
 
 BACKENDS = {"torch": torch, "keras": keras}
@@ -20,6 +21,10 @@ PACKAGE_TEMPLATES = {
     "keras": ["__init__.py", "README.md", "export.py", "train.py"],
 }
 """Files of the generated package besides model.py, each rendered from `<name>.jinja`."""
+
+
+def literal_list(names: list[str]) -> str:
+    return "[" + ", ".join(pystr(n) for n in names) + "]"
 
 
 def default_package(network: Network, backend: str) -> str:
@@ -38,7 +43,15 @@ def package_context(network: Network, backend: str, package: str) -> dict[str, A
         "backend": backend,
         "params": f"{network.params:,}",
         "input_shape": literal(network.input_shape),
-        "example_dtype": ", dtype=torch.int64" if network.spec.input.tokens else "",
+        "usage": (torch_usage if backend == "torch" else keras_usage)(network, package),
+        "several_inputs": network.several_inputs,
+        "single_io": network.single_io,
+        "onnx_outputs": literal_list(
+            ["output"] if len(network.graph.outputs) == 1 else list(network.spec.outputs or [])
+        ),
+        "input_constant": "INPUT_SHAPES" if network.several_inputs else "INPUT_SHAPE",
+        **io_literals(network),
+        "example_dtype": ", dtype=torch.int64" if vocab_literal(network) else "",
         **training.view(network, backend),
     }
 
@@ -52,5 +65,7 @@ def emit(network: Network, backend: str, package: str | None = None) -> dict[str
     context = package_context(network, backend, package or default_package(network, backend))
     files = {"model.py": BACKENDS[backend].emit_model(network)}
     for name in PACKAGE_TEMPLATES[backend]:
+        if name == "train.py" and not network.single_io:
+            continue  # the programs train one input and one output (docs/spec.md)
         files[name] = env.get_template(f"{name}.jinja").render(**context)
     return files

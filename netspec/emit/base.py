@@ -108,9 +108,19 @@ def header(network: Network) -> str:
     )
 
 
+def io_literals(network: Network) -> dict[str, str | None]:
+    """INPUT_SHAPES and INPUT_DTYPES of a network with named inputs (None: one input)."""
+    if not network.several_inputs:
+        return {"input_shapes": None, "input_dtypes": None}
+    sources = network.spec.sources()
+    shapes = ", ".join(f"{pystr(n)}: {literal(s)}" for n, s in network.input_shapes.items())
+    dtypes = ", ".join(f"{pystr(n)}: {pystr(sources[n].dtype)}" for n in network.graph.inputs)
+    return {"input_shapes": "{" + shapes + "}", "input_dtypes": "{" + dtypes + "}"}
+
+
 def vocab_literal(network: Network) -> str | None:
     """The generated VOCAB of a token input (None: the input is not tokens)."""
-    vocab = network.spec.input.vocab
+    vocab = None if network.several_inputs else network.spec.sources()[INPUT].vocab
     return None if vocab is None else f"{vocab:_}"
 
 
@@ -268,6 +278,10 @@ class Body:
     input_var: str
     """`x`, or `identity` when a later layer refers to the list's input by name."""
     output_var: str
+    args: list[str] = field(default_factory=lambda: ["x"])
+    """The variables the list's inputs arrive in: `x`, or the network's named inputs."""
+    output_vars: list[str] = field(default_factory=list)
+    """The variables of the network's several outputs (empty: one, `output_var`)."""
 
     @property
     def summary(self) -> str:
@@ -355,11 +369,17 @@ def _body(
             per_use.append([index.first[c] for c in copies])
         line_no = network.document.source.locate(path)[0]
         items.append(Item(name, layer, line_no, per_use, repeated))
-    # Variables: a layer's output gets its own name only when a later layer asks for it.
+    # Variables: a layer's output gets its own name only when a later layer asks for it (or,
+    # of several, it is an output of the network); several inputs arrive in their own names.
     wanted = {ref for item in items for ref in (item.layer.inputs or [])}
+    named = block is None and network.several_inputs
+    outputs = list(network.spec.outputs or []) if block is None else []
+    wanted |= set(outputs)
     input_var = "identity" if INPUT in wanted else "x"
     previous = "x"
     var_of = {INPUT: input_var}
+    if named:
+        var_of = {name: name for name in network.graph.inputs}
     kinds = {item.name: item.kind for item in items}
     for item in items:
         refs = item.layer.inputs
@@ -369,7 +389,19 @@ def _body(
         item.tied = item.shares is not None and kinds[item.shares] == "embedding"
         var_of[item.name] = item.var
         previous = item.var
-    return Body(block, params, doc, line, items, input_var, previous)
+    if outputs:
+        previous = var_of[outputs[0]]
+    return Body(
+        block,
+        params,
+        doc,
+        line,
+        items,
+        input_var,
+        previous,
+        list(network.graph.inputs) if named else ["x"],
+        [var_of[o] for o in outputs] if len(outputs) > 1 else [],
+    )
 
 
 @dataclass(frozen=True)

@@ -136,8 +136,12 @@ def _conv_transpose2d(network: Network, item: Item, name: str) -> dict[str, Any]
     act, _ = fused(layer.activation)
     # Keras's default output_padding (None) differs from torch's where the kernel is smaller
     # than the stride; an explicit one always means torch's formula
-    explicit = layer.output_padding != (0, 0) or any(
-        k < s for k, s in zip(layer.kernel, layer.stride)
+    explicit = item.uniform(
+        "explicit output_padding",
+        lambda n: (
+            n.layer.output_padding != (0, 0)
+            or any(k < s for k, s in zip(n.layer.kernel, n.layer.stride))
+        ),
     )
     return _call(
         expr(layer.filters),
@@ -335,6 +339,12 @@ def _multihead_attention(network: Network, item: Item, name: str) -> dict[str, A
     shapes = network.shapes
     width = item.uniform("feature count", lambda n: shapes[n.inputs[0]][-1])
     heads = layer.heads
+    if any(_misplaced_biases(n, shapes) for use in item.uses for n in use):
+        raise EmitError(
+            f"layer {item.name!r} (line {item.line}): Keras (3.15, on TensorFlow) adds the "
+            "biases of one-feature heads along the steps when there are as many steps as "
+            "heads; use fewer heads (F / heads > 1) or bias: false"
+        )
     return _call(
         expr(heads),
         f"{width} // {heads}" if isinstance(heads, ParamRef) else str(width // heads),
@@ -356,6 +366,15 @@ def _recurrent(network: Network, item: Item, name: str) -> dict[str, Any]:
         last="True" if layer.returns == "last" else None,
         name=name,
     )
+
+
+def _misplaced_biases(node: Node, shapes: dict[str, tuple[int, ...]]) -> bool:
+    """Keras's `ops.add` turns a bias that squeezes to one axis into `tf.nn.bias_add`, which
+    guesses the axis by size: an attention's (heads, 1) projection biases land on the steps
+    of a query or context with as many steps as heads."""
+    heads, ins = node.layer.heads, [shapes[i] for i in node.inputs]  # type: ignore[attr-defined]
+    one_feature = heads > 1 and ins[0][1] == heads
+    return bool(node.layer.bias) and one_feature and any(s[0] == heads for s in ins)  # type: ignore[attr-defined]
 
 
 Call = Callable[[Item, list[str]], str]

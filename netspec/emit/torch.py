@@ -31,6 +31,7 @@ from netspec.emit.base import (
     environment,
     expr,
     header,
+    io_literals,
     literal,
     vocab_literal,
     wrap,
@@ -101,11 +102,11 @@ def _channels(item: Item, ctx: Context, ins: list[str]) -> str:
         defaults = ctx.network.spec.blocks[layer.block].params
         args = {**{k: v for k, v in defaults.items() if v is not None}, **layer.args}
         mapping = {"in_channels": ins[0], **{k: expr(v) for k, v in args.items()}}
-        return _substituted(result, mapping)
-    out = layer.channels(ins)
+        return _simplified(_substituted(result, mapping))
+    shapes = ctx.network.shapes
+    out = layer.channels(ins, item.uniform("input rank", lambda n: len(shapes[n.inputs[0]])))
     if out is None:
-        shapes = ctx.network.shapes
-        return str(item.uniform("flattened size", lambda n: shapes[n.name][0]))
+        return str(item.uniform("flattened size", lambda n: features(shapes[n.name])))
     return out
 
 
@@ -122,6 +123,21 @@ def _substituted(expression: str, mapping: dict[str, str]) -> str:
     return re.sub(r"(?<![\w.])[A-Za-z_]\w*(?![\w.])", one, expression)
 
 
+def _simplified(expression: str) -> str:
+    """`max(a, a)` is `a`, and a `max` of numbers its value (a multiply's channels, in a block
+    used with its gate as wide as its input)."""
+
+    def one(match: re.Match[str]) -> str:
+        args = [a.strip() for a in match.group(1).split(",")]
+        if len(set(args)) == 1:
+            return args[0]
+        if all(a.isdigit() for a in args):
+            return str(max(int(a) for a in args))
+        return match.group(0)
+
+    return re.sub(r"max\(([^()]*)\)", one, expression)
+
+
 def _fixed(item: Item, ctx: Context, out: str) -> bool:
     """Whether every copy of a repeated block takes the channels the first one gives (so one
     constructor expression serves them all)."""
@@ -129,14 +145,18 @@ def _fixed(item: Item, ctx: Context, out: str) -> bool:
 
 
 def _body_view(body: Body, ctx: Context, env: Any, ns: Namespace) -> dict[str, Any]:
-    ctx.channels = {INPUT: "in_channels" if body.block else str(features(ctx.network.input_shape))}
+    if body.block:
+        ctx.channels = {INPUT: "in_channels"}
+    else:
+        shapes = ctx.network.input_shapes.items()
+        ctx.channels = {name: str(features(shape)) for name, shape in shapes}
     ctx.attrs = Namespace({item.name for item in body.items})
     ctx.in_place = in_place(body)
     init: list[str] = []
     forward: list[str] = []
     if body.input_var == "identity":
         forward.append("        identity = x")
-    previous = INPUT
+    previous = INPUT if body.block or not ctx.network.several_inputs else ""
     for item in body.items:
         refs = item.layer.inputs or [previous]
         ins = [ctx.channels[r] for r in refs]
@@ -203,7 +223,8 @@ def _body_view(body: Body, ctx: Context, env: Any, ns: Namespace) -> dict[str, A
         "line": body.line,
         "init": [f"        self.{a} = {p}" for p, a in ctx.kept.items()] + init,
         "forward": forward,
-        "output": body.output_var,
+        "forward_signature": _forward_signature(body),
+        "output": _returned(body),
         "out_channels": ctx.channels[previous],
     }
 
@@ -220,6 +241,20 @@ def _kept(act: ActivationFn | None, ctx: Context) -> ActivationFn | None:
                 ctx.kept[value] = ctx.attrs.claim(value)
             update[key] = ParamRef(f"self.{ctx.kept[value]}")
     return act.model_copy(update=update)
+
+
+def _forward_signature(body: Body) -> str:
+    """`forward`'s line: one tensor `x`, or the network's named inputs; a tuple of tensors
+    back for several outputs."""
+    args = "".join(f", {a}: torch.Tensor" for a in body.args)
+    returns = "torch.Tensor"
+    if body.output_vars:
+        returns = f"tuple[{', '.join(['torch.Tensor'] * len(body.output_vars))}]"
+    return wrap(f"def forward(self{args}) -> {returns}:", 4)
+
+
+def _returned(body: Body) -> str:
+    return ", ".join(body.output_vars) if body.output_vars else body.output_var
 
 
 def _signature(body: Body) -> str:
@@ -261,6 +296,8 @@ def emit_model(network: Network) -> str:
             "nn",
             "F",
             "INPUT_SHAPE",
+            "INPUT_SHAPES",
+            "INPUT_DTYPES",
             "INPUT_DTYPE",
             "NUM_PARAMETERS",
             "build_model",
@@ -303,6 +340,7 @@ def emit_model(network: Network) -> str:
         input_shape=literal(network.input_shape),
         num_parameters=f"{network.params:_}",
         vocab=vocab_literal(network),
+        **io_literals(network),
         uses_functional=bool({"conv1d", "tied"} & kinds)
         or any("F." in line for v in views for line in v["forward"]),
     )

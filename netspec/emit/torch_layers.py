@@ -92,6 +92,7 @@ def in_place(body: Body) -> set[str]:
         source[item.name] = refs[0]
         previous = item.name
     readers[previous] += 1  # the body's output
+    readers.update(body.output_vars)  # the network's several outputs
     fresh = {  # a fused activation's output is what its backward reads
         item.name
         for item in body.items
@@ -133,7 +134,7 @@ def _conv2d(item: Item, ctx: Context, ins: list[str]) -> dict[str, Any]:
     assert isinstance(layer, Conv2d)
     return _joined(
         ins[0],
-        layer.channels(ins),
+        layer.channels(ins, 3),
         f"kernel_size={expr(layer.kernel)}",
         _kw("stride", layer.stride, (1, 1)),
         _conv_padding(item, ctx, layer),

@@ -100,7 +100,7 @@ def view(network: Network, backend: str) -> dict[str, Any]:
             one_hot=literal(target_kind in ("probabilities", "values") and num_classes > 1),
             per_step=literal(objective.per_step),
             ignore_index=literal(objective.ignore_index),
-            vocab=literal(network.spec.input.vocab),
+            vocab=literal(network.spec.sources()[network.graph.inputs[0]].vocab),
             conv=literal(len(network.input_shape) == 3),
             accuracy=literal(objective.accuracy),
             threshold=literal(0.0 if objective.from_logits else 0.5),

@@ -248,6 +248,10 @@ def _check_version(value: Any) -> Any:
     return value
 
 
+SINGLE_INPUT = "input"
+"""The name of the input of a spec with one `input:` (and of a block's own input)."""
+
+
 class NetworkSpec(IRModel):
     """A whole spec file."""
 
@@ -256,7 +260,39 @@ class NetworkSpec(IRModel):
     )
     name: Name = Field(description="the generated model class name")
     doc: Annotated[str, Field(max_length=2000)] | None = None
-    input: InputSpec
+    input: InputSpec | None = None
+    inputs: Annotated[dict[Name, InputSpec], Field(min_length=1, max_length=16)] | None = None
+    """Several named inputs (instead of `input:`); layers name them in their `inputs:`."""
+    outputs: (
+        Annotated[list[Annotated[str, Field(max_length=64)]], Field(min_length=1, max_length=16)]
+        | None
+    ) = None
+    """The layers whose outputs the model returns (default: the last layer's)."""
     blocks: dict[Name, BlockDef] = Field(default_factory=dict, max_length=256)
     layers: Annotated[list[Layer], Field(min_length=1, max_length=10_000)]
     train: Train = Field(default_factory=Train)
+
+    @model_validator(mode="after")
+    def _one_way_of_input(self) -> NetworkSpec:
+        if self.input is None and self.inputs is None:
+            raise PydanticCustomError("input", "input: missing required key (or inputs:)", {})
+        if self.input is not None and self.inputs is not None:
+            raise PydanticCustomError(
+                "input",
+                "give the input as `input: {shape: [...]}` or several as `inputs: {name: "
+                "{shape: [...]}, ...}`, not both",
+                {},
+            )
+        twice = sorted({o for o in self.outputs or () if self.outputs.count(o) > 1})  # type: ignore[union-attr]
+        if twice:
+            raise PydanticCustomError(
+                "outputs", "output {name} is listed twice", {"name": ascii(twice[0])}
+            )
+        return self
+
+    def sources(self) -> dict[str, InputSpec]:
+        """Every input by the name layers refer to it with."""
+        if self.inputs is not None:
+            return dict(self.inputs)
+        assert self.input is not None
+        return {SINGLE_INPUT: self.input}

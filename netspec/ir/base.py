@@ -285,10 +285,11 @@ class LayerBase(IRModel):
         """Multiply-accumulates for one sample (FLOPs = 2 x MACs)."""
         return 0
 
-    def channels(self, inputs: list[str]) -> str | None:
+    def channels(self, inputs: list[str], rank: int) -> str | None:
         """Symbolic output channel count (Python source over block parameters and
         `in_channels`), for code that builds a block for any input; None when it depends on
-        the spatial size too."""
+        the spatial size too. `rank`: of the inputs' per-sample shapes (the channels are the
+        last axis of a (T, F) sequence, axis 0 of the others)."""
         return inputs[0]
 
     @field_validator("inputs")

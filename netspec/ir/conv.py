@@ -126,7 +126,7 @@ class Conv2d(LayerBase):
         c = inputs[0][0]
         return math.prod(output) * (c // self.group_count(c)) * kh * kw
 
-    def channels(self, inputs: list[str]) -> str | None:
+    def channels(self, inputs: list[str], rank: int) -> str | None:
         if not self.depthwise:
             return _as_expr(self.filters)
         if self.multiplier == 1:
@@ -176,7 +176,7 @@ class ConvTranspose2d(LayerBase):
         kh, kw = self.kernel
         return math.prod(inputs[0]) * self.filters * kh * kw
 
-    def channels(self, inputs: list[str]) -> str | None:
+    def channels(self, inputs: list[str], rank: int) -> str | None:
         return _as_expr(self.filters)
 
 

@@ -33,7 +33,7 @@ class Flatten(LayerBase):
     def output_shape(self, inputs: list[Shape]) -> Shape:
         return (math.prod(inputs[0]),)
 
-    def channels(self, inputs: list[str]) -> str | None:
+    def channels(self, inputs: list[str], rank: int) -> str | None:
         return None
 
 
@@ -59,7 +59,7 @@ class Dense(LayerBase):
     def macs(self, inputs: list[Shape], output: Shape) -> int:
         return math.prod(inputs[0]) * self.units
 
-    def channels(self, inputs: list[str]) -> str | None:
+    def channels(self, inputs: list[str], rank: int) -> str | None:
         return _as_expr(self.units)
 
 
@@ -112,8 +112,9 @@ class Concat(LayerBase):
             sum(s[i] for s in inputs) if i == self.axis else d for i, d in enumerate(first)
         )
 
-    def channels(self, inputs: list[str]) -> str | None:
-        return " + ".join(inputs) if self.axis == 0 else inputs[0]
+    def channels(self, inputs: list[str], rank: int) -> str | None:
+        features = 1 if rank == 2 else 0
+        return " + ".join(inputs) if self.axis == features else inputs[0]
 
 
 class Multiply(LayerBase):
@@ -137,6 +138,14 @@ class Multiply(LayerBase):
                 )
             out.append(max(sizes))
         return tuple(out)
+
+    def channels(self, inputs: list[str], rank: int) -> str | None:
+        """The widest input's: a gate of one channel (or feature) broadcasts."""
+        if len(set(inputs)) == 1:
+            return inputs[0]
+        if all(i.isdigit() for i in inputs):
+            return str(max(int(i) for i in inputs))
+        return f"max({', '.join(inputs)})"
 
 
 class Scale(LayerBase):

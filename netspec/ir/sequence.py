@@ -56,7 +56,7 @@ class Embedding(LayerBase):
     def param_count(self, inputs: list[Shape]) -> tuple[int, int]:
         return self.vocab * self.dim, 0  # type: ignore[operator]
 
-    def channels(self, inputs: list[str]) -> str | None:
+    def channels(self, inputs: list[str], rank: int) -> str | None:
         return _as_expr(self.dim)
 
 
@@ -157,7 +157,7 @@ class Conv1d(LayerBase):
     def macs(self, inputs: list[Shape], output: Shape) -> int:
         return math.prod(output) * inputs[0][1] * self.kernel  # type: ignore[operator]
 
-    def channels(self, inputs: list[str]) -> str | None:
+    def channels(self, inputs: list[str], rank: int) -> str | None:
         return _as_expr(self.filters)
 
 
@@ -213,7 +213,8 @@ class MultiheadAttention(LayerBase):
     type: Literal["multihead_attention"]
     heads: PosInt
     dropout: Rate = 0.0
-    causal: Bool = False
+    causal: bool = False
+    """Not a block parameter: Keras takes it per call, where a block has no parameters."""
     bias: Bool = True
     arity: ClassVar[tuple[int, int]] = (1, 2)
 
@@ -280,7 +281,7 @@ class _Recurrent(LayerBase):
         per = [self.gates * units * (w + units) for w in self._widths(inputs[0])]  # type: ignore[operator]
         return inputs[0][0] * self.directions() * sum(per)
 
-    def channels(self, inputs: list[str]) -> str | None:
+    def channels(self, inputs: list[str], rank: int) -> str | None:
         units = _as_expr(self.units)
         if not self.bidirectional:
             return units

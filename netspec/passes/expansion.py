@@ -26,6 +26,11 @@ class _TooLarge(Exception):
     """Expansion stopped at `MAX_LAYERS` (the problem is already recorded)."""
 
 
+UNNAMED = "\0unnamed"
+"""The "previous layer" before the first layer of a network with several inputs: there is
+none, so that layer must name its inputs."""
+
+
 class _Expander:
     def __init__(self, spec: NetworkSpec, source: SourceMap) -> None:
         self.spec = spec
@@ -36,6 +41,8 @@ class _Expander:
         self.instances: list[Instance] = []
         self.refs: dict[tuple[int, Path_], dict[str, Path_]] = {}
         """`_refs` of each layer (the spec keeps the layers alive, so their ids stay unique)."""
+        self.listed: dict[str, str | None] = {}
+        """The network's own layers' output nodes by local name (and its inputs)."""
         self.bound: dict[tuple[Any, ...], LayerBase] = {}
         """Each layer bound to the values of the parameters it uses: a block used a thousand times
         with the same arguments is validated once (the layers are frozen, so they can be shared)."""
@@ -51,10 +58,15 @@ class _Expander:
         entry: str | None,
         args: dict[str, Any] | None,
         chain: tuple[str, ...],
+        sources: dict[str, str] | None = None,
     ) -> str | None:
-        """Expand one layer list; returns the name of its output node (None if broken)."""
+        """Expand one layer list; returns the name of its output node (None if broken).
+        `sources`: the names the list can refer to before its first layer (a network's
+        several inputs; default: `input`, the list's own)."""
         local = self._local_names(layers, base)
-        outputs: dict[str, str | None] = {INPUT: entry}
+        outputs: dict[str, str | None] = dict(sources) if sources else {INPUT: entry}
+        if not prefix:  # the network's own list: its `outputs:` name these
+            self.listed = outputs
         written: dict[str, LayerBase] = {}
         """The earlier layers of this list, bound, by local name (what `share:` can name)."""
         previous = entry
@@ -66,6 +78,8 @@ class _Expander:
                 outputs[name] = previous = None
                 ok = False
                 continue
+            if sources and layer.name in sources:
+                self.fail((*path, "name"), f"name {layer.name!r} is the name of an input")
             inputs = self._inputs(layer, path, outputs, previous, index, local)
             full = prefix + name
             shares = None
@@ -150,6 +164,12 @@ class _Expander:
         index: int,
         local: list[str],
     ) -> tuple[str, ...] | None:
+        if layer.inputs is None and previous == UNNAMED:
+            self.fail(
+                (*path, "type"),
+                "the network has several inputs: name this layer's in its inputs: [...]",
+            )
+            return None
         if layer.inputs is None:
             found: list[str | None] = [previous]
         else:
@@ -416,20 +436,49 @@ def _substitute(value: Any, args: dict[str, Any]) -> Any:
 def expand(spec: NetworkSpec, source: SourceMap) -> Graph:
     """Flatten blocks and repeats into a graph of concrete layers with hierarchical names."""
     expander = _Expander(spec, source)
+    names = tuple(spec.sources())
+    several = spec.inputs is not None
     try:
-        output = expander.body(list(spec.layers), ("layers",), "", INPUT, None, ())
+        last = expander.body(
+            list(spec.layers),
+            ("layers",),
+            "",
+            UNNAMED if several else INPUT,
+            None,
+            (),
+            {n: n for n in names} if several else None,
+        )
     except _TooLarge:
         raise SpecError(expander.problems) from None
+    outputs = _outputs(expander, spec, last)
     if not expander.problems:  # after a wiring error, "never used" is mostly its echo
-        _check_used(expander, output)
-    if expander.problems or output is None:
+        _check_used(expander, outputs, names)
+    if expander.problems or not outputs:
         raise SpecError(expander.problems or [source.problem((), "network has no output")])
-    return Graph(tuple(expander.nodes), tuple(expander.instances), output)
+    return Graph(tuple(expander.nodes), tuple(expander.instances), outputs, names)
 
 
-def _check_used(expander: _Expander, output: str | None) -> None:
-    """Every layer must reach the output: an unused branch is almost always a wiring mistake."""
-    used = {output} | {i for n in expander.nodes for i in n.inputs}
+def _outputs(expander: _Expander, spec: NetworkSpec, last: str | None) -> tuple[str, ...]:
+    """The nodes of the spec's `outputs:` (by the names of its layers), or the last layer's."""
+    if spec.outputs is None:
+        return () if last is None else (last,)
+    found = []
+    for index, name in enumerate(spec.outputs):
+        if name not in expander.listed or name in spec.sources():
+            hint = parse_.suggest(name, [k for k in expander.listed if k not in spec.sources()])
+            expander.fail(("outputs", index), f"output {name!r} is not a layer{hint}")
+        elif expander.listed[name] is not None:
+            found.append(expander.listed[name])
+    return tuple(found) if len(found) == len(spec.outputs) else ()
+
+
+def _check_used(expander: _Expander, outputs: tuple[str, ...], inputs: tuple[str, ...]) -> None:
+    """Every layer must reach an output, and every input a layer: an unused branch or input
+    is almost always a wiring mistake."""
+    used = set(outputs) | {i for n in expander.nodes for i in n.inputs}
     for node in expander.nodes:
         if node.name not in used:
             expander.fail(node.path, f"output of {node.name!r} is never used")
+    for name in inputs:
+        if name not in used:
+            expander.fail(("inputs", name), f"input {name!r} is never used", key=True)

@@ -6,11 +6,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from netspec.ir import LayerBase
+from netspec.ir import SINGLE_INPUT, LayerBase
 from netspec.spec import Path_
 
-INPUT = "input"
-"""The name by which a layer list refers to its own input (the network's, or the block's)."""
+INPUT = SINGLE_INPUT
+"""The name by which a layer list refers to its own input (the network's one `input:`, or the
+block's); a network with several `inputs:` names each."""
 
 MAX_LAYERS = 100_000
 """Most concrete layers a network may expand to: nested blocks and repeats multiply."""
@@ -50,4 +51,12 @@ class Graph:
     nodes: tuple[Node, ...]
     """In topological order (the order of the spec)."""
     instances: tuple[Instance, ...]
-    output: str
+    outputs: tuple[str, ...]
+    """The nodes whose outputs the model returns, in the spec's order."""
+    inputs: tuple[str, ...] = (INPUT,)
+    """The network's inputs, by the names layers use."""
+
+    @property
+    def output(self) -> str:
+        """The first output: the one the loss applies to."""
+        return self.outputs[0]

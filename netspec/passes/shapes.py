@@ -7,8 +7,8 @@ import math
 from dataclasses import dataclass
 
 from netspec.errors import SpecError
-from netspec.ir import LayerBase, Shape, ShapeError, fmt
-from netspec.passes.nodes import INPUT, Graph
+from netspec.ir import InputSpec, LayerBase, Shape, ShapeError, fmt
+from netspec.passes.nodes import Graph
 from netspec.spec import SourceMap
 
 
@@ -22,20 +22,22 @@ class Stats:
 
 
 def infer_shapes(
-    graph: Graph, input_shape: Shape, source: SourceMap, vocab: int | None = None
+    graph: Graph, sources: dict[str, InputSpec], source: SourceMap
 ) -> dict[str, Shape]:
     """Output shape of every node, by the layer formulas; impossible shapes are located errors.
 
-    `vocab`: the input is token ids below it, which only an embedding (of at least that many
-    rows) takes; every other layer takes float features."""
-    shapes: dict[str, Shape] = {INPUT: input_shape}
+    An input of token ids (below its `vocab`) goes only into an embedding (of at least that
+    many rows); every other layer takes float features."""
+    shapes: dict[str, Shape] = {name: tuple(spec.shape) for name, spec in sources.items()}
+    vocabs = {name: spec.vocab for name, spec in sources.items() if spec.vocab is not None}
     problems = []
     for node in graph.nodes:
         if any(i not in shapes for i in node.inputs):
             continue
         ins = [shapes[i] for i in node.inputs]
+        tokens = [vocabs[i] for i in node.inputs if i in vocabs]
         try:
-            _check_dtype(node.layer, INPUT in node.inputs and vocab is not None, vocab)
+            _check_dtype(node.layer, bool(tokens), max(tokens, default=None))
             shapes[node.name] = node.layer.output_shape(ins)
         except ShapeError as exc:
             problems.append(source.problem(node.path, f"{node.name}: {exc}"))

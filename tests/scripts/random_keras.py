@@ -7,7 +7,7 @@ The Keras twin of random_torch.py (see there for the manifest): the same weights
 and results, converted at the edges so that the results compare directly with torch's.
 
 - Layout: the model takes channels-last images, so x (and image-shaped mse targets) are
-  transposed in, and image outputs transposed back.
+  transposed in, and image outputs transposed back; sequences and token ids are alike.
 - Flatten order: Keras flattens (H, W, C), so a flat output derived from a flatten is a
   permutation of torch's (`netspec.weights.feature_orders`): Keras's feature i is torch's
   `order[i]`. The targets are permuted to match (class indices mapped, target vectors
@@ -51,8 +51,8 @@ def gradients(model, network, grads):
     gradient for `to_arrays`, then restored."""
     variables = model.trainable_variables
     saved = [np.array(v.numpy()) for v in variables]
-    for v, g in zip(variables, grads):
-        v.assign(np.zeros(v.shape, v.dtype) if g is None else g)
+    for v, g in zip(variables, grads):  # (an embedding's is sparse: IndexedSlices)
+        v.assign(np.zeros(v.shape, v.dtype) if g is None else tf.convert_to_tensor(g))
     arrays = {
         layer: {key: np.array(value) for key, value in values.items()}
         for layer, values in weights.to_arrays(model, network).items()

@@ -5,8 +5,9 @@
 
 The manifest (JSON) names the folder holding the packages and, per network, its spec, its
 torch package, the weights to load (.npz, netspec.weights' torch layout), the data (.npz: x,
-and t, the loss's targets, in the spec's channels-first layout), the modes to run (`eval`,
-and `train` where the function is deterministic) and where to write the results (.npz):
+float features or int64 token ids, and t, the loss's targets, in the spec's channels-first
+layout), the modes to run (`eval`, and `train` where the function is deterministic) and
+where to write the results (.npz):
 per mode, the output `<mode>/y`, the loss `<mode>/loss` (the generated train.py's
 `make_loss()`) and the gradient of every weight, `<mode>/grad/<layer>/<key>`, in netspec.weights'
 torch layout. Prints one JSON line: per network, the parameter counts, the output shape of every
@@ -71,7 +72,8 @@ def run(entry):
             hooks.append(module.register_forward_hook(record(name)))
 
     data = np.load(entry["data"])
-    x = torch.from_numpy(data["x"]).to(dtype)
+    x = torch.from_numpy(data["x"])
+    x = x if x.dtype == torch.int64 else x.to(dtype)  # token ids stay int64
     t = torch.from_numpy(data["t"])
     t = t if t.dtype == torch.int64 else t.to(dtype)
     loss_fn = make_loss()

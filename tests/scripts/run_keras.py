@@ -55,8 +55,15 @@ def keras_order(array):
 
 shared = {n.shares for n in network.nodes if n.shares} | {n.name for n in network.nodes if n.shares}
 probe = [n.name for n in network.nodes if n.name not in shared]
-x = np.load(args.x)["x"] if args.x else np.random.rand(2, *module.INPUT_SHAPE)
-x = keras_order(x if x.dtype.kind == "i" else x.astype("float32"))
+data = np.load(args.x)
+
+
+def prepared(array):
+    return keras_order(array if array.dtype.kind == "i" else array.astype("float32"))
+
+
+named = getattr(module, "INPUT_SHAPES", None)  # several inputs, by name
+x = {n: prepared(data[n]) for n in named} if named else prepared(data["x"])
 names = {layer.name for layer in model.layers}
 
 
@@ -66,14 +73,32 @@ def last_step(name):
 
 
 probed = [model.get_layer(last_step(n)).output for n in probe]
-outputs = keras.Model(model.inputs, probed)(x, training=False)
+outputs = keras.Model(model.input, probed)(x, training=False)
 outputs = outputs if isinstance(outputs, (list, tuple)) else [outputs]  # one probed layer
 shapes = {n: spec_order(np.shape(o)[1:]) for n, o in zip(probe, outputs)}
-y = np.asarray(model(x, training=False))
+
+
+def spec_layout(out):
+    """An output in the spec's layout; several flattened and concatenated (as run_torch.py)."""
+    if isinstance(out, (list, tuple)):
+        return np.concatenate([spec_layout(o).reshape(len(o), -1) for o in out], axis=1)
+    out = np.asarray(out)
+    return out.transpose(0, 3, 1, 2) if out.ndim == 4 else out
+
+
+y = spec_layout(model(x, training=False))
 if args.y:
-    np.save(args.y, y.transpose(0, 3, 1, 2) if y.ndim == 4 else y)
+    np.save(args.y, y)
 if args.grads:
-    r = keras_order(np.load(args.x)["r"])
+    r = np.load(args.x)["r"]  # in the spec's layout, as spec_ops makes the outputs
+
+    def spec_ops(out):
+        """spec_layout in keras.ops, so that gradients flow through it."""
+        if isinstance(out, (list, tuple)):
+            flat = [keras.ops.reshape(spec_ops(o), (keras.ops.shape(o)[0], -1)) for o in out]
+            return keras.ops.concatenate(flat, axis=1)
+        return keras.ops.transpose(out, (0, 3, 1, 2)) if len(out.shape) == 4 else out
+
     trainable = model.trainable_variables
     if keras.backend.backend() == "jax":
         import jax
@@ -82,14 +107,14 @@ if args.grads:
 
         def objective(values):
             out, _ = model.stateless_call(values, frozen, x, training=False)
-            return (out * r).sum()
+            return keras.ops.sum(spec_ops(out) * r)
 
         grads = jax.grad(objective)([v.value for v in trainable])
     else:
         import tensorflow as tf
 
         with tf.GradientTape() as tape:
-            objective = keras.ops.sum(model(x, training=False) * r)
+            objective = keras.ops.sum(spec_ops(model(x, training=False)) * r)
         grads = tape.gradient(objective, trainable)
         grads = [
             None if g is None else tf.convert_to_tensor(g) for g in grads
@@ -108,7 +133,7 @@ print(
             "buffers": count(model.non_trainable_weights),
             "constant": module.NUM_PARAMETERS,
             "shapes": shapes,
-            "output": spec_order(y.shape[1:]),
+            "output": [int(d) for d in y.shape[1:]],  # y is in the spec's layout already
         }
     )
 )

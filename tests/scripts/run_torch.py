@@ -63,9 +63,23 @@ def record(name):
 for name, layer in model.named_modules():
     if name in names:
         layer.register_forward_hook(record(name))
-x = torch.from_numpy(np.load(args.x)["x"]) if args.x else torch.randn(2, *module.INPUT_SHAPE)
+data = np.load(args.x)
+named = getattr(module, "INPUT_SHAPES", None)  # several inputs, by name
+inputs = (
+    {n: torch.from_numpy(data[n]) for n in named} if named else {"x": torch.from_numpy(data["x"])}
+)
+
+
+def forward() -> torch.Tensor:
+    """The model's output, or its several outputs flattened and concatenated (spec order)."""
+    out = model(**inputs)
+    if isinstance(out, tuple):
+        return torch.cat([o.reshape(len(o), -1) for o in out], dim=1)
+    return out
+
+
 with torch.no_grad():
-    y = model(x)
+    y = forward()
 if args.y:
     np.save(args.y, y.numpy())
 if args.grads:
@@ -74,7 +88,7 @@ if args.grads:
     # writes them in torch's layout (and the Keras run in Keras's, converted the same way).
     r = torch.from_numpy(np.load(args.x)["r"])
     model.zero_grad()
-    (model(x) * r).sum().backward()
+    (forward() * r).sum().backward()
     with torch.no_grad():
         for p in model.parameters():
             p.copy_(p.grad if p.grad is not None else torch.zeros_like(p))

@@ -146,11 +146,17 @@ def count(package: Path) -> dict:
             unknown.add(f"{type(module).__module__}.{type(module).__qualname__}")
         else:
             module.register_forward_hook(hook(name, counter))
-    dtype = torch.int64 if getattr(model_module, "INPUT_DTYPE", None) == "int64" else None
-    x = torch.zeros(1, *model_module.INPUT_SHAPE, device="meta", dtype=dtype)
+    shapes = getattr(model_module, "INPUT_SHAPES", None) or {"x": model_module.INPUT_SHAPE}
+    dtypes = getattr(model_module, "INPUT_DTYPES", None) or {
+        "x": getattr(model_module, "INPUT_DTYPE", "float32")
+    }
+    inputs = {
+        name: torch.zeros(1, *shape, device="meta", dtype=getattr(torch, dtypes[name]))
+        for name, shape in shapes.items()
+    }
     flops = FlopCounterMode(display=False)
     with torch.no_grad(), flops:
-        model(x)
+        model(**inputs)
     return {
         "hooks": sum(per_module.values()),
         "flop_counter": flops.get_total_flops() // 2,

@@ -31,7 +31,9 @@ def export_onnx(model: nn.Module, path: str | Path, *, opset: int = OPSET) -> Pa
     """Write `model` (switched to eval mode) to `path` as ONNX with a dynamic batch axis."""
     path = Path(path)
     model.eval()
-    example = torch.zeros(2, *INPUT_SHAPE)
+    example = (torch.zeros(2, *INPUT_SHAPE),)
+    inputs = ["input"]
+    outputs = ["output"]
     # The TorchScript-based exporter: the default before torch 2.9, chosen with
     # dynamo=False since 2.5 (the newer exporter needs the onnxscript package).
     takes_dynamo = "dynamo" in signature(torch.onnx.export).parameters
@@ -41,12 +43,12 @@ def export_onnx(model: nn.Module, path: str | Path, *, opset: int = OPSET) -> Pa
         warnings.simplefilter("ignore", DeprecationWarning)
         torch.onnx.export(
             model,
-            (example,),
+            example,
             str(path),
             opset_version=opset,
-            input_names=["input"],
-            output_names=["output"],
-            dynamic_axes={"input": {0: "batch"}, "output": {0: "batch"}},
+            input_names=inputs,
+            output_names=outputs,
+            dynamic_axes={name: {0: "batch"} for name in inputs + outputs},
             **legacy,
         )
     return path

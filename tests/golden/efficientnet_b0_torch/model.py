@@ -125,7 +125,9 @@ class MbconvNoexpand(nn.Module):
         # spec line 37
         self.se = SqueezeExcitation(in_channels, channels=channels, squeeze=squeeze)
         # spec line 38
-        self.project = nn.Conv2d(channels, filters, kernel_size=1, bias=False)
+        self.project = nn.Conv2d(
+            max(channels, in_channels), filters, kernel_size=1, bias=False
+        )
         # spec line 39
         self.project_bn = nn.BatchNorm2d(filters, eps=1e-05, momentum=0.1)
 
