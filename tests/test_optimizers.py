@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import math
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -37,7 +38,7 @@ train:
   optimizer: {optimizer}
   schedule: {schedule}
   epochs: 3
-"""
+{clip}"""
 
 OPTIMIZERS = {
     "sgd": "{type: sgd, lr: 0.1, momentum: 0.0}",
@@ -55,7 +56,10 @@ SCHEDULES = {
     "step": "{type: step, step_size: 1, gamma: 0.5}",
     "cosine": "cosine",
 }
-EXTRA_SCHEDULES = {"step2": "{type: step, step_size: 2, gamma: 0.1}"}
+EXTRA_SCHEDULES = {
+    "step2": "{type: step, step_size: 2, gamma: 0.1}",
+    "warmup": "{type: cosine, warmup_epochs: 2}",
+}
 """Only for the learning rates of five epochs: a step size above 1."""
 LOSS_SCALED = {"momentum_wd-step", "adam_wd-cosine", "adamw-step"}
 """Cases whose Keras optimizer is wrapped in keras.optimizers.LossScaleOptimizer, as the
@@ -83,10 +87,15 @@ def cases() -> list[dict]:
         {"id": f"momentum-{s}", "optimizer": OPTIMIZERS["momentum"], "schedule": text}
         for s, text in EXTRA_SCHEDULES.items()
     ]
+    out += [  # clip_grad_norm: the kernel's gradients (norm about 1.7) are scaled to 0.5
+        {"id": f"{o}-clip", "optimizer": OPTIMIZERS[o], "schedule": "cosine", "steps": True}
+        for o in ("momentum_wd", "adamw")
+    ]
     for case in out:
         case["lr"] = 0.1 if case["optimizer"].startswith("{type: sgd") else 0.01
         case["epochs"] = EPOCHS
         case["loss_scale"] = case["id"] in LOSS_SCALED
+        case["clip"] = 0.5 if case["id"].endswith("-clip") else None
         case["id"] = case["id"].replace("-", "__")
     return out
 
@@ -115,7 +124,8 @@ def packages(tmp_path_factory) -> tuple[Path, ...]:
     """Both packages of every case, the cases as JSON and the data: the scripts' arguments."""
     root = tmp_path_factory.mktemp("optimizers")
     for case in CASES:
-        spec = SPEC.format(optimizer=case["optimizer"], schedule=case["schedule"])
+        clip = "" if case["clip"] is None else f"  clip_grad_norm: {case['clip']}\n"
+        spec = SPEC.format(optimizer=case["optimizer"], schedule=case["schedule"], clip=clip)
         path = root / f"{case['id']}.yaml"
         path.write_text(spec, encoding="utf-8")
         for backend in ("torch", "keras"):
@@ -196,3 +206,7 @@ def test_same_learning_rate_every_epoch(torch, keras) -> None:
             assert want == pytest.approx([0.1, 0.1, 0.01, 0.01, 0.001])
         if case["schedule"] == "cosine":
             assert want[0] == case["lr"] and want[1] < want[0]
+        if "warmup_epochs: 2" in case["schedule"]:  # up over 2 epochs, then cosine over 3
+            lr = case["lr"]
+            cosine = [lr * 0.5 * (1 + math.cos(math.pi * k / 3)) for k in range(3)]
+            assert want == pytest.approx([lr / 3, 2 * lr / 3, *cosine])

@@ -839,6 +839,15 @@ CASES: dict[str, list[tuple[str, str]]] = {
             "loss binary_cross_entropy needs one vector per sample",
         ),
     ],
+    "ir.train.Train._warmup_within_the_run: schedule.warmup_epochs {} leaves none of the {} epochs to decay over; warm up for fewer epochs": [
+        (
+            net(
+                "{type: dense, units: 3}",
+                train="{epochs: 2, schedule: {type: cosine, warmup_epochs: 2}}",
+            ),
+            "schedule.warmup_epochs 2 leaves none of the 2 epochs to decay over",
+        ),
+    ],
     "objective.check: ignore_index is for the loss cross_entropy; the loss is {}": [
         (
             net("{type: dense, units: 3}", train="{loss: mse, ignore_index: 0}"),

@@ -33,6 +33,13 @@ PROGRAMS = {
         "{loss: nll, optimizer: {type: adam, weight_decay: 0.01}, schedule: cosine}",
         True,
     ),
+    "ce_adamw_warmup_clip": (
+        "[5]",
+        "  - {type: dense, units: 3}\n",
+        "{loss: cross_entropy, optimizer: adamw, schedule: {type: cosine, warmup_epochs: 1}, "
+        "clip_grad_norm: 0.1}",
+        True,
+    ),
     "kl_adamw_none": (
         "[5]",
         "  - {type: dense, units: 3}\n  - {type: log_softmax}\n",

@@ -55,6 +55,8 @@ class TrainingView:
     """Targets that count in neither loss nor accuracy (None: none)."""
     vocab: str
     """Token-id inputs: the bound of the ids (None: float inputs)."""
+    clip: str
+    """The global gradient norm steps are clipped to (None: no clipping)."""
     conv: str
     accuracy: str
     """None, "categorical" or "binary", as a literal."""
@@ -101,6 +103,7 @@ def view(network: Network, backend: str) -> dict[str, Any]:
             per_step=literal(objective.per_step),
             ignore_index=literal(objective.ignore_index),
             vocab=literal(network.spec.sources()[network.graph.inputs[0]].vocab),
+            clip=literal(train.clip_grad_norm),
             conv=literal(len(network.input_shape) == 3),
             accuracy=literal(objective.accuracy),
             threshold=literal(0.0 if objective.from_logits else 0.5),
@@ -121,8 +124,18 @@ def _optimizer_template(train: Train) -> str:
     return "sgd" if isinstance(train.optimizer, Sgd) else "adam"
 
 
+def _clip(train: Train) -> str:
+    """Keras clips in the optimizer, by the global norm as torch's `clip_grad_norm_`."""
+    norm = train.clip_grad_norm
+    return "" if norm is None else f", global_clipnorm={literal(norm)}"
+
+
 def _kwargs(**kwargs: Any) -> str:
     return ", ".join(f"{k}={v}" for k, v in kwargs.items())
+
+
+_COSINE_AFTER_WARMUP = "0.5 * (1.0 + math.cos(math.pi * (epoch - warmup) / (epochs - warmup)))"
+"""The cosine factor of an epoch after the warm-up (the same text in both programs)."""
 
 
 def _torch(train: Train) -> tuple[str, str]:
@@ -149,6 +162,19 @@ def _torch(train: Train) -> tuple[str, str]:
             "return torch.optim.lr_scheduler.StepLR(optimizer, "
             f"step_size={literal(sched.step_size)}, gamma={literal(sched.gamma)})"
         )
+    elif isinstance(sched, CosineSchedule) and sched.warmup_epochs:
+        return optimizer, "\n".join(
+            [
+                f"    warmup = {literal(sched.warmup_epochs)}",
+                "",
+                "    def factor(epoch: int) -> float:",
+                "        if epoch < warmup:",
+                "            return (epoch + 1) / (warmup + 1)",
+                f"        return {_COSINE_AFTER_WARMUP}",
+                "",
+                "    return torch.optim.lr_scheduler.LambdaLR(optimizer, factor)",
+            ]
+        )
     elif isinstance(sched, CosineSchedule):
         line = "return torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=epochs)"
     else:
@@ -167,6 +193,7 @@ def _keras(train: Train) -> tuple[str, str]:
             weight_decay=literal(opt.weight_decay),
         )
         callee = "TorchSGD"
+        args += _clip(train)
     else:
         assert isinstance(opt, (Adam, AdamW)), opt
         args = _kwargs(
@@ -175,10 +202,20 @@ def _keras(train: Train) -> tuple[str, str]:
             decoupled=literal(isinstance(opt, AdamW)),
         )
         callee = "TorchAdam"
+        args += _clip(train)
     optimizer = wrap(f"return {callee}({args})", 4)
     sched = train.schedule
     if isinstance(sched, StepSchedule):
         expr = f"lr * {literal(sched.gamma)} ** (epoch // {literal(sched.step_size)})"
+    elif isinstance(sched, CosineSchedule) and sched.warmup_epochs:
+        return optimizer, "\n".join(
+            [
+                f"    warmup = {literal(sched.warmup_epochs)}",
+                "    if epoch < warmup:",
+                "        return lr * (epoch + 1) / (warmup + 1)",
+                f"    return lr * {_COSINE_AFTER_WARMUP}",
+            ]
+        )
     elif isinstance(sched, CosineSchedule):
         expr = "lr * 0.5 * (1.0 + math.cos(math.pi * epoch / epochs))"
     else:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import Field, ValidationInfo, field_validator
+from pydantic import Field, ValidationInfo, field_validator, model_validator
 from pydantic_core import PydanticCustomError
 
 from netspec.ir.base import IRModel, tagged
@@ -46,9 +46,11 @@ class StepSchedule(IRModel):
 
 
 class CosineSchedule(IRModel):
-    """Cosine decay from `lr` to 0 over the run's epochs."""
+    """Cosine decay from `lr` to 0 over the run's epochs; with `warmup_epochs` W, the first W
+    epochs ramp up linearly (epoch e at lr * (e + 1) / (W + 1)) and the decay takes the rest."""
 
     type: Literal["cosine"]
+    warmup_epochs: Annotated[int, Field(ge=0, le=100_000)] = 0
 
 
 class NoSchedule(IRModel):
@@ -71,5 +73,21 @@ class Train(IRModel):
     epochs: Annotated[int, Field(ge=1, le=100_000)] = 10
     metrics: Annotated[list[Literal["accuracy"]], Field(max_length=4)] | None = None
     """None: accuracy for every loss but mse (see netspec.objective)."""
+    clip_grad_norm: Annotated[float, Field(gt=0.0, le=1e6)] | None = None
+    """Before each step, scale the gradients down so that their global 2-norm (over every
+    weight) is at most this (torch's `clip_grad_norm_`, Keras's `global_clipnorm`)."""
     ignore_index: Annotated[int, Field(ge=-1, le=1 << 20)] | None = None
+
+    @model_validator(mode="after")
+    def _warmup_within_the_run(self) -> Train:
+        warmup = getattr(self.schedule, "warmup_epochs", 0)
+        if warmup >= self.epochs:
+            raise PydanticCustomError(
+                "warmup",
+                "schedule.warmup_epochs {warmup} leaves none of the {epochs} epochs to decay "
+                "over; warm up for fewer epochs",
+                {"warmup": warmup, "epochs": self.epochs},
+            )
+        return self
+
     """cross_entropy: targets equal to it (padding) count in neither the loss nor accuracy."""

@@ -51,6 +51,7 @@ def run_torch(train, case) -> dict:
     for step in range(steps):
         for p, g in zip(params, grads):
             p.grad = torch.from_numpy(g[step].copy())
+        train.clip_gradients(params)  # as the program's step does
         optimizer.step()
         trajectory.append(flat(p.detach().numpy() for p in params))
         if (step + 1) % STEPS_PER_EPOCH == 0:

@@ -53,6 +53,8 @@ IGNORE_INDEX = None
 """Targets equal to it (padding) count in neither the loss nor accuracy."""
 VOCAB = None
 """Token-id inputs: each id is below VOCAB (None: float inputs)."""
+CLIP_GRAD_NORM = None
+"""Each step's gradients are scaled down to this global 2-norm at most (None: not clipped)."""
 EPOCHS = 300
 BATCH_SIZE = 256
 LEARNING_RATE = 0.045
@@ -471,6 +473,13 @@ def make_scheduler(optimizer: torch.optim.Optimizer, epochs: int):
     return torch.optim.lr_scheduler.StepLR(optimizer, step_size=1, gamma=0.98)
 
 
+def clip_gradients(params) -> None:
+    """The spec's `clip_grad_norm`: the gradients of all weights together, scaled down to a
+    global 2-norm of CLIP_GRAD_NORM when above it."""
+    if CLIP_GRAD_NORM is not None:
+        torch.nn.utils.clip_grad_norm_(params, CLIP_GRAD_NORM)
+
+
 def make_loss() -> nn.Module:
     return nn.CrossEntropyLoss()
 
@@ -555,10 +564,13 @@ class Trainer:
         self.optimizer.zero_grad(set_to_none=True)
         if self.scaler.is_enabled():  # fp16: scale, skip steps with inf gradients
             self.scaler.scale(loss).backward()
+            self.scaler.unscale_(self.optimizer)  # clip the true gradients
+            clip_gradients(self.model.parameters())
             self.scaler.step(self.optimizer)
             self.scaler.update()
         else:
             loss.backward()
+            clip_gradients(self.model.parameters())
             self.optimizer.step()
         return loss.detach(), correct
 
