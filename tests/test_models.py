@@ -21,6 +21,9 @@ from tests.frameworks import KERAS_BACKENDS, run
 ROOT = Path(__file__).parent.parent
 SPECS = sorted((ROOT / "specs").glob("*.yaml")) + sorted((ROOT / "tests" / "specs").glob("*.yaml"))
 BATCH = 2
+GRADIENT_PARAMS = 30_000_000
+"""Networks up to this size also compare gradients: VGG-16 and ViT-B/16 would add minutes of
+CPU, and every kind of theirs is in a smaller spec."""
 RUNS = ("torch", *(f"keras-{backend}" for backend in KERAS_BACKENDS))
 
 
@@ -67,9 +70,16 @@ class Built:
             out / "y_torch.npy",
             "--save",
             out / "w_torch.npz",
-            "--grads",
-            out / "g_torch.npz",
+            *self.grads("torch"),
         )
+
+    def grads(self, name: str) -> list:
+        """The run's flag to write the gradients (none for the largest networks)."""
+        return ["--grads", self.out / f"g_{name}.npz"] if self.with_gradients else []
+
+    @property
+    def with_gradients(self) -> bool:
+        return self.network.params <= GRADIENT_PARAMS
 
     def result(self, name: str) -> dict:
         if name not in self.runs:
@@ -87,8 +97,7 @@ class Built:
                     self.out / "w_torch.npz",
                     "--save",
                     self.out / f"w_{name}.npz",
-                    "--grads",
-                    self.out / f"g_{name}.npz",
+                    *self.grads(name),
                     keras_backend=backend,
                 )
             except AssertionError as exc:
@@ -150,7 +159,15 @@ def test_weights_survive_the_round_trip_to_keras_and_back(built, name):
 @pytest.mark.parametrize("name", RUNS[1:])
 def test_torch_and_keras_gradients_agree_given_the_same_weights(built, name):
     """The gradient of sum(outputs * r), r fixed, with respect to every weight, in inference
-    mode: each backend computes the same function of its weights, not only of its input."""
+    mode: each backend computes the same function of its weights, not only of its input.
+
+    Per array: the gradients agree within 1e-5 (relative to the array's largest, at least 1)
+    in at least 99% of the elements and within 1% in norm. Not all of them: in a deep ReLU
+    network a pre-activation within float32 rounding of 0 is positive in one backend and not
+    in the other, and the gradient of everything below it changes there. A weight laid out
+    wrongly (transposed, permuted, another gate) changes nearly every element."""
+    if not built.with_gradients:
+        pytest.skip(f"over {GRADIENT_PARAMS:,} parameters")
     built.result(name)
     with (
         np.load(built.out / "g_torch.npz") as torch_grads,
@@ -158,8 +175,10 @@ def test_torch_and_keras_gradients_agree_given_the_same_weights(built, name):
     ):
         assert sorted(torch_grads.files) == sorted(keras_grads.files)
         for key in torch_grads.files:
-            expected = torch_grads[key]
+            expected, actual = torch_grads[key], keras_grads[key]
+            assert actual.shape == expected.shape, key
             scale = max(1.0, float(np.abs(expected).max()))
-            np.testing.assert_allclose(
-                keras_grads[key], expected, rtol=1e-5, atol=1e-5 * scale, err_msg=key
-            )
+            close = np.isclose(actual, expected, rtol=1e-5, atol=1e-5 * scale)
+            assert close.mean() >= 0.99, f"{key}: {close.mean():.3%} of elements agree"
+            gap = float(np.linalg.norm(actual - expected))
+            assert gap <= 1e-2 * float(np.linalg.norm(expected)) + 1e-6 * scale, key

@@ -43,6 +43,21 @@ def registrar(table: dict[str, F]) -> Callable[..., Callable[[F], F]]:
     return kinds
 
 
+MODULE_NAMES = frozenset(
+    {
+        "INPUT_SHAPE",
+        "INPUT_SHAPES",
+        "INPUT_DTYPE",
+        "INPUT_DTYPES",
+        "VOCAB",
+        "NUM_PARAMETERS",
+        "build_model",
+    }
+)
+"""The names every generated model module may define: no class of a block or the network may
+take them."""
+
+
 class EmitError(ValueError):
     """A valid spec that a backend cannot express (the message says why and where)."""
 

@@ -29,6 +29,7 @@ from typing import Any
 
 from netspec.emit.base import (
     LINE_WIDTH,
+    MODULE_NAMES,
     Body,
     EmitError,
     Item,
@@ -353,19 +354,7 @@ def emit_model(network: Network) -> str:
     kinds = _kinds(network)
     _check_feature_orders(network)
     emitter = _Emitter(network)
-    ns = Namespace(
-        {
-            "keras",
-            "layers",
-            "INPUT_SHAPE",
-            "INPUT_SHAPES",
-            "INPUT_DTYPES",
-            "INPUT_DTYPE",
-            "NUM_PARAMETERS",
-            "build_model",
-            *HELPERS.values(),
-        }
-    )
+    ns = Namespace({"keras", "layers", *MODULE_NAMES, *HELPERS.values()})
     views = []
     for body in bodies(network):
         if body.block is not None:
@@ -392,5 +381,5 @@ def emit_model(network: Network) -> str:
         num_buffers=f"{network.buffers:_}",
         helpers=[template for template in HELPERS if template in used],
         model_inputs=inputs,
-        model_io=model_io,
+        model_return=wrap(f"return keras.Model({model_io}, name={literal(network.name)})", 4),
     )

@@ -22,6 +22,7 @@ from collections.abc import Callable
 from typing import Any
 
 from netspec.emit.base import (
+    MODULE_NAMES,
     Body,
     Item,
     Namespace,
@@ -290,20 +291,7 @@ def _forward(item: Item, ctx: Context) -> list[str]:
 
 def emit_model(network: Network) -> str:
     env = environment("torch")
-    ns = Namespace(
-        {
-            "torch",
-            "nn",
-            "F",
-            "INPUT_SHAPE",
-            "INPUT_SHAPES",
-            "INPUT_DTYPES",
-            "INPUT_DTYPE",
-            "NUM_PARAMETERS",
-            "build_model",
-            *HELPERS.values(),
-        }
-    )
+    ns = Namespace({"torch", "nn", "F", *MODULE_NAMES, *HELPERS.values()})
     model_class = ns.claim(network.name)
     classes: dict[str, str] = {}
     block_out: dict[str, str] = {}

@@ -55,7 +55,7 @@ def keras_order(array):
 
 shared = {n.shares for n in network.nodes if n.shares} | {n.name for n in network.nodes if n.shares}
 probe = [n.name for n in network.nodes if n.name not in shared]
-data = np.load(args.x)
+data = np.load(args.x) if args.x else {"x": np.random.rand(2, *module.INPUT_SHAPE)}
 
 
 def prepared(array):

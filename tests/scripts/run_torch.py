@@ -63,7 +63,9 @@ def record(name):
 for name, layer in model.named_modules():
     if name in names:
         layer.register_forward_hook(record(name))
-data = np.load(args.x)
+data = (
+    np.load(args.x) if args.x else {"x": np.random.randn(2, *module.INPUT_SHAPE).astype("float32")}
+)
 named = getattr(module, "INPUT_SHAPES", None)  # several inputs, by name
 inputs = (
     {n: torch.from_numpy(data[n]) for n in named} if named else {"x": torch.from_numpy(data["x"])}

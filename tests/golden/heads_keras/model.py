@@ -36,4 +36,6 @@ def build_model() -> keras.Model:
     joined = layers.Concatenate(axis=-1, name="joined")([pooled, meta_fc, text])
     classes = layers.Dense(5, name="classes")(joined)  # spec line 15
     box = layers.Dense(4, activation="sigmoid", name="box")(joined)  # spec line 16
-    return keras.Model({"image": image, "meta": meta, "words": words}, [classes, box], name="Heads")
+    return keras.Model(
+        {"image": image, "meta": meta, "words": words}, [classes, box], name="Heads"
+    )
