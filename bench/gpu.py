@@ -22,12 +22,20 @@ torchvision's models (when torchvision is installed), each trained by one loop w
 autocast, channels_last, torch.compile and fused SGD, batch 128 at 224x224: the ratio says what
 the generated module code costs against torchvision's.
 
-Results go to $OUT/gpu_bench.json (or --out) and are printed as a table. The GPU machine needs
-torch, JAX and Keras (Keras as wheels: it has no network); netspec itself is only needed when
---packages is not given (build the two packages beforehand with `netspec build specs/vgg16.yaml
---backend torch|keras -o DIR/vgg16_torch|vgg16_keras` and pass --packages DIR).
+Every timing is taken three times (after its warm-up) and the median reported. Results go to
+$OUT/gpu_bench.json (or --out), rewritten after each measurement so that a run stopped at its
+time limit keeps what it measured, and are printed as a table. Any part that fails is recorded
+under its name with the error, and the exit status is then 1.
 
-    python bench/gpu.py                    # on the GPU machine, writes $OUT/gpu_bench.json
+The GPU machine has torch, torchvision and JAX but no network, no pydantic and no Keras: carry
+them as wheels (`bench/gpu_wheels.sh` downloads them into .whl/, which git ignores) and install
+them there before running, all in one call of the device tool:
+
+    bash bench/gpu_wheels.sh                                # here, once
+    # on the GPU machine (device tool, carry [".whl"]):
+    python3 -m pip install -q --no-index --no-deps --target /tmp/site .whl/*.whl
+    PYTHONPATH=/tmp/site:. python3 bench/gpu.py            # writes $OUT/gpu_bench.json
+
     python bench/gpu.py --smoke            # tiny sizes on CPU: checks that the script runs
     python bench/gpu.py --smoke --part torch
 """
@@ -103,10 +111,53 @@ def forward_macs(args: argparse.Namespace) -> int:
         return VGG16_MACS_224
 
 
+# ----------------------------------------------------------------------------- timing
+
+REPEATS = 3
+
+
+def median_rate(step, steps: int, sync=lambda: None) -> float:
+    """Steps per second of `step`: the median of REPEATS windows of `steps` steps each."""
+    rates = []
+    for _ in range(REPEATS):
+        start = time.perf_counter()
+        for _ in range(steps):
+            step()
+        sync()
+        rates.append(steps / (time.perf_counter() - start))
+    return sorted(rates)[len(rates) // 2]
+
+
+class Report:
+    """The results so far, written to disk after every measurement."""
+
+    def __init__(self, path: Path, results: dict) -> None:
+        self.path = path
+        self.results = results
+        self.failed: list[str] = []
+
+    def save(self) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.path.write_text(json.dumps(self.results, indent=2) + "\n", encoding="utf-8")
+
+    def part(self, name: str, run) -> None:
+        """Run one part, filling results[name]; a failure is recorded and the run goes on."""
+        self.results[name] = {}
+        try:
+            run(self.results[name])
+        except Exception as error:  # noqa: BLE001 - reported, and the exit status says so
+            import traceback
+
+            self.results[name]["error"] = "".join(traceback.format_exception(error))[-3000:]
+            self.failed.append(name)
+            print(f"{name} FAILED:\n{self.results[name]['error']}", file=sys.stderr, flush=True)
+        self.save()
+
+
 # ----------------------------------------------------------------------------- torch
 
 
-def torch_part(args: argparse.Namespace, folder: Path) -> dict:
+def torch_part(args: argparse.Namespace, folder: Path, results: dict, save) -> None:
     import torch
     import torch.nn.functional as F
     from torch import nn
@@ -123,15 +174,11 @@ def torch_part(args: argparse.Namespace, folder: Path) -> dict:
             torch.cuda.synchronize()
 
     def rate(step, warmup: int, steps: int) -> float:
-        """Steps per second of `step`."""
+        """Steps per second of `step`: the median of three timed windows after the warm-up."""
         for _ in range(warmup):
             step()
         sync()
-        start = time.perf_counter()
-        for _ in range(steps):
-            step()
-        sync()
-        return steps / (time.perf_counter() - start)
+        return median_rate(step, steps, sync)
 
     # -- bf16 matmul rate, the reference peak
     n = 256 if args.smoke else 8192
@@ -145,13 +192,13 @@ def torch_part(args: argparse.Namespace, folder: Path) -> dict:
     batch = args.batch
     x = torch.randn(batch, 3, size, size, device=device)
     y = torch.randint(0, 1000, (batch,), device=device)
-    results: dict = {
-        "device": torch.cuda.get_device_name() if cuda else "cpu",
-        "torch": torch.__version__,
-        "batch": batch,
-        "image": size,
-        "bf16_matmul_tflops": peak / 1e12,
-    }
+    results.update(
+        device=torch.cuda.get_device_name() if cuda else "cpu",
+        torch=torch.__version__,
+        batch=batch,
+        image=size,
+        bf16_matmul_tflops=peak / 1e12,
+    )
 
     def record(name: str, steps_per_s: float) -> None:
         images = steps_per_s * batch
@@ -160,6 +207,7 @@ def torch_part(args: argparse.Namespace, folder: Path) -> dict:
             "percent_of_matmul_peak": 100 * images * train_flops / peak,
         }
         print(f"  {name:28s} {images:10.1f} images/s", flush=True)
+        save()
 
     # -- generated: the generated program's step with its CUDA defaults
     sys.path.insert(0, str(folder))
@@ -257,10 +305,10 @@ def torch_part(args: argparse.Namespace, folder: Path) -> dict:
                 cwd=folder,
                 capture_output=True,
                 text=True,
-                timeout=420,
+                timeout=180,
             )
         if done.returncode != 0:
-            results["generated_end_to_end"] = {"error": done.stderr[-2000:]}
+            raise RuntimeError(f"the generated train.py failed:\n{done.stderr[-2000:]}")
         else:
             rates = [float(r) for r in re.findall(r"img/s ([0-9.e+]+)", done.stdout)]
             steady = rates[2:] or rates  # the first windows include compilation
@@ -271,7 +319,6 @@ def torch_part(args: argparse.Namespace, folder: Path) -> dict:
                 "windows": rates,
             }
             print(f"  {'generated_end_to_end':28s} {images:10.1f} images/s", flush=True)
-    return results
 
 
 # ----------------------------------------------------------------------------- modern networks
@@ -282,14 +329,11 @@ FIXED_SIZE = {"vit_b_16"}
 """Specs that take 224x224 only (a learned table per patch position): left out of --smoke."""
 
 
-def modern_part(args: argparse.Namespace) -> dict:
+def modern_part(args: argparse.Namespace, results: dict, save) -> None:
     import torch
     import torch.nn.functional as F
+    import torchvision
 
-    try:
-        import torchvision
-    except ImportError as error:
-        return {"error": f"torchvision is not installed: {error}"}
     sys.path.insert(0, str(ROOT))
     from netspec import build
     from netspec.weights import from_reference
@@ -316,18 +360,15 @@ def modern_part(args: argparse.Namespace) -> dict:
             F.cross_entropy(out.float(), y).backward()
             opt.step()
 
+        def sync() -> None:
+            if cuda:
+                torch.cuda.synchronize()
+
         for _ in range(args.warmup):
             step()
-        if cuda:
-            torch.cuda.synchronize()
-        start = time.perf_counter()
-        for _ in range(args.steps):
-            step()
-        if cuda:
-            torch.cuda.synchronize()
-        return args.steps * args.batch / (time.perf_counter() - start)
+        sync()
+        return median_rate(step, args.steps, sync) * args.batch
 
-    results: dict = {}
     for spec in MODERN:
         if size != 224 and spec in FIXED_SIZE:
             continue
@@ -340,6 +381,7 @@ def modern_part(args: argparse.Namespace) -> dict:
         row = {"generated": rate(generated), "torchvision": rate(reference)}
         row["generated_vs_torchvision"] = row["generated"] / row["torchvision"]
         results[spec] = row
+        save()
         print(
             f"  {spec:16s} generated {row['generated']:9.1f} images/s, torchvision "
             f"{row['torchvision']:9.1f} images/s, ratio {row['generated_vs_torchvision']:.3f}",
@@ -348,7 +390,6 @@ def modern_part(args: argparse.Namespace) -> dict:
         generated = reference = None
         if cuda:
             torch.cuda.empty_cache()
-    return results
 
 
 # ----------------------------------------------------------------------------- keras
@@ -380,17 +421,14 @@ def keras_part(args: argparse.Namespace, folder: Path) -> dict:
     def rate(model) -> float:
         for _ in range(args.warmup):
             model.train_on_batch(x, y)
-        start = time.perf_counter()
-        for _ in range(args.steps):
-            model.train_on_batch(x, y)  # returns host floats: synchronised
-        return args.steps / (time.perf_counter() - start)
+        return median_rate(lambda: model.train_on_batch(x, y), args.steps)  # host floats: synced
 
     keras.utils.set_random_seed(0)
     model = train.build_model()
     model.compile(
         optimizer=train.make_optimizer(train.LEARNING_RATE),
-        loss=train.make_loss(),
-        metrics=train.make_metrics(),
+        loss=train.make_loss(True),  # integer class labels, as y below
+        metrics=train.make_metrics(True),
     )
     results["generated"] = {"images_per_s": rate(model) * batch}
     print(f"  keras generated      {results['generated']['images_per_s']:10.1f} images/s")
@@ -415,6 +453,29 @@ def keras_part(args: argparse.Namespace, folder: Path) -> dict:
     return results
 
 
+def keras_child(args: argparse.Namespace, folder: Path) -> dict:
+    """The Keras part in a process of its own (KERAS_BACKEND is read at import)."""
+    env = {
+        **os.environ,
+        "KERAS_BACKEND": args.keras_backend,
+        "NETSPEC_BENCH_KERAS_CHILD": "1",
+        "XLA_PYTHON_CLIENT_PREALLOCATE": "false",
+        "TF_CPP_MIN_LOG_LEVEL": "3",
+    }
+    argv = ["--smoke"] if args.smoke else []
+    argv += ["--batch", str(args.batch), "--warmup", str(args.warmup)]
+    argv += ["--steps", str(args.steps), "--packages", str(folder)]
+    argv += ["--keras-backend", args.keras_backend]
+    done = subprocess.run(
+        [sys.executable, __file__, *argv], env=env, capture_output=True, text=True, timeout=240
+    )
+    lines = [x for x in done.stdout.splitlines() if x.startswith("RESULT ")]
+    print("\n".join(x for x in done.stdout.splitlines() if not x.startswith("RESULT ")))
+    if done.returncode != 0 or not lines:
+        raise RuntimeError(f"the Keras process failed:\n{done.stderr[-3000:]}")
+    return json.loads(lines[-1][len("RESULT ") :])
+
+
 def main() -> int:
     args = parse_args()
     if os.environ.get("NETSPEC_BENCH_KERAS_CHILD"):  # the Keras subprocess
@@ -422,44 +483,19 @@ def main() -> int:
         print("RESULT " + json.dumps(out))
         return 0
     folder = packages(args)
-    results: dict = {"smoke": args.smoke, "date": time.strftime("%Y-%m-%d")}
+    path = args.out / ("gpu_bench_smoke.json" if args.smoke else "gpu_bench.json")
+    report = Report(path, {"smoke": args.smoke, "date": time.strftime("%Y-%m-%d")})
     if args.part in ("all", "torch"):
         print("torch:", flush=True)
-        results["torch"] = torch_part(args, folder)
-    if args.part in ("all", "modern"):
-        print("modern networks (torch):", flush=True)
-        results["modern"] = modern_part(args)
+        report.part("torch", lambda into: torch_part(args, folder, into, report.save))
     if args.part in ("all", "keras"):
         print(f"keras ({args.keras_backend} backend):", flush=True)
-        env = {
-            **os.environ,
-            "KERAS_BACKEND": args.keras_backend,
-            "NETSPEC_BENCH_KERAS_CHILD": "1",
-            "XLA_PYTHON_CLIENT_PREALLOCATE": "false",
-            "TF_CPP_MIN_LOG_LEVEL": "3",
-        }
-        argv = ["--smoke"] if args.smoke else []
-        argv += ["--batch", str(args.batch), "--warmup", str(args.warmup)]
-        argv += ["--steps", str(args.steps), "--packages", str(folder)]
-        argv += ["--keras-backend", args.keras_backend]
-        done = subprocess.run(
-            [sys.executable, __file__, *argv],
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=540,
-        )
-        lines = [x for x in done.stdout.splitlines() if x.startswith("RESULT ")]
-        print("\n".join(x for x in done.stdout.splitlines() if not x.startswith("RESULT ")))
-        if done.returncode != 0 or not lines:
-            results["keras"] = {"error": done.stderr[-3000:]}
-            print(done.stderr[-3000:], file=sys.stderr)
-        else:
-            results["keras"] = json.loads(lines[-1][len("RESULT ") :])
-    args.out.mkdir(parents=True, exist_ok=True)
-    path = args.out / ("gpu_bench_smoke.json" if args.smoke else "gpu_bench.json")
-    path.write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
+        report.part("keras", lambda into: into.update(keras_child(args, folder)))
+    if args.part in ("all", "modern"):
+        print("modern networks (torch):", flush=True)
+        report.part("modern", lambda into: modern_part(args, into, report.save))
     print(f"wrote {path}")
+    results = report.results
     torch_results = results.get("torch", {})
     if "generated_vs_best_handwritten" in torch_results:
         print(
@@ -472,7 +508,9 @@ def main() -> int:
         print(
             f"keras: generated / applications = {results['keras']['generated_vs_applications']:.3f}"
         )
-    return 0
+    if report.failed:
+        print(f"FAILED: {', '.join(report.failed)}", file=sys.stderr)
+    return 1 if report.failed else 0
 
 
 if __name__ == "__main__":
