@@ -44,6 +44,8 @@ class Objective:
     whose target is `ignore_index` left out) and accuracy each sample's fraction of correct
     steps."""
     ignore_index: int | None = None
+    output: str = ""
+    """The node whose output the loss applies to (`train.output`, or the first output)."""
 
 
 def final_activation(layer: LayerBase) -> str | None:
@@ -129,9 +131,15 @@ def _class_loss(activation: str | None, classes: int) -> str:
 
 
 def objective(
-    loss: str, train: Train, activation: str | None, input_shape: Shape, output: Shape
+    loss: str,
+    train: Train,
+    activation: str | None,
+    input_shape: Shape | None,
+    output: Shape,
+    trained: str = "",
 ) -> Objective:
-    """The objective of a valid spec (`check` has accepted it)."""
+    """The objective of a valid spec (`check` has accepted it); `input_shape` is None for a
+    network of several inputs (none of which is an autoencoder's target)."""
     if train.metrics is None:
         wants_accuracy = loss != "mse"
     else:
@@ -146,14 +154,26 @@ def objective(
         autoencoder=loss == "mse" and output == input_shape,
         per_step=loss in PER_STEP_LOSSES and len(output) == 2,
         ignore_index=train.ignore_index,
+        output=trained,
     )
 
 
 def check(train: Train, graph: Graph, shapes: dict[str, Shape], source: SourceMap) -> Objective:
     """The spec's objective; a located error when the output does not fit the loss."""
     nodes = {n.name: n for n in graph.nodes}
-    activation, node = output_kind(nodes, graph.output)
-    output = shapes[graph.output]
+    trained = train.output or graph.output
+    if trained not in graph.outputs:
+        raise SpecError(
+            [
+                source.problem(
+                    ("train", "output"),
+                    f"train.output {ascii(trained)} is not an output of the network (outputs: "
+                    f"{', '.join(graph.outputs)})",
+                )
+            ]
+        )
+    activation, node = output_kind(nodes, trained)
+    output = shapes[trained]
     loss = train.loss or default_loss(activation, output)
     where = (
         f" (loss on line {source.locate(('train', 'loss'))[0]})"
@@ -182,4 +202,5 @@ def check(train: Train, graph: Graph, shapes: dict[str, Shape], source: SourceMa
         )
     if problems:
         raise SpecError(problems)
-    return objective(loss, train, activation, shapes[graph.inputs[0]], output)
+    single = shapes[graph.inputs[0]] if len(graph.inputs) == 1 else None
+    return objective(loss, train, activation, single, output, trained)

@@ -848,6 +848,25 @@ CASES: dict[str, list[tuple[str, str]]] = {
             "schedule.warmup_epochs 2 leaves none of the 2 epochs to decay over",
         ),
     ],
+    "objective.check: train.output {} is not an output of the network (outputs: {})": [
+        (
+            net("{type: dense, name: a, units: 3}", "{type: dense, name: b, units: 2}")
+            + "outputs: [a, b]\ntrain: {output: c}\n",
+            "train.output 'c' is not an output of the network (outputs: a, b)",
+        ),
+    ],
+    "ir.NetworkSpec._inputs_name_their_arrays: input {} would be read from the same .npz array as {}; rename it": [
+        (
+            "netspec: 1\nname: Net\ninputs:\n  y: {shape: [4]}\nlayers:\n"
+            "  - {type: dense, units: 2}\n",
+            "input 'y' would be read from the same .npz array as the targets (y)",
+        ),
+        (
+            "netspec: 1\nname: Net\ninputs:\n  a: {shape: [4]}\n  a_val: {shape: [4]}\n"
+            "layers:\n  - {type: add, inputs: [a, a_val]}\n",
+            "input 'a_val' would be read from the same .npz array as input a's held-out",
+        ),
+    ],
     "objective.check: ignore_index is for the loss cross_entropy; the loss is {}": [
         (
             net("{type: dense, units: 3}", train="{loss: mse, ignore_index: 0}"),

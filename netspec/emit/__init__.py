@@ -65,7 +65,5 @@ def emit(network: Network, backend: str, package: str | None = None) -> dict[str
     context = package_context(network, backend, package or default_package(network, backend))
     files = {"model.py": BACKENDS[backend].emit_model(network)}
     for name in PACKAGE_TEMPLATES[backend]:
-        if name == "train.py" and not network.single_io:
-            continue  # the programs train one input and one output (docs/spec.md)
         files[name] = env.get_template(f"{name}.jinja").render(**context)
     return files

@@ -53,11 +53,17 @@ class TrainingView:
     """A class loss at each step of a (T, K) output (`Objective.per_step`)."""
     ignore_index: str
     """Targets that count in neither loss nor accuracy (None: none)."""
-    vocab: str
-    """Token-id inputs: the bound of the ids (None: float inputs)."""
+    inputs: str
+    """The `INPUTS` table: each input by its .npz array name (`x` for a spec's one `input:`),
+    as `Input(shape, kind, vocab)`."""
+    output_index: str
+    """The trained output's place among the model's outputs (None: the model has one)."""
+    untrained_weights: str
+    """Whether some weights do not reach the trained output (torch's DDP must be told)."""
     clip: str
     """The global gradient norm steps are clipped to (None: no clipping)."""
     conv: str
+    """Some input is an image: channels_last memory format pays off on GPUs."""
     accuracy: str
     """None, "categorical" or "binary", as a literal."""
     threshold: str
@@ -65,6 +71,8 @@ class TrainingView:
     run_dir: str
     run_dir_text: str
     loss_note: str
+    arrays_text: str
+    """The arrays of an .npz data set, in words (Markdown)."""
     optimizer: str
     """The `make_optimizer` body (one formatted statement)."""
     optimizer_template: str
@@ -80,8 +88,9 @@ class TrainingView:
 def view(network: Network, backend: str) -> dict[str, Any]:
     """The `train` entry of the package templates' context."""
     train = network.spec.train
-    out = network.output_shape
     objective = network.objective
+    out = network.shapes[objective.output]
+    outputs = network.graph.outputs
     loss_code = losses.torch_loss(objective) if backend == "torch" else losses.keras_loss(objective)
     num_classes = int(out[-1]) if len(out) == 1 or objective.per_step else 0
     target_kind = losses.targets(objective, num_classes)
@@ -102,14 +111,17 @@ def view(network: Network, backend: str) -> dict[str, Any]:
             one_hot=literal(target_kind in ("probabilities", "values") and num_classes > 1),
             per_step=literal(objective.per_step),
             ignore_index=literal(objective.ignore_index),
-            vocab=literal(network.spec.sources()[network.graph.inputs[0]].vocab),
+            inputs=_inputs(network),
+            output_index=literal(outputs.index(objective.output) if len(outputs) > 1 else None),
+            untrained_weights=literal(_untrained_weights(network)),
             clip=literal(train.clip_grad_norm),
-            conv=literal(len(network.input_shape) == 3),
+            conv=literal(any(len(shape) == 3 for shape in network.input_shapes.values())),
             accuracy=literal(objective.accuracy),
             threshold=literal(0.0 if objective.from_logits else 0.5),
             run_dir=pystr(run_dir),
             run_dir_text=run_dir,
-            loss_note=f"{objective.loss} (targets: {losses.expected_targets(objective, out)})",
+            loss_note=_loss_note(network),
+            arrays_text=_arrays_text(network),
             optimizer=optimizer,
             optimizer_template=_optimizer_template(train) if backend == "keras" else "",
             schedule=schedule,
@@ -117,6 +129,54 @@ def view(network: Network, backend: str) -> dict[str, Any]:
             loss_classes=loss_code.classes,
         )
     }
+
+
+def _loss_note(network: Network) -> str:
+    """The loss in words: which, on which output (of several), and its targets."""
+    objective = network.objective
+    on = f" on output {objective.output}" if len(network.graph.outputs) > 1 else ""
+    expected = losses.expected_targets(objective, network.shapes[objective.output])
+    return f"{objective.loss}{on} (targets: {expected})"
+
+
+def _arrays_text(network: Network) -> str:
+    """`x` (N, 3, 32, 32), `y` (N,): an .npz's arrays, each input's by its name."""
+    expected = losses.expected_targets(network.objective, network.shapes[network.objective.output])
+    names = network.graph.inputs if network.several_inputs else ["x"]
+    arrays = [
+        f"`{array}` (N, {', '.join(map(str, network.shapes[name]))})"
+        for array, name in zip(names, network.graph.inputs)
+    ]
+    return ", ".join([*arrays, f"`y` ({expected})"])
+
+
+def _inputs(network: Network) -> str:
+    """The INPUTS table's text: `{name: Input(shape, kind, vocab)}`, kind "image" for a
+    (C, H, W) input (uint8 pixels scaled to [0, 1] on the device), "tokens" for int64 ids,
+    else "values"."""
+    sources = network.spec.sources()
+    entries = []
+    for name in network.graph.inputs:
+        shape, vocab = network.shapes[name], sources[name].vocab
+        kind = "tokens" if vocab is not None else "image" if len(shape) == 3 else "values"
+        array = name if network.several_inputs else "x"
+        entry = f"Input({literal(shape)}, {pystr(kind)}, {literal(vocab)})"
+        entries.append(f"    {pystr(array)}: {entry},")
+    return "{\n" + "\n".join(entries) + "\n}"
+
+
+def _untrained_weights(network: Network) -> bool:
+    """Whether a layer with weights lies off every path to the trained output (another
+    output's head, say): its weights get no gradient."""
+    nodes = {node.name: node for node in network.graph.nodes}
+    reached, todo = set(), [network.objective.output]
+    while todo:
+        name = todo.pop()
+        if name in nodes and name not in reached:
+            reached.add(name)
+            todo.extend(nodes[name].inputs)
+    used = reached | {nodes[name].shares for name in reached if nodes[name].shares}
+    return any(stats.params and name not in used for name, stats in network.stats.items())
 
 
 def _optimizer_template(train: Train) -> str:
@@ -134,7 +194,7 @@ def _kwargs(**kwargs: Any) -> str:
     return ", ".join(f"{k}={v}" for k, v in kwargs.items())
 
 
-_COSINE_AFTER_WARMUP = "0.5 * (1.0 + math.cos(math.pi * (epoch - warmup) / (epochs - warmup)))"
+_COSINE_AFTER_WARMUP = "0.5 * (1.0 + math.cos(math.pi * (epoch - warmup) / decay))"
 """The cosine factor of an epoch after the warm-up (the same text in both programs)."""
 
 
@@ -166,6 +226,7 @@ def _torch(train: Train) -> tuple[str, str]:
         return optimizer, "\n".join(
             [
                 f"    warmup = {literal(sched.warmup_epochs)}",
+                "    decay = max(1, epochs - warmup)  # --epochs may leave none",
                 "",
                 "    def factor(epoch: int) -> float:",
                 "        if epoch < warmup:",
@@ -211,6 +272,7 @@ def _keras(train: Train) -> tuple[str, str]:
         return optimizer, "\n".join(
             [
                 f"    warmup = {literal(sched.warmup_epochs)}",
+                "    decay = max(1, epochs - warmup)  # --epochs may leave none",
                 "    if epoch < warmup:",
                 "        return lr * (epoch + 1) / (warmup + 1)",
                 f"    return lr * {_COSINE_AFTER_WARMUP}",

@@ -290,6 +290,26 @@ class NetworkSpec(IRModel):
             )
         return self
 
+    @model_validator(mode="after")
+    def _inputs_name_their_arrays(self) -> NetworkSpec:
+        """The training programs read input `a` from the .npz array `a` (`a_val` held out)
+        and the targets from `y`: an input may not take the name of another's array."""
+        names = set(self.inputs or ())
+        for name in sorted(names):
+            if name == "y" or (name.endswith("_val") and name[: -len("_val")] in names):
+                raise PydanticCustomError(
+                    "inputs",
+                    "input {name} would be read from the same .npz array as {other}; "
+                    "rename it",
+                    {
+                        "name": ascii(name),
+                        "other": "the targets (y)"
+                        if name == "y"
+                        else f"input {name[: -len('_val')]}'s held-out samples",
+                    },
+                )
+        return self
+
     def sources(self) -> dict[str, InputSpec]:
         """Every input by the name layers refer to it with."""
         if self.inputs is not None:

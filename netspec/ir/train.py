@@ -77,6 +77,9 @@ class Train(IRModel):
     """Before each step, scale the gradients down so that their global 2-norm (over every
     weight) is at most this (torch's `clip_grad_norm_`, Keras's `global_clipnorm`)."""
     ignore_index: Annotated[int, Field(ge=-1, le=1 << 20)] | None = None
+    """cross_entropy: targets equal to it (padding) count in neither the loss nor accuracy."""
+    output: Annotated[str, Field(max_length=64)] | None = None
+    """The output the loss applies to, one of the spec's `outputs:` (None: the first)."""
 
     @model_validator(mode="after")
     def _warmup_within_the_run(self) -> Train:
@@ -89,5 +92,3 @@ class Train(IRModel):
                 {"warmup": warmup, "epochs": self.epochs},
             )
         return self
-
-    """cross_entropy: targets equal to it (padding) count in neither the loss nor accuracy."""

@@ -58,5 +58,5 @@ class Graph:
 
     @property
     def output(self) -> str:
-        """The first output: the one the loss applies to."""
+        """The first output (the loss applies to it unless `train.output` names another)."""
         return self.outputs[0]

@@ -40,7 +40,7 @@ for case in manifest:
         trainer = program.Trainer(model, optimizer, torch.device("cpu"), "off", False)
         targets = torch.from_numpy(program.check_targets(y, len(y), "y"))
         with torch.no_grad():
-            loss, correct = trainer.forward(torch.from_numpy(x), targets)
+            loss, correct = trainer.forward((torch.from_numpy(x),), targets)
             output = model(torch.from_numpy(x)).numpy()
         accuracy = float(correct) / len(x)
     else:
@@ -51,7 +51,7 @@ for case in manifest:
         model.compile(
             optimizer="sgd", loss=program.make_loss(sparse), metrics=program.make_metrics(sparse)
         )
-        inputs = program.check_samples(x, False, "x")
+        inputs = program.check_samples(x, program.INPUTS["x"], False, "x")
         logs = model.evaluate(inputs, targets, batch_size=len(x), verbose=0, return_dict=True)
         loss, accuracy = logs["loss"], logs.get("accuracy", 0.0)
         output = np.asarray(model(inputs, training=False))

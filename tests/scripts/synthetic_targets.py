@@ -21,11 +21,12 @@ for package in map(Path, packages):
     if backend == "torch":
         data = program.Synthetic(400, 0)
         pairs = [data[i] for i in range(len(data))]
-        x = np.stack([np.asarray(p[0], dtype="float32") for p in pairs])
+        x = np.stack([np.asarray(p[0][0], dtype="float32") for p in pairs])  # the one input
         y = np.stack([np.asarray(p[1], dtype="float32") for p in pairs])
     else:
         args = argparse.Namespace(seed=0, synthetic_samples=400, batch_size=8)
-        x, y = (np.asarray(a, dtype="float32") for a in program.synthetic(args))
+        xs, y = program.synthetic(args)
+        x, y = np.asarray(xs["x"], dtype="float32"), np.asarray(y, dtype="float32")
     results[package.name] = {
         "shape": list(y.shape[1:]),
         "ones": float((y == 1).mean()),

@@ -20,6 +20,7 @@ import sys
 import time
 import warnings
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 import torch
@@ -29,18 +30,35 @@ from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader, Dataset, DistributedSampler, Subset
 
-from .model import INPUT_SHAPE, build_model
+from .model import build_model
 
 try:
     from tqdm import tqdm
 except ImportError:  # the progress bar is optional
     tqdm = None
 
+
+class Input(NamedTuple):
+    shape: tuple[int, ...]
+    kind: str
+    """"image" (uint8 pixels, scaled to [0, 1] on the device), "tokens" or "values"."""
+    vocab: int | None
+    """Token ids: each is below it."""
+
+
+INPUTS = {
+    "x": Input((3, 32, 32), "image", None),
+}
+"""The model's inputs in the order it takes them, each by the name of its .npz array."""
 SPEC_SHA256 = "5b778288e89c731831f7ffce3dd1daffdf45653d812557528f70d0867a856f59"
 """Hash of the spec this program was generated from; every checkpoint carries it."""
 NUM_CLASSES = 10
 """Units of a vector output (0 for other outputs)."""
 OUTPUT_SHAPE = (10,)
+OUTPUT = None
+"""The trained output's place among the model's outputs (None: the model returns one)."""
+UNTRAINED_WEIGHTS = False
+"""Some weights do not reach the trained output (DDP must expect unused parameters)."""
 TARGETS = "classes"
 """What the loss compares the output with: "classes" (indices or probability rows), "indices",
 "probabilities", "binary" (0/1 per unit), "values" (of the output's shape) or "input"."""
@@ -51,15 +69,13 @@ PER_STEP = False
 """The output is (T, K): a distribution over the classes at each step, targets (T,) indices."""
 IGNORE_INDEX = None
 """Targets equal to it (padding) count in neither the loss nor accuracy."""
-VOCAB = None
-"""Token-id inputs: each id is below VOCAB (None: float inputs)."""
 CLIP_GRAD_NORM = None
 """Each step's gradients are scaled down to this global 2-norm at most (None: not clipped)."""
 EPOCHS = 10
 BATCH_SIZE = 64
 LEARNING_RATE = 0.01
 CONV = True
-"""Image input: channels_last memory format pays off on GPUs."""
+"""Some input is an image: channels_last memory format pays off on GPUs."""
 ACCURACY = "categorical"
 """None, "categorical" (the arg-max is the class) or "binary" (each unit above THRESHOLD)."""
 THRESHOLD = 0.0
@@ -75,6 +91,13 @@ weights, a state_dict), CHECKPOINT_DIR/ckpt-<step>.pt (the last {KEEP_CHECKPOINT
 A NaN or Inf loss stops the run with "error: loss is not finite" and exit status 3, before
 any checkpoint of the broken weights is written. {NAN_ENV}=N makes step N's loss NaN.
 """
+
+
+ARRAYS = ", ".join(
+    [f"{name} (N, *{spec.shape})" for name, spec in INPUTS.items()]
+    + [f"y ({EXPECTED_TARGETS})"]
+)
+"""The arrays of an .npz data set, in words."""
 
 
 class TrainingError(Exception):
@@ -111,8 +134,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         default="synthetic",
         help="'synthetic' (random samples of the input shape), a folder with one "
         "sub-folder of images per class (or train/ and val/ folders of those), or an "
-        f".npz with x (N, *INPUT_SHAPE), y ({EXPECTED_TARGETS}) and optionally x_val, "
-        "y_val",
+        f".npz with {ARRAYS} and optionally the same names ending in _val",
     )
     add(
         "--synthetic-samples",
@@ -241,37 +263,42 @@ class Synthetic(Dataset):
     def __len__(self) -> int:
         return self.size
 
-    def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor | int]:
+    def __getitem__(
+        self, index: int
+    ) -> tuple[tuple[torch.Tensor, ...], torch.Tensor | int]:
         gen = torch.Generator().manual_seed(self.seed * 1_000_003 + index)
-        if CONV:  # images, as decoded files would give them
-            x = torch.randint(0, 256, INPUT_SHAPE, dtype=torch.uint8, generator=gen)
-        elif VOCAB is not None:
-            x = torch.randint(0, VOCAB, INPUT_SHAPE, generator=gen)
-        else:
-            x = torch.randn(INPUT_SHAPE, generator=gen)
+        xs = tuple(self.sample(spec, gen) for spec in INPUTS.values())
         if TARGETS == "input":  # an autoencoder
-            return x, x
+            return xs, xs[0]
         if TARGETS == "binary":  # balanced 0/1 labels
-            return x, torch.randint(0, 2, (NUM_CLASSES,), generator=gen).float()
+            return xs, torch.randint(0, 2, (NUM_CLASSES,), generator=gen).float()
         if TARGETS == "values" and not ONE_HOT:
-            return x, torch.randn(OUTPUT_SHAPE, generator=gen)
+            return xs, torch.randn(OUTPUT_SHAPE, generator=gen)
         if PER_STEP:
-            return x, torch.randint(0, NUM_CLASSES, OUTPUT_SHAPE[:1], generator=gen)
-        return x, int(torch.randint(0, NUM_CLASSES, (), generator=gen))
+            return xs, torch.randint(0, NUM_CLASSES, OUTPUT_SHAPE[:1], generator=gen)
+        return xs, int(torch.randint(0, NUM_CLASSES, (), generator=gen))
+
+    @staticmethod
+    def sample(spec: Input, gen: torch.Generator) -> torch.Tensor:
+        if spec.kind == "image":  # as decoded files would give them
+            return torch.randint(0, 256, spec.shape, dtype=torch.uint8, generator=gen)
+        if spec.kind == "tokens":
+            return torch.randint(0, spec.vocab, spec.shape, generator=gen)
+        return torch.randn(spec.shape, generator=gen)
 
 
 class Arrays(Dataset):
-    """Samples held in memory (from an .npz)."""
+    """Samples held in memory (from an .npz): one array per input, and the targets."""
 
-    def __init__(self, x: np.ndarray, y: np.ndarray) -> None:
-        self.x = torch.from_numpy(x)
+    def __init__(self, xs: list[np.ndarray], y: np.ndarray) -> None:
+        self.xs = [torch.from_numpy(x) for x in xs]
         self.y = torch.from_numpy(y)
 
     def __len__(self) -> int:
-        return len(self.x)
+        return len(self.y)
 
-    def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
-        return self.x[index], self.y[index]
+    def __getitem__(self, index: int) -> tuple[tuple[torch.Tensor, ...], torch.Tensor]:
+        return tuple(x[index] for x in self.xs), self.y[index]
 
 
 class ImageFolder(Dataset):
@@ -279,6 +306,12 @@ class ImageFolder(Dataset):
     on demand with Pillow."""
 
     def __init__(self, root: Path, resize: bool) -> None:
+        if len(INPUTS) > 1:
+            raise TrainingError(
+                f"{root}: an image folder feeds one input; the network takes {len(INPUTS)} "
+                f"({', '.join(INPUTS)}): use an .npz"
+            )
+        (self.spec,) = INPUTS.values()
         if TARGETS in ("binary", "values") and not ONE_HOT:
             raise TrainingError(
                 f"{root}: an image folder gives class labels; the loss needs "
@@ -298,15 +331,17 @@ class ImageFolder(Dataset):
         ]
         if not self.files:
             raise TrainingError(f"{root}: no images ({', '.join(IMAGE_SUFFIXES)})")
-        if not CONV:
-            raise TrainingError(f"the network takes vectors {INPUT_SHAPE}, not images")
+        if self.spec.kind != "image":
+            raise TrainingError(
+                f"the network takes {self.spec.shape} {self.spec.kind}, not images"
+            )
         self.resize = resize
         self[0]  # a wrong size or a missing Pillow fails here, not in a worker
 
     def __len__(self) -> int:
         return len(self.files)
 
-    def __getitem__(self, index: int) -> tuple[torch.Tensor, int]:
+    def __getitem__(self, index: int) -> tuple[tuple[torch.Tensor], torch.Tensor | int]:
         try:
             from PIL import Image
         except ImportError as exc:
@@ -314,7 +349,7 @@ class ImageFolder(Dataset):
                 "reading image folders needs Pillow: pip install pillow"
             ) from exc
         path, label = self.files[index]
-        channels, height, width = INPUT_SHAPE
+        channels, height, width = self.spec.shape
         with Image.open(path) as image:
             image = image.convert("L" if channels == 1 else "RGB")
             if image.size != (width, height):
@@ -327,47 +362,47 @@ class ImageFolder(Dataset):
             pixels = np.array(image, dtype=np.uint8)
         pixels = pixels[None] if channels == 1 else pixels.transpose(2, 0, 1)
         x = torch.from_numpy(np.ascontiguousarray(pixels))
-        return x, (x if TARGETS == "input" else label)
+        return (x,), (x if TARGETS == "input" else label)
 
 
-def check_samples(x: np.ndarray, resize: bool, what: str) -> np.ndarray:
-    """`x` as (N, *INPUT_SHAPE): uint8 images stay uint8 (scaled on the device), token ids
+def check_samples(x: np.ndarray, spec: Input, resize: bool, what: str) -> np.ndarray:
+    """`x` as (N, *spec.shape): uint8 images stay uint8 (scaled on the device), token ids
     int64, anything else becomes float32; with `resize`, images are resized (and grey/RGB
     converted)."""
-    if VOCAB is not None:
-        if not np.issubdtype(x.dtype, np.integer) or tuple(x.shape[1:]) != INPUT_SHAPE:
+    shape = spec.shape
+    if spec.kind == "tokens":
+        if not np.issubdtype(x.dtype, np.integer) or tuple(x.shape[1:]) != shape:
             raise TrainingError(
                 f"{what} holds {x.dtype} samples of shape {tuple(x.shape[1:])}, the network "
-                f"takes token ids of shape {INPUT_SHAPE}"
+                f"takes token ids of shape {shape}"
             )
-        if len(x) and (x.min() < 0 or x.max() >= VOCAB):
-            raise TrainingError(f"{what}: token ids must be in [0, {VOCAB})")
+        if len(x) and (x.min() < 0 or x.max() >= spec.vocab):
+            raise TrainingError(f"{what}: token ids must be in [0, {spec.vocab})")
         return x.astype(np.int64)
     if x.dtype != np.uint8:
         x = x.astype(np.float32)
-    if tuple(x.shape[1:]) == INPUT_SHAPE:
+    if tuple(x.shape[1:]) == shape:
         return x
-    if not (resize and CONV and x.ndim == 4):
+    image = spec.kind == "image" and x.ndim == 4
+    if not (resize and image):
         raise TrainingError(
             f"{what} holds samples of shape {tuple(x.shape[1:])}, the network takes "
-            f"{INPUT_SHAPE} (spec order: channels first)"
-            + ("; pass --resize to resize images" if CONV and x.ndim == 4 else "")
+            f"{shape} (spec order: channels first)"
+            + ("; pass --resize to resize images" if image else "")
         )
     images = torch.from_numpy(x).float()
     if x.dtype == np.uint8:
         images = images / 255
-    if images.shape[1] != INPUT_SHAPE[0]:
+    if images.shape[1] != shape[0]:
         if images.shape[1] == 1:
-            images = images.expand(-1, INPUT_SHAPE[0], -1, -1)
-        elif INPUT_SHAPE[0] == 1:
+            images = images.expand(-1, shape[0], -1, -1)
+        elif shape[0] == 1:
             images = images.mean(dim=1, keepdim=True)
         else:
             raise TrainingError(
-                f"{what} has {images.shape[1]} channels, the network takes {INPUT_SHAPE[0]}"
+                f"{what} has {images.shape[1]} channels, the network takes {shape[0]}"
             )
-    images = F.interpolate(
-        images, size=INPUT_SHAPE[1:], mode="bilinear", antialias=True
-    )
+    images = F.interpolate(images, size=shape[1:], mode="bilinear", antialias=True)
     return images.contiguous().numpy()
 
 
@@ -421,30 +456,36 @@ def load_data(
             f"--data {args.data}: not 'synthetic', a folder or an .npz file"
         )
     with np.load(path, allow_pickle=False) as arrays:
-        needed = {"x"} if TARGETS == "input" else {"x", "y"}
+        needed = set(INPUTS) | ({"y"} if TARGETS != "input" else set())
         if not needed <= set(arrays.files):
             raise TrainingError(
                 f"{path}: needs arrays {sorted(needed)}, has {arrays.files}"
             )
         parts = {
             name: arrays[name]
-            for name in ("x", "y", "x_val", "y_val")
+            for base in [*INPUTS, "y"]
+            for name in (base, f"{base}_val")
             if name in arrays
         }
-    x = check_samples(parts["x"], args.resize, f"{path}: x")
-    if TARGETS == "input":  # an autoencoder: the input is the target unless y is given
-        parts.setdefault("y", x)
-    train = Arrays(x, check_targets(parts["y"], len(x), f"{path}: y"))
-    if "x_val" not in parts:
-        return train, None
-    x_val = check_samples(parts["x_val"], args.resize, f"{path}: x_val")
-    if TARGETS == "input":
-        parts.setdefault("y_val", x_val)
-    if "y_val" not in parts:
-        return train, None
-    return train, Arrays(
-        x_val, check_targets(parts["y_val"], len(x_val), f"{path}: y_val")
+    return arrays_of(parts, "", args.resize, path), arrays_of(
+        parts, "_val", args.resize, path
     )
+
+
+def arrays_of(parts: dict, suffix: str, resize: bool, path: Path) -> Arrays | None:
+    """The samples and targets named with `suffix` ("" or "_val"); None when absent."""
+    if any(name + suffix not in parts for name in INPUTS):
+        return None
+    xs = [
+        check_samples(parts[name + suffix], spec, resize, f"{path}: {name}{suffix}")
+        for name, spec in INPUTS.items()
+    ]
+    y = parts.get("y" + suffix)
+    if y is None and TARGETS == "input":  # an autoencoder: its input is the target
+        y = xs[0]
+    if y is None:
+        return None
+    return Arrays(xs, check_targets(y, len(xs[0]), f"{path}: y{suffix}"))
 
 
 class ResumableSampler(DistributedSampler):
@@ -536,29 +577,35 @@ class Trainer:
         self.nan_step = int(os.environ.get(NAN_ENV, "0"))
         self.steps = 0
 
-    def inputs(self, x: torch.Tensor) -> torch.Tensor:
+    def input(self, x: torch.Tensor) -> torch.Tensor:
         x = x.to(self.device, non_blocking=True)
         if x.dtype == torch.uint8:
             x = x.float().div_(255)
-        if self.memory_format is not None:
+        if self.memory_format is not None and x.ndim == 4:
             x = x.contiguous(memory_format=self.memory_format)
         return x
 
-    def forward(self, x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, ...]:
+    def forward(
+        self, xs: tuple[torch.Tensor, ...], y: torch.Tensor
+    ) -> tuple[torch.Tensor, ...]:
         """(loss, correct predictions) of one batch."""
         with self.autocast:
-            output = self.model(self.inputs(x))
+            output = self.model(*[self.input(x) for x in xs])
+        if OUTPUT is not None:
+            output = output[OUTPUT]
         y = y.to(self.device, non_blocking=True)
         if y.dtype == torch.uint8:  # an autoencoder's images, scaled as the inputs
-            y = self.inputs(y)
+            y = self.input(y)
         elif ONE_HOT and y.ndim == 1:
             y = F.one_hot(y, NUM_CLASSES).float()
         output = output.float()
         return loss_of(self.loss_fn, output, y), correct(output.detach(), y)
 
-    def step(self, x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, ...]:
+    def step(
+        self, xs: tuple[torch.Tensor, ...], y: torch.Tensor
+    ) -> tuple[torch.Tensor, ...]:
         self.steps += 1
-        loss, correct = self.forward(x, y)
+        loss, correct = self.forward(xs, y)
         if self.steps == self.nan_step:
             loss = loss * float("nan")
         self.optimizer.zero_grad(set_to_none=True)
@@ -743,11 +790,11 @@ def evaluate(
     original = trainer.model
     trainer.model = model
     try:
-        for x, y in DataLoader(part, shuffle=False, **loader_args):
-            loss, correct = trainer.forward(x, y)
-            totals[0] += loss * len(x)
+        for xs, y in DataLoader(part, shuffle=False, **loader_args):
+            loss, correct = trainer.forward(xs, y)
+            totals[0] += loss * len(y)
             totals[1] += correct
-            totals[2] += len(x)
+            totals[2] += len(y)
     finally:
         trainer.model = original
         model.train()
@@ -817,7 +864,9 @@ def train(args: argparse.Namespace, procs: Processes) -> None:
     net = model
     if procs.world > 1:
         net = DistributedDataParallel(
-            model, device_ids=[procs.local_rank] if cuda else None
+            model,
+            device_ids=[procs.local_rank] if cuda else None,
+            find_unused_parameters=UNTRAINED_WEIGHTS,
         )
     if use_compile:
         net = torch.compile(net)
@@ -875,11 +924,11 @@ def train(args: argparse.Namespace, procs: Processes) -> None:
         window_correct = torch.zeros((), dtype=torch.float64, device=procs.device)
         window_samples = window_steps = 0
         started = window_start = time.perf_counter()
-        for x, y in loader:
-            loss, correct = trainer.step(x, y)
+        for xs, y in loader:
+            loss, correct = trainer.step(xs, y)
             window_loss += loss
             window_correct += correct
-            window_samples += len(x)
+            window_samples += len(y)
             window_steps += 1
             step += 1
             epoch_step += 1

@@ -19,18 +19,35 @@ import os
 import sys
 import time
 from pathlib import Path
+from typing import NamedTuple
 
 import keras
 import numpy as np
 
-from .model import INPUT_SHAPE, build_model
+from .model import build_model
 
+
+class Input(NamedTuple):
+    shape: tuple[int, ...]
+    """As in the spec (channels first); the Keras model takes images channels last."""
+    kind: str
+    """"image" (uint8 pixels, scaled to [0, 1] in the pipeline), "tokens" or "values"."""
+    vocab: int | None
+    """Token ids: each is below it."""
+
+
+INPUTS = {
+    "x": Input((3, 224, 224), "image", None),
+}
+"""The model's inputs, each by the name of its .npz array (and of the model's input)."""
 SPEC_SHA256 = "09bbf1b7df5d373074b945f2c6fa8062df236d57cd9d1f30bca9167500e1d41f"
 """Hash of the spec this program was generated from."""
 NUM_CLASSES = 1000
 """Units of a vector output (0 for other outputs)."""
 OUTPUT_SHAPE = (1000,)
 """Shape of one sample's output as in the spec (channels first)."""
+OUTPUT = None
+"""The trained output's place among the model's outputs (None: the model returns one)."""
 TARGETS = "classes"
 """What the loss compares the output with: "classes" (indices or probability rows), "indices",
 "probabilities", "binary" (0/1 per unit), "values" (of the output's shape) or "input"."""
@@ -41,12 +58,9 @@ PER_STEP = False
 """The output is (T, K): a distribution over the classes at each step, targets (T,) indices."""
 IGNORE_INDEX = None
 """Targets equal to it (padding) count in neither the loss nor accuracy."""
-VOCAB = None
-"""Token-id inputs: each id is below VOCAB (None: float inputs)."""
 EPOCHS = 600
 BATCH_SIZE = 1024
 LEARNING_RATE = 0.001
-CONV = True
 ACCURACY = "categorical"
 """None, "categorical" (the arg-max is the class) or "binary" (each unit above THRESHOLD)."""
 THRESHOLD = 0.0
@@ -63,6 +77,13 @@ TensorBoard is installed, TensorFlow backend). A NaN or Inf loss stops the run w
 "error: loss is not finite" and exit status 3 before that epoch's checkpoint or backup is
 written. {NAN_ENV}=N makes the weights NaN at step N.
 """
+
+
+ARRAYS = ", ".join(
+    [f"{name} (N, *{spec.shape})" for name, spec in INPUTS.items()]
+    + [f"y ({EXPECTED_TARGETS})"]
+)
+"""The arrays of an .npz data set, in words."""
 
 
 class TrainingError(Exception):
@@ -99,8 +120,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         default="synthetic",
         help="'synthetic' (random samples of the input shape), a folder with one "
         "sub-folder of images per class (needs TensorFlow's tf.data), or an .npz with "
-        "x (N, *INPUT_SHAPE) in the spec's channels-first order, "
-        f"y ({EXPECTED_TARGETS}) and optionally x_val, y_val",
+        f"{ARRAYS} (images in the spec's channels-first order) and optionally the same "
+        "names ending in _val",
     )
     add(
         "--synthetic-samples",
@@ -215,32 +236,34 @@ def channels_last(x: np.ndarray) -> np.ndarray:
     return x.transpose(0, 2, 3, 1) if x.ndim == 4 else x
 
 
-def check_samples(x: np.ndarray, resize: bool, what: str) -> np.ndarray:
-    """`x` (N, *INPUT_SHAPE) in spec order, as channels-last uint8 or float32, or token ids as
-    int32."""
-    if VOCAB is not None:
-        if not np.issubdtype(x.dtype, np.integer) or tuple(x.shape[1:]) != INPUT_SHAPE:
+def check_samples(x: np.ndarray, spec: Input, resize: bool, what: str) -> np.ndarray:
+    """`x` (N, *spec.shape) in spec order, as channels-last uint8 or float32, or token ids
+    as int32."""
+    shape = spec.shape
+    if spec.kind == "tokens":
+        if not np.issubdtype(x.dtype, np.integer) or tuple(x.shape[1:]) != shape:
             raise TrainingError(
                 f"{what} holds {x.dtype} samples of shape {tuple(x.shape[1:])}, the network "
-                f"takes token ids of shape {INPUT_SHAPE}"
+                f"takes token ids of shape {shape}"
             )
-        if len(x) and (x.min() < 0 or x.max() >= VOCAB):
-            raise TrainingError(f"{what}: token ids must be in [0, {VOCAB})")
+        if len(x) and (x.min() < 0 or x.max() >= spec.vocab):
+            raise TrainingError(f"{what}: token ids must be in [0, {spec.vocab})")
         return x.astype(np.int32)
     if x.dtype != np.uint8:
         x = x.astype(np.float32)
-    if tuple(x.shape[1:]) == INPUT_SHAPE:
+    if tuple(x.shape[1:]) == shape:
         return channels_last(x)
-    if not (resize and CONV and x.ndim == 4):
+    image = spec.kind == "image" and x.ndim == 4
+    if not (resize and image):
         raise TrainingError(
             f"{what} holds samples of shape {tuple(x.shape[1:])}, the network takes "
-            f"{INPUT_SHAPE} (spec order: channels first)"
-            + ("; pass --resize to resize images" if CONV and x.ndim == 4 else "")
+            f"{shape} (spec order: channels first)"
+            + ("; pass --resize to resize images" if image else "")
         )
     images = channels_last(x).astype(np.float32) / (
         255.0 if x.dtype == np.uint8 else 1.0
     )
-    channels, height, width = INPUT_SHAPE
+    channels, height, width = shape
     if images.shape[-1] != channels:
         if images.shape[-1] == 1:
             images = np.repeat(images, channels, axis=-1)
@@ -285,20 +308,22 @@ def check_targets(y: np.ndarray, count: int, what: str) -> np.ndarray:
     raise TrainingError(f"{what} has shape {y.shape}; expected {EXPECTED_TARGETS}")
 
 
-def synthetic(args: argparse.Namespace) -> tuple[np.ndarray, np.ndarray]:
-    """Random samples of the input shape (uint8 images or normal vectors) and targets of the
-    loss's kind, fixed by seed."""
+def synthetic(args: argparse.Namespace) -> tuple[dict, np.ndarray]:
+    """Random samples of each input's shape (uint8 images, token ids or normal vectors) and
+    targets of the loss's kind, fixed by seed."""
     rng = np.random.default_rng(args.seed)
     count = args.synthetic_samples or 16 * args.batch_size
-    shape = (count, *INPUT_SHAPE)
-    if CONV:
-        x = rng.integers(0, 256, shape, dtype=np.uint8)
-    elif VOCAB is not None:
-        x = rng.integers(0, VOCAB, shape).astype(np.int32)
-    else:
-        x = rng.standard_normal(shape, dtype=np.float32)
+    xs = {}
+    for name, spec in INPUTS.items():
+        shape = (count, *spec.shape)
+        if spec.kind == "image":
+            xs[name] = rng.integers(0, 256, shape, dtype=np.uint8)
+        elif spec.kind == "tokens":
+            xs[name] = rng.integers(0, spec.vocab, shape).astype(np.int32)
+        else:
+            xs[name] = rng.standard_normal(shape, dtype=np.float32)
     if TARGETS == "input":  # an autoencoder
-        y = x
+        y = next(iter(xs.values()))
     elif TARGETS == "binary":  # balanced 0/1 labels
         y = rng.integers(0, 2, (count, NUM_CLASSES)).astype(np.float32)
     elif TARGETS == "values" and not ONE_HOT:
@@ -306,11 +331,12 @@ def synthetic(args: argparse.Namespace) -> tuple[np.ndarray, np.ndarray]:
     else:
         per_sample = OUTPUT_SHAPE[:1] if PER_STEP else ()
         y = rng.integers(0, NUM_CLASSES, (count, *per_sample))
-    return channels_last(x), check_targets(y, count, "synthetic y")
+    xs = {name: channels_last(x) for name, x in xs.items()}
+    return xs, check_targets(y, count, "synthetic y")
 
 
 def load_arrays(args: argparse.Namespace) -> tuple[tuple, tuple | None]:
-    """((x, y), (x_val, y_val) or None) as numpy arrays."""
+    """((xs, y), (xs_val, y_val) or None) as numpy arrays, xs by input name."""
     if args.data == "synthetic":
         return synthetic(args), None
     path = Path(args.data)
@@ -319,27 +345,44 @@ def load_arrays(args: argparse.Namespace) -> tuple[tuple, tuple | None]:
             f"--data {args.data}: not 'synthetic', a folder or an .npz file"
         )
     with np.load(path, allow_pickle=False) as arrays:
-        needed = {"x"} if TARGETS == "input" else {"x", "y"}
+        needed = set(INPUTS) | ({"y"} if TARGETS != "input" else set())
         if not needed <= set(arrays.files):
             raise TrainingError(
                 f"{path}: needs arrays {sorted(needed)}, has {arrays.files}"
             )
         parts = {
             name: arrays[name]
-            for name in ("x", "y", "x_val", "y_val")
+            for base in [*INPUTS, "y"]
+            for name in (base, f"{base}_val")
             if name in arrays
         }
-    x = check_samples(parts["x"], args.resize, f"{path}: x")
-    # an autoencoder: the input is the target unless y is given
-    y = parts.get("y")
-    train = (x, x if y is None else check_targets(y, len(x), f"{path}: y"))
-    if "x_val" not in parts:
-        return train, None
-    x_val = check_samples(parts["x_val"], args.resize, f"{path}: x_val")
-    if "y_val" in parts:
-        y_val = check_targets(parts["y_val"], len(x_val), f"{path}: y_val")
-        return train, (x_val, y_val)
-    return train, ((x_val, x_val) if TARGETS == "input" else None)
+    return arrays_of(parts, "", args.resize, path), arrays_of(
+        parts, "_val", args.resize, path
+    )
+
+
+def arrays_of(parts: dict, suffix: str, resize: bool, path: Path) -> tuple | None:
+    """(xs, y) named with `suffix` ("" or "_val"); None when absent."""
+    if any(name + suffix not in parts for name in INPUTS):
+        return None
+    xs = {
+        name: check_samples(
+            parts[name + suffix], spec, resize, f"{path}: {name}{suffix}"
+        )
+        for name, spec in INPUTS.items()
+    }
+    count = len(next(iter(xs.values())))
+    y = parts.get("y" + suffix)
+    if y is not None:
+        return xs, check_targets(y, count, f"{path}: y{suffix}")
+    if TARGETS == "input":  # an autoencoder: its input is the target
+        return xs, next(iter(xs.values()))
+    return None
+
+
+def features(xs: dict):
+    """What the model takes: its one input's array, or the arrays by input name."""
+    return xs if len(INPUTS) > 1 else next(iter(xs.values()))
 
 
 def to_float(x: np.ndarray) -> np.ndarray:
@@ -348,15 +391,16 @@ def to_float(x: np.ndarray) -> np.ndarray:
 
 
 def tf_dataset(arrays: tuple, batch: int, seed: int, epochs: range | None = None):
-    """A tf.data pipeline: batches of (x scaled to floats, y), prefetched. For training
+    """A tf.data pipeline: batches of (inputs scaled to floats, y), prefetched. For training
     (`epochs` given) it runs through those epochs, each in an order fixed by (seed, epoch)
     with stateless ops, so that a distribution strategy's copy of the pipeline and a resumed
     run see exactly the same batches."""
     import tensorflow as tf
 
-    x, y = arrays
-    xs, ys = tf.constant(x), tf.constant(y)
-    count = len(x)
+    xs, y = arrays
+    inputs = {name: tf.constant(x) for name, x in xs.items()}
+    ys = tf.constant(y)
+    count = len(y)
 
     def shuffled(epoch):
         key = tf.stack([tf.constant(seed, tf.int64), epoch])
@@ -378,7 +422,8 @@ def tf_dataset(arrays: tuple, batch: int, seed: int, epochs: range | None = None
         return values
 
     def gather(index):
-        return scaled(tf.gather(xs, index)), scaled(tf.gather(ys, index))
+        batch_inputs = {name: scaled(tf.gather(x, index)) for name, x in inputs.items()}
+        return features(batch_inputs), scaled(tf.gather(ys, index))
 
     data = data.map(gather, num_parallel_calls=tf.data.AUTOTUNE)
     return data.prefetch(tf.data.AUTOTUNE)
@@ -399,14 +444,20 @@ def folder_datasets(args: argparse.Namespace):
     import tensorflow as tf
 
     root = Path(args.data)
-    if not CONV:
-        raise TrainingError(f"the network takes vectors {INPUT_SHAPE}, not images")
+    if len(INPUTS) > 1:
+        raise TrainingError(
+            f"{root}: an image folder feeds one input; the network takes {len(INPUTS)} "
+            f"({', '.join(INPUTS)}): use an .npz"
+        )
+    (spec,) = INPUTS.values()
+    if spec.kind != "image":
+        raise TrainingError(f"the network takes {spec.shape} {spec.kind}, not images")
     if TARGETS in ("binary", "values") and not ONE_HOT:
         raise TrainingError(
             f"{root}: an image folder gives class labels; the loss needs "
             f"{EXPECTED_TARGETS}: use an .npz"
         )
-    channels, height, width = INPUT_SHAPE
+    channels, height, width = spec.shape
     parts = (
         [root / "train", root / "val"] if (root / "train").is_dir() else [root, None]
     )
@@ -495,6 +546,10 @@ class TorchAdam(keras.optimizers.Optimizer):
     def update_step(self, gradient, variable, learning_rate) -> None:
         ops = keras.ops
         lr = ops.cast(learning_rate, variable.dtype)
+        if type(gradient).__name__ == "IndexedSlices":  # TensorFlow's, of an embedding:
+            import tensorflow as tf  # torch's gradient is dense (every row's moments decay)
+
+            gradient = tf.convert_to_tensor(gradient)
         g = ops.cast(gradient, variable.dtype)
         if self.decay and self.decoupled:
             self.assign_sub(variable, ops.multiply(variable, lr * self.decay))
@@ -610,6 +665,19 @@ class StrictTerminateOnNaN(keras.callbacks.TerminateOnNaN):
             )
 
 
+class SaveWeights(keras.callbacks.Callback):
+    """Saves the whole model's weights after each epoch (the model being fitted may be the
+    part of it that computes the trained output)."""
+
+    def __init__(self, model: keras.Model, path: Path) -> None:
+        super().__init__()
+        self.whole = model
+        self.path = path
+
+    def on_epoch_end(self, epoch, logs=None):
+        self.whole.save_weights(self.path)
+
+
 class MetricsLog(keras.callbacks.Callback):
     """Appends each epoch's logs, the learning rate and images/s to metrics.jsonl."""
 
@@ -642,8 +710,8 @@ class MetricsLog(keras.callbacks.Callback):
 # ----------------------------------------------------------------------------- the run
 
 
-def fit(args, model, train, val, steps: int, run_dir: Path) -> None:
-    """model.fit with the callbacks a long run needs."""
+def fit(args, model, whole, train, val, steps: int, run_dir: Path) -> None:
+    """model.fit with the callbacks a long run needs; `whole` is the model to save."""
     samples = steps * args.batch_size
     callbacks = [
         StrictTerminateOnNaN(steps),
@@ -653,25 +721,24 @@ def fit(args, model, train, val, steps: int, run_dir: Path) -> None:
         keras.callbacks.BackupAndRestore(
             str(run_dir / "backup"), double_checkpoint=True
         ),
-        keras.callbacks.ModelCheckpoint(
-            str(run_dir / "checkpoints" / "last.weights.h5"), save_weights_only=True
-        ),
+        SaveWeights(whole, run_dir / "checkpoints" / "last.weights.h5"),
         MetricsLog(run_dir / "metrics.jsonl", samples, args.epochs),
     ]
     tensorboard = importlib.util.find_spec("tensorboard") is not None
     if tensorboard and keras.backend.backend() == "tensorflow":
         callbacks.append(keras.callbacks.TensorBoard(str(run_dir / "tensorboard")))
     if isinstance(train, tuple):  # arrays, for backends without tf.data
-        x, y = train
+        xs, y = train
         train = None
         kwargs = {
-            "x": to_float(x),
+            "x": features({name: to_float(x) for name, x in xs.items()}),
             "y": to_float(y),
             "batch_size": args.batch_size,
             "shuffle": True,
         }
         if val is not None:
-            kwargs["validation_data"] = (to_float(val[0]), to_float(val[1]))
+            val_xs = {name: to_float(x) for name, x in val[0].items()}
+            kwargs["validation_data"] = (features(val_xs), to_float(val[1]))
     else:
         kwargs = {"x": train, "validation_data": val, "shuffle": False}
         kwargs["steps_per_epoch"] = steps
@@ -687,6 +754,7 @@ def custom_loop(
     args,
     strategy,
     model,
+    whole,
     optimizer,
     make_train,
     steps: int,
@@ -768,7 +836,7 @@ def custom_loop(
         epoch_var.assign(epoch + 1)
         manager.save()
         if chief:
-            model.save_weights(run_dir / "checkpoints" / "last.weights.h5")
+            whole.save_weights(run_dir / "checkpoints" / "last.weights.h5")
         logs = {"loss": total / max(count, 1)}
         logs.update({m.name: float(m.result()) for m in metrics})
         log.on_epoch_end(epoch, logs)
@@ -797,7 +865,7 @@ def run(args: argparse.Namespace) -> None:
     else:
         arrays, val_arrays = load_arrays(args)
         sparse = np.issubdtype(arrays[1].dtype, np.integer) and TARGETS != "input"
-        steps = len(arrays[0]) // args.batch_size
+        steps = len(arrays[1]) // args.batch_size
         val = val_arrays
 
         def make_train(first: int):
@@ -817,7 +885,10 @@ def run(args: argparse.Namespace) -> None:
         (run_dir / "checkpoints").mkdir(parents=True, exist_ok=True)
     scope = strategy.scope() if strategy is not None else contextlib.nullcontext()
     with scope:
-        model = build_model()
+        whole = build_model()
+        model = whole  # what is trained: the whole model, or the part computing
+        if OUTPUT is not None:  # the trained output
+            model = keras.Model(whole.input, whole.outputs[OUTPUT])
         optimizer = make_optimizer(args.lr)
         model.compile(
             optimizer=optimizer, loss=make_loss(sparse), metrics=make_metrics(sparse)
@@ -829,12 +900,12 @@ def run(args: argparse.Namespace) -> None:
     )
     if name == "multi-worker":
         custom_loop(
-            args, strategy, model, optimizer, make_train, steps, run_dir, sparse
+            args, strategy, model, whole, optimizer, make_train, steps, run_dir, sparse
         )
     else:
-        fit(args, model, train, val, steps, run_dir)
+        fit(args, model, whole, train, val, steps, run_dir)
     if chief:
-        model.save_weights(run_dir / "model.weights.h5")
+        whole.save_weights(run_dir / "model.weights.h5")
         print(f"final weights: {run_dir / 'model.weights.h5'}", flush=True)
 
 
