@@ -95,7 +95,7 @@ def view(network: Network, backend: str) -> dict[str, Any]:
     num_classes = int(out[-1]) if len(out) == 1 or objective.per_step else 0
     target_kind = losses.targets(objective, num_classes)
     lr = train.optimizer.lr
-    run_dir = f"runs/{network.name.lower()}"
+    run_dir = f"runs/{network.name.lower()}_{backend}"  # the two programs never mix runs
     build = _torch if backend == "torch" else _keras
     optimizer, schedule = build(train)
     return {

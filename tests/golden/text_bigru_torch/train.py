@@ -3,6 +3,8 @@
 
     python -m textbigru_torch.train --data synthetic
     torchrun --nproc_per_node=8 -m textbigru_torch.train --data /data/imagenet
+    srun python -m textbigru_torch.train --data /data/imagenet      # Slurm, one task per GPU
+    mpirun -np 8 python -m textbigru_torch.train --data /data/imagenet   # Open MPI
 
 Defaults come from the spec's `train:` section. Loss cross_entropy (targets: (N,) class indices in [0, 3) or (N, 3) class probabilities).
 Checkpoints are written atomically to --checkpoint-dir (the last two are kept); --resume, or a
@@ -16,6 +18,8 @@ import contextlib
 import json
 import math
 import os
+import re
+import signal
 import sys
 import time
 import warnings
@@ -79,7 +83,7 @@ CONV = False
 ACCURACY = "categorical"
 """None, "categorical" (the arg-max is the class) or "binary" (each unit above THRESHOLD)."""
 THRESHOLD = 0.0
-RUN_DIR = "runs/textbigru"
+RUN_DIR = "runs/textbigru_torch"
 KEEP_CHECKPOINTS = 2
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff")
 NAN_ENV = "NETSPEC_INJECT_NAN_STEP"
@@ -98,6 +102,11 @@ ARRAYS = ", ".join(
     + [f"y ({EXPECTED_TARGETS})"]
 )
 """The arrays of an .npz data set, in words."""
+
+
+CHANNELS = (1, 3, 4)
+"""Channel counts of image arrays (grey, RGB, RGBA): an array whose second axis is none of
+these while its last one is, is channels last, and refused."""
 
 
 class TrainingError(Exception):
@@ -195,14 +204,63 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 # ----------------------------------------------------------------------------- processes
 
 
+LAUNCHERS = {
+    "torchrun": ("RANK", "WORLD_SIZE", "LOCAL_RANK", "LOCAL_WORLD_SIZE"),
+    "slurm": ("SLURM_PROCID", "SLURM_NTASKS", "SLURM_LOCALID", "SLURM_TASKS_PER_NODE"),
+    "mpirun": (
+        "OMPI_COMM_WORLD_RANK",
+        "OMPI_COMM_WORLD_SIZE",
+        "OMPI_COMM_WORLD_LOCAL_RANK",
+        "OMPI_COMM_WORLD_LOCAL_SIZE",
+    ),
+}
+"""Each launcher's variables: rank, world size, local rank, processes on this node. The first
+launcher whose rank variable is set wins (torchrun inside an srun allocation is torchrun)."""
+
+
+def first_host(nodelist: str) -> str:
+    """The first host of a Slurm node list: "gpu[07-08,11],cpu1" -> "gpu07"."""
+    match = re.match(r"([^,\[]+)(?:\[([^,\]-]+))?", nodelist)
+    if match is None:
+        raise TrainingError(f"cannot read the Slurm node list {nodelist!r}")
+    return match.group(1) + (match.group(2) or "")
+
+
+def launch_environment(env: dict[str, str]) -> tuple[str, int, int, int, int]:
+    """(launcher, rank, world size, local rank, local world size) of this process; for Slurm
+    and Open MPI, also sets what torch.distributed's env:// rendezvous reads (RANK,
+    WORLD_SIZE, MASTER_ADDR from the node list, MASTER_PORT 29500 unless set)."""
+    for launcher, names in LAUNCHERS.items():
+        if names[0] not in env:
+            continue
+        rank, world, local_rank = (int(env.get(name, "0")) for name in names[:3])
+        per_node = re.match(r"\d+", env.get(names[3], "1"))
+        local_world = int(per_node.group()) if per_node else 1
+        if launcher != "torchrun" and world > 1:
+            nodes = env.get("SLURM_JOB_NODELIST", "localhost")
+            env.setdefault("MASTER_ADDR", first_host(nodes))
+            env.setdefault("MASTER_PORT", "29500")
+            env["RANK"], env["WORLD_SIZE"] = str(rank), str(world)
+            env["LOCAL_RANK"] = str(local_rank)
+        return launcher, rank, max(world, 1), local_rank, max(local_world, 1)
+    return "none", 0, 1, 0, 1
+
+
+def usable_cpus() -> int:
+    """CPUs this process may run on (its affinity: a container's or Slurm's share)."""
+    if hasattr(os, "sched_getaffinity"):
+        return len(os.sched_getaffinity(0))
+    return os.cpu_count() or 1
+
+
 class Processes:
-    """This process's place in the run: rank, world size and device."""
+    """This process's place in the run: rank, world size and device, from whichever launcher
+    started it (LAUNCHERS)."""
 
     def __init__(self, device: str | None) -> None:
-        self.world = int(os.environ.get("WORLD_SIZE", "1"))
-        self.rank = int(os.environ.get("RANK", "0"))
-        self.local_rank = int(os.environ.get("LOCAL_RANK", "0"))
-        self.local_world = int(os.environ.get("LOCAL_WORLD_SIZE", "1"))
+        (self.launcher, self.rank, self.world, self.local_rank, self.local_world) = (
+            launch_environment(os.environ)
+        )
         kind = device or ("cuda" if torch.cuda.is_available() else "cpu")
         if kind == "cuda":
             torch.cuda.set_device(self.local_rank)
@@ -384,6 +442,12 @@ def check_samples(x: np.ndarray, spec: Input, resize: bool, what: str) -> np.nda
     if tuple(x.shape[1:]) == shape:
         return x
     image = spec.kind == "image" and x.ndim == 4
+    if image and x.shape[1] not in CHANNELS and x.shape[-1] in CHANNELS:
+        raise TrainingError(
+            f"{what} holds images of shape {tuple(x.shape[1:])}, channels last; the .npz "
+            f"must hold them channels first as the spec, {shape}: save "
+            "x.transpose(0, 3, 1, 2)"
+        )
     if not (resize and image):
         raise TrainingError(
             f"{what} holds samples of shape {tuple(x.shape[1:])}, the network takes "
@@ -433,6 +497,13 @@ def check_targets(y: np.ndarray, count: int, what: str) -> np.ndarray:
     if TARGETS in ("values", "input") and y.shape[1:] == OUTPUT_SHAPE:
         return y if y.dtype == np.uint8 else y.astype(np.float32)
     raise TrainingError(f"{what} has shape {y.shape}; expected {EXPECTED_TARGETS}")
+
+
+def describe_data(args: argparse.Namespace) -> str:
+    """The data in words, for the log: synthetic data must never pass for real data."""
+    if args.data == "synthetic":
+        return "SYNTHETIC random data (pass --data for real data)"
+    return str(args.data)
 
 
 def load_data(
@@ -486,6 +557,11 @@ def arrays_of(parts: dict, suffix: str, resize: bool, path: Path) -> Arrays | No
     if y is None:
         return None
     return Arrays(xs, check_targets(y, len(xs[0]), f"{path}: y{suffix}"))
+
+
+def ignore_interrupts(worker: int) -> None:
+    """Data-loader workers leave Ctrl-C to the main process, which stops the run cleanly."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
 class ResumableSampler(DistributedSampler):
@@ -816,7 +892,7 @@ def train(args: argparse.Namespace, procs: Processes) -> None:
     use_compile = cuda if args.compile is None else args.compile
     workers = args.workers
     if workers is None:
-        workers = min(8, (os.cpu_count() or 1) // procs.local_world) if cuda else 0
+        workers = min(8, usable_cpus() // procs.local_world) if cuda else 0
     if cuda:
         torch.backends.cudnn.benchmark = True
         torch.set_float32_matmul_precision("high")  # TF32 for fp32 matmuls
@@ -867,6 +943,7 @@ def train(args: argparse.Namespace, procs: Processes) -> None:
             model,
             device_ids=[procs.local_rank] if cuda else None,
             find_unused_parameters=UNTRAINED_WEIGHTS,
+            gradient_as_bucket_view=True,  # no second copy of the gradients
         )
     if use_compile:
         net = torch.compile(net)
@@ -880,6 +957,7 @@ def train(args: argparse.Namespace, procs: Processes) -> None:
         "num_workers": workers,
         "pin_memory": cuda,
         "persistent_workers": workers > 0,
+        "worker_init_fn": ignore_interrupts,
     }
     loader = DataLoader(data, sampler=sampler, drop_last=True, **loader_args)
     steps_per_epoch = len(sampler) // local_batch
@@ -892,9 +970,9 @@ def train(args: argparse.Namespace, procs: Processes) -> None:
         run_dir.mkdir(parents=True, exist_ok=True)
     progress = Progress(procs, args.progress)
     procs.log(
-        f"training on {procs.world} x {procs.device.type}: {len(data)} samples, "
-        f"batch {args.batch_size}, amp {amp}, channels_last {channels_last}, "
-        f"compile {use_compile}"
+        f"training on {procs.world} x {procs.device.type} ({procs.launcher}): "
+        f"{len(data)} samples of {describe_data(args)}, batch {args.batch_size}, "
+        f"amp {amp}, channels_last {channels_last}, compile {use_compile}"
     )
 
     def checkpoint() -> Path | None:
@@ -1005,6 +1083,17 @@ def main(argv: list[str] | None = None) -> int:
     except TrainingError as exc:
         print(f"error: {exc}", file=sys.stderr, flush=True)
         return 2
+    except KeyboardInterrupt:
+        if procs.main:
+            folder = Path(args.checkpoint_dir or Path(args.run_dir) / "checkpoints")
+            found = checkpoints(folder) if folder.is_dir() else []
+            where = (
+                f"the last checkpoint is {found[0]}; add --resume to continue from it"
+                if found
+                else "no checkpoint was written"
+            )
+            print(f"\ninterrupted: {where}", file=sys.stderr, flush=True)
+        return 130
     finally:
         if dist.is_initialized():
             dist.destroy_process_group()

@@ -64,7 +64,7 @@ LEARNING_RATE = 0.01
 ACCURACY = "categorical"
 """None, "categorical" (the arg-max is the class) or "binary" (each unit above THRESHOLD)."""
 THRESHOLD = 0.0
-RUN_DIR = "runs/vgg16"
+RUN_DIR = "runs/vgg16_keras"
 NAN_ENV = "NETSPEC_INJECT_NAN_STEP"
 """For testing the NaN guard: the weights turn NaN before this global step (1-based)."""
 STRATEGIES = ["auto", "default", "mirrored", "multi-worker", "data-parallel"]
@@ -84,6 +84,11 @@ ARRAYS = ", ".join(
     + [f"y ({EXPECTED_TARGETS})"]
 )
 """The arrays of an .npz data set, in words."""
+
+
+CHANNELS = (1, 3, 4)
+"""Channel counts of image arrays (grey, RGB, RGBA): an array whose second axis is none of
+these while its last one is, is channels last, and refused."""
 
 
 class TrainingError(Exception):
@@ -155,6 +160,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         default=0,
         help="split the CPU into N logical devices (TensorFlow; to try strategies)",
     )
+    add("--max-steps", type=int, default=0, help="stop after this many steps in all")
     return parser.parse_args(argv)
 
 
@@ -254,6 +260,12 @@ def check_samples(x: np.ndarray, spec: Input, resize: bool, what: str) -> np.nda
     if tuple(x.shape[1:]) == shape:
         return channels_last(x)
     image = spec.kind == "image" and x.ndim == 4
+    if image and x.shape[1] not in CHANNELS and x.shape[-1] in CHANNELS:
+        raise TrainingError(
+            f"{what} holds images of shape {tuple(x.shape[1:])}, channels last; the .npz "
+            f"must hold them channels first as the spec, {shape}: save "
+            "x.transpose(0, 3, 1, 2)"
+        )
     if not (resize and image):
         raise TrainingError(
             f"{what} holds samples of shape {tuple(x.shape[1:])}, the network takes "
@@ -661,6 +673,24 @@ class SaveWeights(keras.callbacks.Callback):
         self.whole.save_weights(self.path)
 
 
+class StopAfter(keras.callbacks.Callback):
+    """--max-steps: ends the run after that many steps in all, counting the epochs a resumed
+    run skips; the epoch's metrics, checkpoint and backup are still written."""
+
+    def __init__(self, max_steps: int, steps_per_epoch: int) -> None:
+        super().__init__()
+        self.max_steps = max_steps
+        self.steps_per_epoch = steps_per_epoch
+        self.epoch = 0
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.epoch = epoch
+
+    def on_train_batch_end(self, batch, logs=None):
+        if self.epoch * self.steps_per_epoch + batch + 1 >= self.max_steps:
+            self.model.stop_training = True
+
+
 class MetricsLog(keras.callbacks.Callback):
     """Appends each epoch's logs, the learning rate and images/s to metrics.jsonl."""
 
@@ -707,6 +737,8 @@ def fit(args, model, whole, train, val, steps: int, run_dir: Path) -> None:
         SaveWeights(whole, run_dir / "checkpoints" / "last.weights.h5"),
         MetricsLog(run_dir / "metrics.jsonl", samples, args.epochs),
     ]
+    if args.max_steps:
+        callbacks.insert(0, StopAfter(args.max_steps, steps))
     tensorboard = importlib.util.find_spec("tensorboard") is not None
     if tensorboard and keras.backend.backend() == "tensorflow":
         callbacks.append(keras.callbacks.TensorBoard(str(run_dir / "tensorboard")))
@@ -798,6 +830,8 @@ def custom_loop(
     log.set_model(model)
     nan_step = int(os.environ.get(NAN_ENV, "0"))
     for epoch in range(start, args.epochs):
+        if args.max_steps and epoch * steps >= args.max_steps:
+            break
         optimizer.learning_rate = learning_rate(epoch, args.lr, args.epochs)
         for metric in metrics:
             metric.reset_state()
@@ -815,6 +849,8 @@ def custom_loop(
                     f"loss is not finite (NaN or Inf) in epoch {epoch + 1} at step "
                     f"{count}; stopped before this epoch's checkpoint"
                 )
+            if args.max_steps and epoch * steps + count >= args.max_steps:
+                break
         log.samples = count * global_batch
         epoch_var.assign(epoch + 1)
         manager.save()
@@ -838,6 +874,15 @@ def run(args: argparse.Namespace) -> None:
         )
     run_dir = Path(args.run_dir)
     start = backup_epoch(run_dir / "backup")
+    earlier = [
+        run_dir / "model.weights.h5",
+        run_dir / "checkpoints" / "last.weights.h5",
+    ]
+    if not (run_dir / "backup").exists() and any(path.exists() for path in earlier):
+        raise TrainingError(
+            f"{run_dir} holds an earlier run's weights; choose another --run-dir or delete "
+            "it (an interrupted run leaves RUN_DIR/backup and resumes from it by itself)"
+        )
     if Path(args.data).is_dir():
         train, val, steps = folder_datasets(args)
         sparse = not ONE_HOT and TARGETS != "input"
@@ -876,9 +921,15 @@ def run(args: argparse.Namespace) -> None:
         model.compile(
             optimizer=optimizer, loss=make_loss(sparse), metrics=make_metrics(sparse)
         )
+    data = (
+        "SYNTHETIC random data (pass --data for real data)"
+        if args.data == "synthetic"
+        else args.data
+    )
     print(
         f"training on {replicas} replica(s), strategy {name}, "
-        f"{keras.mixed_precision.global_policy().name}, batch {args.batch_size}",
+        f"{keras.mixed_precision.global_policy().name}, batch {args.batch_size}, "
+        f"data {data}",
         flush=True,
     )
     if name == "multi-worker":
@@ -902,6 +953,16 @@ def main(argv: list[str] | None = None) -> int:
     except TrainingError as exc:
         print(f"error: {exc}", file=sys.stderr, flush=True)
         return 2
+    except KeyboardInterrupt:
+        backup = Path(args.run_dir) / "backup"
+        where = (
+            f"the last finished epoch is saved in {backup}; rerun the same command to "
+            "resume from it"
+            if backup.exists()
+            else "no epoch finished, nothing was saved"
+        )
+        print(f"\ninterrupted: {where}", file=sys.stderr, flush=True)
+        return 130
     return 0
 
 
