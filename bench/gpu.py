@@ -231,7 +231,7 @@ def torch_part(args: argparse.Namespace, folder: Path, results: dict, save) -> N
         "channels_last": channels_last,
         "compile": use_compile,
     }
-    record("generated", rate(lambda: trainer.step(x, y), args.warmup, args.steps))
+    record("generated", rate(lambda: trainer.step((x,), y), args.warmup, args.steps))
 
     trainer = model = optimizer = None  # free the memory for the references
 

@@ -16,7 +16,17 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from netspec.errors import Problem, SpecError
-from netspec.ir import ActivationFn, Dropout, GaussianNoise, LayerBase, Shape, Train, fmt
+from netspec.ir import (
+    IMAGENET,
+    ActivationFn,
+    Data,
+    Dropout,
+    GaussianNoise,
+    LayerBase,
+    Shape,
+    Train,
+    fmt,
+)
 from netspec.passes import Graph, Node
 from netspec.spec import SourceMap
 
@@ -46,6 +56,8 @@ class Objective:
     ignore_index: int | None = None
     output: str = ""
     """The node whose output the loss applies to (`train.output`, or the first output)."""
+    data: Data | None = None
+    """How image inputs are normalised and augmented (`train.data`, or `data_default`)."""
 
 
 def final_activation(layer: LayerBase) -> str | None:
@@ -130,6 +142,41 @@ def _class_loss(activation: str | None, classes: int) -> str:
     return "nll" if activation == "log_softmax" else "cross_entropy"
 
 
+def data_default(loss: str, inputs: list[Shape], per_step: bool) -> Data | None:
+    """torchvision's ImageNet recipe for a classifier of one 3x224x224 image input (what its
+    users expect of such a network), else nothing: pixels in [0, 1], no augmentation."""
+    if inputs == [(3, 224, 224)] and loss in CLASS_LOSSES and not per_step:
+        return IMAGENET
+    return None
+
+
+def _check_data(data: Data, inputs: list[Shape], source: SourceMap) -> list[Problem]:
+    images = [shape for shape in inputs if len(shape) == 3]
+    where = ("train", "data")
+    if not images:
+        return [source.problem(where, "data: prepares images, and the network takes none")]
+    problems = []
+    channels = {shape[0] for shape in images}
+    if data.mean is not None and {len(data.mean)} != channels:
+        problems.append(
+            source.problem(
+                (*where, "mean"),
+                f"mean and std have {len(data.mean)} values, the images have "
+                f"{' or '.join(map(str, sorted(channels)))} channels",
+            )
+        )
+    side = max(max(shape[1:]) for shape in images)
+    if data.eval_resize is not None and data.eval_resize < side:
+        problems.append(
+            source.problem(
+                (*where, "eval_resize"),
+                f"eval_resize {data.eval_resize} is below the input size {side}: the center "
+                f"crop would not fit",
+            )
+        )
+    return problems
+
+
 def objective(
     loss: str,
     train: Train,
@@ -140,6 +187,7 @@ def objective(
 ) -> Objective:
     """The objective of a valid spec (`check` has accepted it); `input_shape` is None for a
     network of several inputs (none of which is an autoencoder's target)."""
+    per_step = loss in PER_STEP_LOSSES and len(output) == 2
     if train.metrics is None:
         wants_accuracy = loss != "mse"
     else:
@@ -152,9 +200,12 @@ def objective(
         from_logits=activation != "sigmoid",
         accuracy=accuracy,
         autoencoder=loss == "mse" and output == input_shape,
-        per_step=loss in PER_STEP_LOSSES and len(output) == 2,
+        per_step=per_step,
         ignore_index=train.ignore_index,
         output=trained,
+        data=train.data
+        if train.data is not None
+        else data_default(loss, [input_shape] if input_shape else [], per_step),
     )
 
 
@@ -200,6 +251,8 @@ def check(train: Train, graph: Graph, shapes: dict[str, Shape], source: SourceMa
                 f"ignore_index is for the loss cross_entropy; the loss is {loss}",
             )
         )
+    if train.data is not None:
+        problems += _check_data(train.data, [shapes[name] for name in graph.inputs], source)
     if problems:
         raise SpecError(problems)
     single = shapes[graph.inputs[0]] if len(graph.inputs) == 1 else None

@@ -793,7 +793,7 @@ def _doc_examples() -> list[str]:
 def test_every_yaml_example_in_the_reference_is_valid(example: str) -> None:
     """Examples in docs/spec.md are whole specs or fragments of one (layers, blocks, train)."""
     if "netspec: 1" not in example:
-        shape = "[3, 32, 32]" if "conv2d" in example else "[16]"
+        shape = "[3, 32, 32]" if "conv2d" in example or "data:" in example else "[16]"
         if "type: embedding" in example:  # fragments of a language model
             shape = "[8], dtype: int64, vocab: 16"
         if example.startswith("- "):

@@ -848,6 +848,70 @@ CASES: dict[str, list[tuple[str, str]]] = {
             "schedule.warmup_epochs 2 leaves none of the 2 epochs to decay over",
         ),
     ],
+    "ir.train.RandomResizedCrop._ranges_ascend: {} [{}, {}] is not [low, high]": [
+        (
+            net(
+                "{type: dense, units: 3}",
+                train="{data: {augment: {random_resized_crop: {ratio: [2.0, 0.5]}}}}",
+            ),
+            "ratio [2.0, 0.5] is not [low, high]",
+        ),
+    ],
+    "ir.train.RandomResizedCrop._ranges_ascend: scale is a share of the image's area, at most 1.0": [
+        (
+            net(
+                "{type: dense, units: 3}",
+                train="{data: {augment: {random_resized_crop: {scale: [0.5, 2.0]}}}}",
+            ),
+            "scale is a share of the image's area, at most 1.0",
+        ),
+    ],
+    "ir.train.Data._mean_and_std_together: give mean and std together": [
+        (
+            net("{type: dense, units: 3}", train="{data: {mean: [0.5]}}"),
+            "give mean and std together",
+        ),
+    ],
+    "ir.train.Data._mean_and_std_together: std must be above 0": [
+        (
+            net("{type: dense, units: 3}", train="{data: {mean: [0.5], std: [0.0]}}"),
+            "std must be above 0",
+        ),
+    ],
+    "ir.train.Data._mean_and_std_together: mean and std need one value per channel each": [
+        (
+            net("{type: dense, units: 3}", train="{data: {mean: [0.5, 0.5], std: [0.2]}}"),
+            "mean and std need one value per channel each",
+        ),
+    ],
+    "objective._check_data: data: prepares images, and the network takes none": [
+        (
+            net("{type: dense, units: 3}", train="{data: {eval_resize: 20}}"),
+            "data: prepares images, and the network takes none",
+        ),
+    ],
+    "objective._check_data: mean and std have {} values, the images have {} channels": [
+        (
+            net(
+                "{type: conv2d, filters: 2, kernel: 3}",
+                *LOGITS,
+                shape=IMAGE,
+                train="{data: {mean: [0.5], std: [0.2]}}",
+            ),
+            "mean and std have 1 values, the images have 3 channels",
+        ),
+    ],
+    "objective._check_data: eval_resize {} is below the input size {}: the center crop would not fit": [
+        (
+            net(
+                "{type: conv2d, filters: 2, kernel: 3}",
+                *LOGITS,
+                shape=IMAGE,
+                train="{data: {eval_resize: 4}}",
+            ),
+            "eval_resize 4 is below the input size 8: the center crop would not fit",
+        ),
+    ],
     "objective.check: train.output {} is not an output of the network (outputs: {})": [
         (
             net("{type: dense, name: a, units: 3}", "{type: dense, name: b, units: 2}")
@@ -1050,6 +1114,11 @@ def _places() -> dict[type[BaseModel], tuple[str, str]]:
     places: dict[type[BaseModel], tuple[str, str]] = {
         ir.InputSpec: ("input: ", "input"),
         ir.Train: ("train: ", "train"),
+        ir.Data: ("train:\n  data: ", "train.data"),
+        ir.RandomResizedCrop: (
+            "train:\n  data:\n    augment:\n      random_resized_crop: ",
+            "train.data.augment.random_resized_crop",
+        ),
     }
     for cls in ir.LAYER_KINDS.values():
         places[cls] = ("layers:\n  - ", "layers[0]")

@@ -64,7 +64,9 @@ class EmitError(ValueError):
 
 def environment(backend: str) -> jinja2.Environment:
     env = jinja2.Environment(
-        loader=jinja2.FileSystemLoader(str(files("netspec.templates").joinpath(backend))),
+        loader=jinja2.FileSystemLoader(  # the backend's templates, then those of both
+            [str(files("netspec.templates").joinpath(folder)) for folder in (backend, "common")]
+        ),
         undefined=jinja2.StrictUndefined,
         trim_blocks=True,
         lstrip_blocks=True,

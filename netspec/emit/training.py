@@ -71,6 +71,18 @@ class TrainingView:
     run_dir: str
     run_dir_text: str
     loss_note: str
+    mean: str
+    """Per channel, subtracted from image inputs scaled to [0, 1] (None: not normalised)."""
+    std: str
+    crop_scale: str
+    """The random resized crop of training images from folders (None: no crop)."""
+    crop_ratio: str
+    flip: str
+    """Training images from folders are flipped left-right half of the time."""
+    eval_resize: str
+    """Held-out images from folders: the shorter side resized to it, then center-cropped."""
+    data_note: str
+    """How images are prepared, in words (README)."""
     arrays_text: str
     """The arrays of an .npz data set, in words (Markdown)."""
     optimizer: str
@@ -121,6 +133,7 @@ def view(network: Network, backend: str) -> dict[str, Any]:
             run_dir=pystr(run_dir),
             run_dir_text=run_dir,
             loss_note=_loss_note(network),
+            **_data(network),
             arrays_text=_arrays_text(network),
             optimizer=optimizer,
             optimizer_template=_optimizer_template(train) if backend == "keras" else "",
@@ -129,6 +142,42 @@ def view(network: Network, backend: str) -> dict[str, Any]:
             loss_classes=loss_code.classes,
         )
     }
+
+
+def _data(network: Network) -> dict[str, str]:
+    """The `data:` recipe (netspec.objective decides it) as the programs' constants."""
+    data = network.objective.data
+    crop = data.augment.random_resized_crop if data else None
+    values = {
+        "mean": literal(tuple(data.mean) if data and data.mean else None),
+        "std": literal(tuple(data.std) if data and data.std else None),
+        "crop_scale": literal(crop.scale if crop else None),
+        "crop_ratio": literal(crop.ratio if crop else None),
+        "flip": literal(bool(data and data.augment.horizontal_flip)),
+        "eval_resize": literal(data.eval_resize if data else None),
+    }
+    if data is None:
+        note = "image pixels are scaled to [0, 1]; no augmentation"
+    else:
+        parts = ["image pixels are scaled to [0, 1]"]
+        if data.mean:
+            parts[0] += (
+                f", then normalised per channel (mean {values['mean']}, std {values['std']})"
+            )
+        if crop:
+            parts.append(
+                f"training images from folders get a random resized crop (scale "
+                f"{values['crop_scale']}, ratio {values['crop_ratio']})"
+            )
+        if data.augment.horizontal_flip:
+            parts.append("a horizontal flip half of the time")
+        if data.eval_resize:
+            parts.append(
+                f"held-out images are resized to {data.eval_resize} on the shorter side and "
+                "center-cropped"
+            )
+        note = "; ".join(parts)
+    return {**values, "data_note": note}
 
 
 def _loss_note(network: Network) -> str:

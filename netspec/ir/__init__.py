@@ -125,11 +125,14 @@ from netspec.ir.sequence import (  # noqa: F401  (the IR is one namespace)
     ToSequence,
 )
 from netspec.ir.train import (  # noqa: F401  (the IR is one namespace)
+    IMAGENET,
     Adam,
     AdamW,
     CosineSchedule,
+    Data,
     NoSchedule,
     Optimizer,
+    RandomResizedCrop,
     Schedule,
     Sgd,
     StepSchedule,
@@ -299,8 +302,7 @@ class NetworkSpec(IRModel):
             if name == "y" or (name.endswith("_val") and name[: -len("_val")] in names):
                 raise PydanticCustomError(
                     "inputs",
-                    "input {name} would be read from the same .npz array as {other}; "
-                    "rename it",
+                    "input {name} would be read from the same .npz array as {other}; rename it",
                     {
                         "name": ascii(name),
                         "other": "the targets (y)"

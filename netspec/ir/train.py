@@ -1,10 +1,11 @@
-"""The `train:` section: loss, optimizer, schedule, batch size, epochs, metrics."""
+"""The `train:` section: loss, optimizer, schedule, batch size, epochs, metrics, and how
+training images are prepared (`data:`)."""
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import Field, ValidationInfo, field_validator, model_validator
+from pydantic import BeforeValidator, Field, ValidationInfo, field_validator, model_validator
 from pydantic_core import PydanticCustomError
 
 from netspec.ir.base import IRModel, tagged
@@ -57,6 +58,87 @@ class NoSchedule(IRModel):
     type: Literal["none"]
 
 
+def _as_tuple(value: Any) -> Any:
+    return tuple(value) if isinstance(value, list) else value
+
+
+Range = Annotated[
+    tuple[Annotated[float, Field(gt=0.0, le=100.0)], Annotated[float, Field(gt=0.0, le=100.0)]],
+    BeforeValidator(_as_tuple),
+]
+"""[low, high] with 0 < low <= high."""
+
+
+class RandomResizedCrop(IRModel):
+    """A random part of each training image, of `scale` (a share of its area) and `ratio`
+    (width / height, drawn log-uniformly) within the ranges, resized to the input size:
+    torchvision's RandomResizedCrop, whose defaults these are."""
+
+    scale: Range = (0.08, 1.0)
+    ratio: Range = (3 / 4, 4 / 3)
+
+    @model_validator(mode="after")
+    def _ranges_ascend(self) -> RandomResizedCrop:
+        for name in ("scale", "ratio"):
+            low, high = getattr(self, name)
+            if low > high:
+                raise PydanticCustomError(
+                    "range",
+                    "{name} [{low}, {high}] is not [low, high]",
+                    {"name": name, "low": low, "high": high},
+                )
+        if self.scale[1] > 1.0:
+            raise PydanticCustomError(
+                "range", "scale is a share of the image's area, at most 1.0", {}
+            )
+        return self
+
+
+class Augment(IRModel):
+    """Random changes to each training image read from an image folder, drawn anew each epoch
+    from (seed, epoch, sample): the same in both backends."""
+
+    random_resized_crop: RandomResizedCrop | None = None
+    horizontal_flip: bool = False
+
+
+Channels = Annotated[
+    list[Annotated[float, Field(ge=-10.0, le=10.0)]], Field(min_length=1, max_length=4)
+]
+
+
+class Data(IRModel):
+    """How image inputs are prepared: pixels scaled to [0, 1], then `(x - mean) / std` per
+    channel (every data source, training and held-out); image folders get `augment` in
+    training, and held-out images are resized to `eval_resize` on the shorter side and
+    center-cropped to the input size (without it: resized to the input size)."""
+
+    mean: Channels | None = None
+    std: Channels | None = None
+    augment: Augment = Augment()
+    eval_resize: Annotated[int, Field(ge=1, le=1 << 16)] | None = None
+
+    @model_validator(mode="after")
+    def _mean_and_std_together(self) -> Data:
+        if (self.mean is None) != (self.std is None):
+            raise PydanticCustomError("data", "give mean and std together", {})
+        if self.std is not None and min(self.std) <= 0:
+            raise PydanticCustomError("data", "std must be above 0", {})
+        if self.mean is not None and len(self.mean) != len(self.std or ()):
+            raise PydanticCustomError("data", "mean and std need one value per channel each", {})
+        return self
+
+
+IMAGENET = Data(
+    mean=[0.485, 0.456, 0.406],
+    std=[0.229, 0.224, 0.225],
+    augment=Augment(random_resized_crop=RandomResizedCrop(), horizontal_flip=True),
+    eval_resize=256,
+)
+"""torchvision's ImageNet recipe (references/classification): the default `data:` of a
+classifier of 3x224x224 images."""
+
+
 Optimizer = tagged(Sgd, Adam, AdamW)
 Schedule = tagged(NoSchedule, StepSchedule, CosineSchedule)
 
@@ -80,6 +162,9 @@ class Train(IRModel):
     """cross_entropy: targets equal to it (padding) count in neither the loss nor accuracy."""
     output: Annotated[str, Field(max_length=64)] | None = None
     """The output the loss applies to, one of the spec's `outputs:` (None: the first)."""
+    data: Data | None = None
+    """None: IMAGENET for a classifier of 3x224x224 images, else no normalisation and no
+    augmentation (netspec.objective decides)."""
 
     @model_validator(mode="after")
     def _warmup_within_the_run(self) -> Train:

@@ -61,6 +61,20 @@ IGNORE_INDEX = None
 EPOCHS = 10
 BATCH_SIZE = 64
 LEARNING_RATE = 0.01
+MEAN = None
+STD = None
+"""Image inputs, scaled to [0, 1], become (x - MEAN) / STD per channel (None: they stay)."""
+CROP_SCALE = None
+CROP_RATIO = None
+"""Training images from folders: a random crop of this share of the area and aspect ratio,
+resized to the input size (None: the whole image)."""
+FLIP = False
+"""Training images from folders are flipped left-right half of the time."""
+EVAL_RESIZE = None
+"""Held-out images from folders: resized to this on the shorter side, then the center crop
+of the input size (None: resized to the input size)."""
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif")
+"""What an image folder's files may be (TensorFlow's decode_image reads these)."""
 ACCURACY = "categorical"
 """None, "categorical" (the arg-max is the class) or "binary" (each unit above THRESHOLD)."""
 THRESHOLD = 0.0
@@ -397,9 +411,38 @@ def features(xs: dict):
     return xs if len(INPUTS) > 1 else next(iter(xs.values()))
 
 
-def to_float(x: np.ndarray) -> np.ndarray:
-    """uint8 images (inputs, or an autoencoder's targets) scaled to [0, 1]."""
-    return x.astype(np.float32) / 255.0 if x.dtype == np.uint8 else x
+TARGET = next(iter(INPUTS.values())) if TARGETS == "input" else None
+"""An autoencoder's targets are its input, prepared as the input is (to_float)."""
+
+
+def to_float(x: np.ndarray, spec: Input | None) -> np.ndarray:
+    """A batch (or set) as the model takes it: uint8 pixels scaled to [0, 1], images
+    normalised per channel (channels last) when MEAN is set."""
+    if x.dtype == np.uint8:
+        x = x.astype(np.float32) / 255.0
+    if spec is not None and spec.kind == "image" and MEAN is not None:
+        x = (x - np.float32(MEAN)) / np.float32(STD)
+    return x
+
+
+def prepared(values, spec: Input | None):
+    """to_float in a tf.data pipeline: uint8 images leave host memory as uint8."""
+    import tensorflow as tf
+
+    if values.dtype == tf.uint8:
+        values = tf.cast(values, tf.float32) / 255.0
+    if spec is not None and spec.kind == "image" and MEAN is not None:
+        values = (values - tf.constant(MEAN)) / tf.constant(STD)
+    return values
+
+
+def epoch_order(count: int, seed: int, epoch):
+    """The samples of an epoch in an order fixed by (seed, epoch) (stateless ops)."""
+    import tensorflow as tf
+
+    key = tf.stack([tf.constant(seed, tf.int64), epoch])
+    samples = tf.range(count, dtype=tf.int64)
+    return tf.random.experimental.stateless_shuffle(samples, key)
 
 
 def tf_dataset(arrays: tuple, batch: int, seed: int, epochs: range | None = None):
@@ -415,10 +458,7 @@ def tf_dataset(arrays: tuple, batch: int, seed: int, epochs: range | None = None
     count = len(y)
 
     def shuffled(epoch):
-        key = tf.stack([tf.constant(seed, tf.int64), epoch])
-        order = tf.random.experimental.stateless_shuffle(
-            tf.range(count, dtype=tf.int64), key
-        )
+        order = epoch_order(count, seed, epoch)
         return tf.data.Dataset.from_tensor_slices(order).batch(
             batch, drop_remainder=True
         )
@@ -428,14 +468,12 @@ def tf_dataset(arrays: tuple, batch: int, seed: int, epochs: range | None = None
     else:
         data = tf.data.Dataset.range(epochs.start, epochs.stop).flat_map(shuffled)
 
-    def scaled(values):  # uint8 images are scaled in the pipeline, not in host memory
-        if values.dtype == tf.uint8:
-            return tf.cast(values, tf.float32) / 255.0
-        return values
-
     def gather(index):
-        batch_inputs = {name: scaled(tf.gather(x, index)) for name, x in inputs.items()}
-        return features(batch_inputs), scaled(tf.gather(ys, index))
+        batch_inputs = {
+            name: prepared(tf.gather(x, index), INPUTS[name])
+            for name, x in inputs.items()
+        }
+        return features(batch_inputs), prepared(tf.gather(ys, index), TARGET)
 
     data = data.map(gather, num_parallel_calls=tf.data.AUTOTUNE)
     return data.prefetch(tf.data.AUTOTUNE)
@@ -450,9 +488,80 @@ def backup_epoch(backup: Path) -> int:
         return 0
 
 
+def crop_box(
+    width: int, height: int, rng: np.random.Generator
+) -> tuple[int, int, int, int]:
+    """(left, top, width, height) of a random resized crop of a width x height image:
+    torchvision's RandomResizedCrop.get_params, drawn from `rng`."""
+    area = width * height
+    log_ratio = (math.log(CROP_RATIO[0]), math.log(CROP_RATIO[1]))
+    for _ in range(10):
+        target = area * rng.uniform(*CROP_SCALE)
+        ratio = math.exp(rng.uniform(*log_ratio))
+        w = round(math.sqrt(target * ratio))
+        h = round(math.sqrt(target / ratio))
+        if 0 < w <= width and 0 < h <= height:
+            left = int(rng.integers(0, width - w + 1))
+            return left, int(rng.integers(0, height - h + 1)), w, h
+    ratio = width / height  # no luck: the center at the nearest allowed aspect ratio
+    if ratio < CROP_RATIO[0]:
+        w, h = width, round(width / CROP_RATIO[0])
+    elif ratio > CROP_RATIO[1]:
+        w, h = round(height * CROP_RATIO[1]), height
+    else:
+        w, h = width, height
+    return (width - w) // 2, (height - h) // 2, w, h
+
+
+def train_view(
+    seed: int, epoch: int, index: int, width: int, height: int
+) -> tuple[int, int, int, int, bool]:
+    """The part of a training image the network sees, (left, top, width, height), resized
+    to the input size, and whether it is flipped: drawn from (seed, epoch, sample) alone, so
+    workers, ranks, a resumed run and the other backend's program all draw the same."""
+    rng = np.random.default_rng([seed, epoch, index])
+    box = (0, 0, width, height)
+    if CROP_SCALE is not None:
+        box = crop_box(width, height, rng)
+    return (*box, bool(FLIP and rng.random() < 0.5))
+
+
+def eval_view(
+    width: int, height: int, size: tuple[int, int]
+) -> tuple[int, int, int, int]:
+    """The part of a held-out image the network sees: with EVAL_RESIZE, the center
+    `size` (height, width) of the image resized to EVAL_RESIZE on its shorter side, as a box
+    of the original image; without, the whole image."""
+    if EVAL_RESIZE is None:
+        return 0, 0, width, height
+    scale = min(width, height) / EVAL_RESIZE
+    w, h = min(width, round(size[1] * scale)), min(height, round(size[0] * scale))
+    return (width - w) // 2, (height - h) // 2, w, h
+
+
+def folder_files(root: Path) -> list[tuple[str, int]]:
+    """(path, class index) of the images in one sub-folder per class (sorted names are the
+    class indices)."""
+    classes = sorted(p.name for p in root.iterdir() if p.is_dir())
+    if not classes or len(classes) > NUM_CLASSES:
+        raise TrainingError(
+            f"{root}: expected 1 to {NUM_CLASSES} class sub-folders, found {len(classes)}"
+        )
+    files = [
+        (str(path), label)
+        for label, name in enumerate(classes)
+        for path in sorted((root / name).rglob("*"))
+        if path.suffix.lower() in IMAGE_SUFFIXES
+    ]
+    if not files:
+        raise TrainingError(f"{root}: no images ({', '.join(IMAGE_SUFFIXES)})")
+    return files
+
+
 def folder_datasets(args: argparse.Namespace):
-    """(train, val or None, steps per epoch): tf.data pipelines from a folder of class sub-folders (or of
-    train/ and val/ folders of those)."""
+    """(make_train(first epoch), val or None, steps per epoch): tf.data pipelines from a
+    folder of class sub-folders (or of train/ and val/ folders of those). Images are decoded
+    and cropped in the pipeline as train_view (training) and eval_view (held-out) say."""
     import tensorflow as tf
 
     root = Path(args.data)
@@ -470,41 +579,77 @@ def folder_datasets(args: argparse.Namespace):
             f"{EXPECTED_TARGETS}: use an .npz"
         )
     channels, height, width = spec.shape
-    parts = (
-        [root / "train", root / "val"] if (root / "train").is_dir() else [root, None]
-    )
-    found, steps = [], 0
-    for part in parts:
-        if part is None or not part.is_dir():
-            found.append(None)
-            continue
-        if not args.resize:
-            first = next((p for p in sorted(part.rglob("*")) if p.is_file()), None)
-            size = keras.utils.load_img(first).size if first else (width, height)
+    has_parts = (root / "train").is_dir()
+    train_files = folder_files(root / "train" if has_parts else root)
+    val_files = folder_files(root / "val") if (root / "val").is_dir() else None
+    crops = {"train": CROP_SCALE is not None, "val": EVAL_RESIZE is not None}
+    for part, files in (("train", train_files), ("val", val_files)):
+        if files and not (args.resize or crops[part]):
+            size = keras.utils.load_img(files[0][0]).size
             if size != (width, height):
                 raise TrainingError(
-                    f"{first}: image is {size[1]}x{size[0]}, the network takes "
+                    f"{files[0][0]}: image is {size[1]}x{size[0]}, the network takes "
                     f"{height}x{width}; pass --resize to resize"
                 )
-        data = keras.utils.image_dataset_from_directory(
-            part,
-            label_mode="categorical" if ONE_HOT else "int",
-            color_mode="grayscale" if channels == 1 else "rgb",
-            batch_size=args.batch_size,
-            image_size=(height, width),
-            shuffle=part is parts[0],
-            seed=args.seed,
-        )
-        steps = steps or len(data.file_paths) // args.batch_size
-        if TARGETS == "input":  # an autoencoder: the image is the target
-            data = data.map(lambda a, b: (a / 255.0, a / 255.0))
-        else:
-            data = data.map(
-                lambda a, b: (a / 255.0, b), num_parallel_calls=tf.data.AUTOTUNE
+    augments = CROP_SCALE is not None or FLIP
+
+    def loader(files: list[tuple[str, int]], training: bool):
+        paths = tf.constant([path for path, _ in files])
+        labels = tf.constant([label for _, label in files], tf.int64)
+
+        def view(epoch, index, w, h):
+            if training and augments:
+                return np.array(train_view(args.seed, int(epoch), int(index), w, h))
+            return np.array([*eval_view(int(w), int(h), (height, width)), 0])
+
+        def load(index, epoch):
+            image = tf.io.decode_image(
+                tf.io.read_file(tf.gather(paths, index)),
+                channels=channels,
+                expand_animations=False,
             )
-        data = data.repeat() if part is parts[0] else data
-        found.append(data.prefetch(tf.data.AUTOTUNE))
-    return found[0], found[1], steps
+            shape = tf.shape(image)
+            box = tf.numpy_function(
+                view, [epoch, index, shape[1], shape[0]], tf.int64, stateful=False
+            )
+            left, top, w, h, flip = tf.unstack(tf.reshape(tf.cast(box, tf.int32), [5]))
+            image = tf.image.crop_to_bounding_box(image, top, left, h, w)
+            image = tf.image.resize(image, (height, width), antialias=True)
+            image = tf.cond(
+                flip > 0, lambda: tf.image.flip_left_right(image), lambda: image
+            )
+            image = prepared(image / 255.0, spec)
+            if TARGETS == "input":  # an autoencoder: the image is the target
+                return image, image
+            label = tf.gather(labels, index)
+            return image, tf.one_hot(label, NUM_CLASSES) if ONE_HOT else label
+
+        return load
+
+    load_train = loader(train_files, True)
+    val = None
+    if val_files:
+        load_val = loader(val_files, False)
+        val = (
+            tf.data.Dataset.range(len(val_files))
+            .map(lambda i: load_val(i, tf.constant(0, tf.int64)))
+            .batch(args.batch_size)
+            .prefetch(tf.data.AUTOTUNE)
+        )
+
+    def make_train(first: int):
+        def epoch_batches(epoch):  # batches never straddle two epochs
+            order = epoch_order(len(train_files), args.seed, epoch)
+            images = tf.data.Dataset.from_tensor_slices(order).map(
+                lambda index: load_train(index, epoch),
+                num_parallel_calls=tf.data.AUTOTUNE,
+            )
+            return images.batch(args.batch_size, drop_remainder=True)
+
+        data = tf.data.Dataset.range(first, args.epochs).flat_map(epoch_batches)
+        return data.prefetch(tf.data.AUTOTUNE)
+
+    return make_train, val, len(train_files) // args.batch_size
 
 
 # ----------------------------------------------------------------------------- model
@@ -746,14 +891,14 @@ def fit(args, model, whole, train, val, steps: int, run_dir: Path) -> None:
         xs, y = train
         train = None
         kwargs = {
-            "x": features({name: to_float(x) for name, x in xs.items()}),
-            "y": to_float(y),
+            "x": features({name: to_float(x, INPUTS[name]) for name, x in xs.items()}),
+            "y": to_float(y, TARGET),
             "batch_size": args.batch_size,
             "shuffle": True,
         }
         if val is not None:
-            val_xs = {name: to_float(x) for name, x in val[0].items()}
-            kwargs["validation_data"] = (features(val_xs), to_float(val[1]))
+            val_xs = {name: to_float(x, INPUTS[name]) for name, x in val[0].items()}
+            kwargs["validation_data"] = (features(val_xs), to_float(val[1], TARGET))
     else:
         kwargs = {"x": train, "validation_data": val, "shuffle": False}
         kwargs["steps_per_epoch"] = steps
@@ -884,12 +1029,9 @@ def run(args: argparse.Namespace) -> None:
             "it (an interrupted run leaves RUN_DIR/backup and resumes from it by itself)"
         )
     if Path(args.data).is_dir():
-        train, val, steps = folder_datasets(args)
+        make_train, val, steps = folder_datasets(args)
+        train = make_train(start)
         sparse = not ONE_HOT and TARGETS != "input"
-
-        def make_train(first: int):
-            return train
-
     else:
         arrays, val_arrays = load_arrays(args)
         sparse = np.issubdtype(arrays[1].dtype, np.integer) and TARGETS != "input"

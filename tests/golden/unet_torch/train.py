@@ -80,6 +80,18 @@ BATCH_SIZE = 16
 LEARNING_RATE = 0.001
 CONV = True
 """Some input is an image: channels_last memory format pays off on GPUs."""
+MEAN = None
+STD = None
+"""Image inputs, scaled to [0, 1], become (x - MEAN) / STD per channel (None: they stay)."""
+CROP_SCALE = None
+CROP_RATIO = None
+"""Training images from folders: a random crop of this share of the area and aspect ratio,
+resized to the input size (None: the whole image)."""
+FLIP = False
+"""Training images from folders are flipped left-right half of the time."""
+EVAL_RESIZE = None
+"""Held-out images from folders: resized to this on the shorter side, then the center crop
+of the input size (None: resized to the input size)."""
 ACCURACY = None
 """None, "categorical" (the arg-max is the class) or "binary" (each unit above THRESHOLD)."""
 THRESHOLD = 0.0
@@ -359,11 +371,63 @@ class Arrays(Dataset):
         return tuple(x[index] for x in self.xs), self.y[index]
 
 
+def crop_box(
+    width: int, height: int, rng: np.random.Generator
+) -> tuple[int, int, int, int]:
+    """(left, top, width, height) of a random resized crop of a width x height image:
+    torchvision's RandomResizedCrop.get_params, drawn from `rng`."""
+    area = width * height
+    log_ratio = (math.log(CROP_RATIO[0]), math.log(CROP_RATIO[1]))
+    for _ in range(10):
+        target = area * rng.uniform(*CROP_SCALE)
+        ratio = math.exp(rng.uniform(*log_ratio))
+        w = round(math.sqrt(target * ratio))
+        h = round(math.sqrt(target / ratio))
+        if 0 < w <= width and 0 < h <= height:
+            left = int(rng.integers(0, width - w + 1))
+            return left, int(rng.integers(0, height - h + 1)), w, h
+    ratio = width / height  # no luck: the center at the nearest allowed aspect ratio
+    if ratio < CROP_RATIO[0]:
+        w, h = width, round(width / CROP_RATIO[0])
+    elif ratio > CROP_RATIO[1]:
+        w, h = round(height * CROP_RATIO[1]), height
+    else:
+        w, h = width, height
+    return (width - w) // 2, (height - h) // 2, w, h
+
+
+def train_view(
+    seed: int, epoch: int, index: int, width: int, height: int
+) -> tuple[int, int, int, int, bool]:
+    """The part of a training image the network sees, (left, top, width, height), resized
+    to the input size, and whether it is flipped: drawn from (seed, epoch, sample) alone, so
+    workers, ranks, a resumed run and the other backend's program all draw the same."""
+    rng = np.random.default_rng([seed, epoch, index])
+    box = (0, 0, width, height)
+    if CROP_SCALE is not None:
+        box = crop_box(width, height, rng)
+    return (*box, bool(FLIP and rng.random() < 0.5))
+
+
+def eval_view(
+    width: int, height: int, size: tuple[int, int]
+) -> tuple[int, int, int, int]:
+    """The part of a held-out image the network sees: with EVAL_RESIZE, the center
+    `size` (height, width) of the image resized to EVAL_RESIZE on its shorter side, as a box
+    of the original image; without, the whole image."""
+    if EVAL_RESIZE is None:
+        return 0, 0, width, height
+    scale = min(width, height) / EVAL_RESIZE
+    w, h = min(width, round(size[1] * scale)), min(height, round(size[0] * scale))
+    return (width - w) // 2, (height - h) // 2, w, h
+
+
 class ImageFolder(Dataset):
     """Images in one sub-folder per class (sorted names are the class indices), decoded
-    on demand with Pillow."""
+    on demand with Pillow; training images augmented (train_view) when the sampler gives
+    (sample, epoch) pairs, held-out ones cropped as eval_view says."""
 
-    def __init__(self, root: Path, resize: bool) -> None:
+    def __init__(self, root: Path, resize: bool, seed: int = 0) -> None:
         if len(INPUTS) > 1:
             raise TrainingError(
                 f"{root}: an image folder feeds one input; the network takes {len(INPUTS)} "
@@ -393,13 +457,18 @@ class ImageFolder(Dataset):
             raise TrainingError(
                 f"the network takes {self.spec.shape} {self.spec.kind}, not images"
             )
-        self.resize = resize
+        self.resize = resize or EVAL_RESIZE is not None
+        self.seed = seed
+        self.augments = CROP_SCALE is not None or FLIP
         self[0]  # a wrong size or a missing Pillow fails here, not in a worker
 
     def __len__(self) -> int:
         return len(self.files)
 
-    def __getitem__(self, index: int) -> tuple[tuple[torch.Tensor], torch.Tensor | int]:
+    def __getitem__(
+        self, item: int | tuple[int, int]
+    ) -> tuple[tuple[torch.Tensor], torch.Tensor | int]:
+        index, epoch = item if isinstance(item, tuple) else (item, None)
         try:
             from PIL import Image
         except ImportError as exc:
@@ -410,13 +479,23 @@ class ImageFolder(Dataset):
         channels, height, width = self.spec.shape
         with Image.open(path) as image:
             image = image.convert("L" if channels == 1 else "RGB")
-            if image.size != (width, height):
-                if not self.resize:
+            flip = False
+            if epoch is not None:  # training, augmented
+                *box, flip = train_view(self.seed, epoch, index, *image.size)
+            else:
+                box = eval_view(*image.size, (height, width))
+            left, top, w, h = box
+            if (w, h) != (width, height) or image.size != (w, h):
+                if not (self.resize or epoch is not None and CROP_SCALE is not None):
                     raise TrainingError(
                         f"{path}: image is {image.size[1]}x{image.size[0]}, the network "
                         f"takes {height}x{width}; pass --resize to resize"
                     )
-                image = image.resize((width, height), Image.BILINEAR)
+                image = image.resize(
+                    (width, height), Image.BILINEAR, box=(left, top, left + w, top + h)
+                )
+            if flip:
+                image = image.transpose(Image.FLIP_LEFT_RIGHT)
             pixels = np.array(image, dtype=np.uint8)
         pixels = pixels[None] if channels == 1 else pixels.transpose(2, 0, 1)
         x = torch.from_numpy(np.ascontiguousarray(pixels))
@@ -520,8 +599,8 @@ def load_data(
                 if (path / "val").is_dir()
                 else None
             )
-            return ImageFolder(path / "train", args.resize), val
-        return ImageFolder(path, args.resize), None
+            return ImageFolder(path / "train", args.resize, args.seed), val
+        return ImageFolder(path, args.resize, args.seed), None
     if path.suffix != ".npz" or not path.is_file():
         raise TrainingError(
             f"--data {args.data}: not 'synthetic', a folder or an .npz file"
@@ -566,12 +645,16 @@ def ignore_interrupts(worker: int) -> None:
 
 class ResumableSampler(DistributedSampler):
     """DistributedSampler that can start an epoch part-way (after a resume): the order of an
-    epoch depends only on (seed, epoch), so skipping the samples already seen is exact."""
+    epoch depends only on (seed, epoch), so skipping the samples already seen is exact. For
+    an augmented image folder it gives (sample, epoch) pairs, which draw the augmentation."""
 
     skip = 0
 
     def __iter__(self):
-        return iter(list(super().__iter__())[self.skip :])
+        indices = list(super().__iter__())[self.skip :]
+        if getattr(self.dataset, "augments", False):
+            return iter([(index, self.epoch) for index in indices])
+        return iter(indices)
 
     def __len__(self) -> int:
         return self.num_samples - self.skip
@@ -646,15 +729,22 @@ class Trainer:
             else contextlib.nullcontext()
         )
         self.memory_format = torch.channels_last if channels_last else None
+        self.normalise = None
+        if MEAN is not None:  # per channel: (C, 1, 1)
+            self.normalise = tuple(
+                torch.tensor(v, device=device).view(-1, 1, 1) for v in (MEAN, STD)
+            )
         self.scaler = torch.amp.GradScaler(device.type, enabled=amp == "fp16")
         self.loss_fn = make_loss()
         self.nan_step = int(os.environ.get(NAN_ENV, "0"))
         self.steps = 0
 
-    def input(self, x: torch.Tensor) -> torch.Tensor:
+    def input(self, x: torch.Tensor, spec: Input) -> torch.Tensor:
         x = x.to(self.device, non_blocking=True)
         if x.dtype == torch.uint8:
             x = x.float().div_(255)
+        if spec.kind == "image" and self.normalise is not None:
+            x = (x - self.normalise[0]) / self.normalise[1]
         if self.memory_format is not None and x.ndim == 4:
             x = x.contiguous(memory_format=self.memory_format)
         return x
@@ -664,12 +754,13 @@ class Trainer:
     ) -> tuple[torch.Tensor, ...]:
         """(loss, correct predictions) of one batch."""
         with self.autocast:
-            output = self.model(*[self.input(x) for x in xs])
+            inputs = [self.input(x, spec) for x, spec in zip(xs, INPUTS.values())]
+            output = self.model(*inputs)
         if OUTPUT is not None:
             output = output[OUTPUT]
         y = y.to(self.device, non_blocking=True)
-        if y.dtype == torch.uint8:  # an autoencoder's images, scaled as the inputs
-            y = self.input(y)
+        if TARGETS == "input":  # an autoencoder's images, prepared as its input
+            y = self.input(y, next(iter(INPUTS.values())))
         elif ONE_HOT and y.ndim == 1:
             y = F.one_hot(y, NUM_CLASSES).float()
         output = output.float()

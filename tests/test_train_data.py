@@ -1,0 +1,162 @@
+"""The `train: data:` recipe in both generated programs (docs/spec.md, "Data"):
+
+- each training image's crop and flip depend on (seed, epoch, sample) alone, and the two
+  programs draw the same ones; crops stay inside the image with the area share and aspect ratio
+  asked for;
+- held-out images from a folder are cropped and normalised alike in both programs (to a
+  rounding: Pillow resizes in uint8, TensorFlow in floats);
+- a spec with the full recipe trains from an image folder of mixed sizes in both backends.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from netspec import build
+from tests import test_train_keras, test_train_torch
+
+PROGRAMS = {"torch": test_train_torch, "keras": test_train_keras}
+
+SPEC = """\
+netspec: 1
+name: Crops
+input: {shape: [3, 16, 16]}
+layers:
+  - {type: conv2d, name: conv, filters: 4, kernel: 3, padding: 1, activation: relu}
+  - {type: global_avgpool2d}
+  - {type: dense, name: fc, units: 2}
+train:
+  batch_size: 4
+  epochs: 2
+  data:
+    mean: [0.5, 0.4, 0.3]
+    std: [0.2, 0.25, 0.3]
+    augment:
+      random_resized_crop: {scale: [0.2, 1.0], ratio: [0.5, 2.0]}
+      horizontal_flip: true
+    eval_resize: 20
+"""
+
+VIEWS = """
+import json, sys
+from crops.train import eval_view, train_view
+sizes = [(40, 30), (30, 40), (17, 16), (500, 375)]
+print(json.dumps([eval_view(40, 30, (16, 16)), eval_view(30, 45, (16, 16))]))
+print(json.dumps([
+    [train_view(seed, epoch, index, w, h) for (w, h) in sizes]
+    for seed in (0, 1) for epoch in (0, 1) for index in range(50)
+]))
+"""
+
+EVAL_TORCH = """
+import sys, numpy as np, torch
+from pathlib import Path
+from crops import train as program
+data = program.ImageFolder(Path(sys.argv[1]), False)
+trainer = program.Trainer(torch.nn.Identity(), None, torch.device("cpu"), "off", False)
+spec = program.INPUTS["x"]
+images = [trainer.input(data[i][0][0][None], spec)[0].numpy() for i in range(len(data))]
+np.save(sys.argv[2], np.stack(images))
+"""
+
+EVAL_KERAS = """
+import argparse, sys, numpy as np
+from crops import train as program
+args = argparse.Namespace(data=sys.argv[1], resize=False, batch_size=64, seed=0, epochs=1)
+_, val, _ = program.folder_datasets(args)
+images, _ = next(iter(val))
+np.save(sys.argv[2], np.asarray(images).transpose(0, 3, 1, 2))
+"""
+
+
+@pytest.fixture(scope="module")
+def packages(tmp_path_factory) -> Path:
+    """`crops` for each backend in folders torch/ and keras/, and an image folder of mixed
+    sizes with train/ and val/."""
+    from PIL import Image
+
+    root = tmp_path_factory.mktemp("data")
+    (root / "crops.yaml").write_text(SPEC, encoding="utf-8")
+    for backend in PROGRAMS:
+        build(root / "crops.yaml", backend=backend, out=root / backend / "crops")
+    rng = np.random.default_rng(0)
+    sizes = [(24, 20), (20, 30), (16, 16), (33, 21)]
+    for part, count in (("train", 8), ("val", 3)):
+        for label in ("a", "b"):
+            folder = root / "images" / part / label
+            folder.mkdir(parents=True)
+            for i in range(count):
+                width, height = sizes[i % len(sizes)]
+                pixels = rng.integers(0, 256, (height, width, 3), dtype=np.uint8)
+                Image.fromarray(pixels).save(folder / f"{i}.png")
+    return root
+
+
+def run(backend: str, packages: Path, script: str, *args: str | Path) -> str:
+    done = subprocess.run(
+        [sys.executable, "-c", script, *map(str, args)],
+        cwd=packages / backend,
+        env=PROGRAMS[backend].env(),
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    return done.stdout
+
+
+def test_both_programs_draw_the_same_crops_and_flips(packages: Path) -> None:
+    lines = {b: run(b, packages, VIEWS).splitlines()[-2:] for b in PROGRAMS}
+    # held-out: the shorter side resized to 20, the center 16x16, as a box of the original
+    assert json.loads(lines["torch"][0]) == [[8, 3, 24, 24], [3, 10, 24, 24]]
+    views = {b: json.loads(lines[b][1]) for b in PROGRAMS}
+    assert views["torch"] == views["keras"]
+    sizes = [(40, 30), (30, 40), (17, 16), (500, 375)]
+    by_seed_epoch = [views["torch"][i * 50 : (i + 1) * 50] for i in range(4)]
+    assert by_seed_epoch[0] != by_seed_epoch[1] != by_seed_epoch[2]  # new draws each epoch
+    flips = [view[4] for rows in views["torch"] for view in rows]
+    assert 0.4 < np.mean(flips) < 0.6
+    fitting = 0
+    for rows in views["torch"]:
+        for (width, height), (left, top, w, h, _) in zip(sizes, rows):
+            assert 0 <= left and left + w <= width and 0 <= top and top + h <= height
+            share, ratio = w * h / (width * height), w / h
+            fitting += 0.2 * 0.8 <= share <= 1.0 and 0.5 * 0.8 <= ratio <= 2.0 * 1.2
+    assert fitting >= 0.95 * len(flips)  # the rest: the fallback, rounding at small sizes
+
+
+def test_held_out_images_are_cropped_and_normalised_alike(packages: Path) -> None:
+    val = packages / "images" / "val"
+    run("torch", packages, EVAL_TORCH, val, packages / "torch.npy")
+    run("keras", packages, EVAL_KERAS, val.parent, packages / "keras.npy")  # train/, val/
+    torch_images, keras_images = np.load(packages / "torch.npy"), np.load(packages / "keras.npy")
+    assert torch_images.shape == keras_images.shape == (6, 3, 16, 16)
+    # normalised: (x - mean) / std of uniform pixels has these means per channel
+    expected = (0.5 - np.array([0.5, 0.4, 0.3])) / np.array([0.2, 0.25, 0.3])
+    assert np.allclose(torch_images.mean(axis=(0, 2, 3)), expected, atol=0.15)
+    difference = np.abs(torch_images - keras_images) * np.array([0.2, 0.25, 0.3])[:, None, None]
+    assert difference.mean() < 0.02, difference.mean()  # in [0, 1] pixel units
+
+
+@pytest.mark.parametrize("backend", ["torch", "keras"])
+def test_the_recipe_trains_from_a_folder_of_mixed_sizes(backend: str, packages: Path) -> None:
+    program = PROGRAMS[backend]
+    run_dir = packages / f"run_{backend}"
+    done = program.ok(
+        program.train(
+            packages / backend,
+            "--data",
+            packages / "images",
+            "--run-dir",
+            run_dir,
+            package="crops",
+        )
+    )
+    records = [json.loads(x) for x in (run_dir / "metrics.jsonl").read_text().splitlines()]
+    assert [r["epoch"] for r in records] == [1, 2] and "val_loss" in records[-1], done.stdout
