@@ -113,7 +113,7 @@ def analyse(document: Document, *, max_params: int = DEFAULT_MAX_PARAMS) -> Netw
     shapes = passes.infer_shapes(graph, spec.sources(), source)
     passes.check_shared(graph, shapes, source)
     stats = passes.count(graph, shapes)
-    objective = objective_.check(spec.train, graph, shapes, source)
+    objective = objective_.check(spec.train, graph, shapes, source, spec.outputs)
     network = Network(spec, document, graph, shapes, stats, objective)
     if network.params + network.buffers > max_params:
         raise SpecError(

@@ -209,17 +209,26 @@ def objective(
     )
 
 
-def check(train: Train, graph: Graph, shapes: dict[str, Shape], source: SourceMap) -> Objective:
-    """The spec's objective; a located error when the output does not fit the loss."""
+def check(
+    train: Train,
+    graph: Graph,
+    shapes: dict[str, Shape],
+    source: SourceMap,
+    outputs: list[str] | None = None,
+) -> Objective:
+    """The spec's objective; a located error when the output does not fit the loss.
+    `outputs` are the spec's `outputs:` as written (a repeated layer or a block use is named
+    there by what its last node is named in `graph.outputs`, in the same order)."""
     nodes = {n.name: n for n in graph.nodes}
-    trained = train.output or graph.output
+    written = dict(zip(outputs or graph.outputs, graph.outputs))
+    trained = written.get(train.output or "", train.output or graph.output)
     if trained not in graph.outputs:
         raise SpecError(
             [
                 source.problem(
                     ("train", "output"),
                     f"train.output {ascii(trained)} is not an output of the network (outputs: "
-                    f"{', '.join(graph.outputs)})",
+                    f"{', '.join(written)})",
                 )
             ]
         )

@@ -25,11 +25,25 @@ bidirectional, returning the sequence or the last state), the kinds that act on 
 per-step gate, transformer-style residuals; and the readouts back to vectors (select with a
 negative index, global 1-D pools, a recurrent layer's last state, flatten), in blocks and
 repeats too; and a dense layer tied to the embedding (`share:`), a language model's output.
+Per-step losses: cross_entropy (with an `ignore_index` in its focus, on vectors now and then)
+and nll (after a log_softmax, fused or a layer) on a (T, K) output, class scores at each step
+(a dense layer on each step, or one tied to the embedding: a language model's logits).
+And several named inputs and outputs (`inputs:`, `outputs:`, `train.output`): 2 or 3 inputs of
+mixed kinds (images, features, token ids, sequences; two alike whose first layers share
+weights, a siamese encoder, added), each through a branch of its own, merged by concat, add or
+multiply of vectors, or (two sequences) by cross-attention or a concat of steps; 2 outputs,
+the loss's and a layer in mid-network or a second head, the loss on either (`train.output`
+written where it is not the first, and at times where it is). Now and then another network
+names its one input (`inputs:`), gets a second input merged into the tail, or lists a
+mid-network layer as a second output (`Net.outputs`, `Net.output_nodes`, `Net.trained`).
 Each network is drawn around one *focus* (`FOCI`); `draw_networks` cycles through them, so a
 sample of `len(FOCI)` or more networks has each at least once (tests/test_properties.py counts
 what a sample covers). The CI sample is 50 networks, so there are at most 50 foci: the sequence
-foci (`tokens`, `sequence`, `patches`) force several features each, and the foci that need no
-image or vector draw a sequence or a token input now and then.
+foci (`tokens`, `sequence`, `patches`) force several features each, as do `merge3` (a 3-input
+add and a 3-input concat), `per_step_cross_entropy` (token ids, a tied output, a causal
+attention or a recurrent layer), `per_step_nll`, `several_io` and `several_sequences`; the
+losses that other foci force (mse, cross_entropy, nll) have no focus of their own; and the
+foci that need no image or vector draw a sequence or a token input now and then.
 
 Networks are small (inputs at most 12x12, upsampled to at most `MAX_SIDE`, a few channels) so
 that each runs in milliseconds. They avoid what a backend refuses at build time, except the
@@ -71,6 +85,8 @@ HAS_LOG_SOFTMAX = "log_softmax" in ACTIVATIONS
 LOSSES = ["cross_entropy", "mse", "binary_cross_entropy"] + (
     ["nll", "kl_div"] if HAS_LOG_SOFTMAX else []
 )
+PER_STEP_LOSSES = ["cross_entropy"] + (["nll"] if HAS_LOG_SOFTMAX else [])
+"""The losses that take a (T, K) output too: one distribution over K classes per step."""
 KERAS_REFUSAL = "a stride above 1 together with a dilation above 1"
 """What the Keras emitter says when it refuses a conv (netspec/emit/keras.py)."""
 
@@ -105,8 +121,7 @@ FOCI = (
         "pool",
         "standalone",
         "stochastic",
-        "merge3_add",
-        "merge3_concat",
+        "merge3",
         "concat_axes",
         "block_params",
         "block_nested",
@@ -132,8 +147,9 @@ FOCI = (
         "patches",
     ]
     + [f"share_dense_{a}" for a in [*ACTIVATIONS, "none"]]
-    + [f"loss_{loss}" for loss in LOSSES]
-    + ["bce_sigmoid"]
+    + [f"loss_{loss}" for loss in LOSSES if loss not in PER_STEP_LOSSES + ["mse"]]
+    + [f"per_step_{loss}" for loss in PER_STEP_LOSSES]
+    + ["several_io", "several_sequences", "bce_sigmoid"]
     + (["share_block"] if BLOCK_SHARE else [])
 )
 """What a network is drawn around (each forces one feature; the rest is drawn at random)."""
@@ -630,7 +646,15 @@ class Net:
     expect: Expect
     focus: str
     vocab: int | None = None
-    """The input is token ids below it (None: float features)."""
+    """The (first) input is token ids below it (None: float features)."""
+    inputs: dict[str, dict[str, Any]] | None = None
+    """The spec's `inputs:` by name, as written (None: one `input:`, of `input_shape`)."""
+    outputs: list[str] | None = None
+    """The spec's `outputs:` (None: not written, the last layer is the output)."""
+    output_nodes: list[str] = field(default_factory=list)
+    """The nodes the model returns, in order (`outputs:`' layers, or the last layer's)."""
+    trained: str = ""
+    """The node the loss applies to (`train.output`'s, or the first output's)."""
 
     @property
     def refused(self) -> str | None:
@@ -642,21 +666,40 @@ class Net:
                     return KERAS_REFUSAL
         return None
 
+    @property
+    def input_entries(self) -> dict[str, tuple[Shape, int | None]]:
+        """Every input by the name netspec gives it (`input` for `input:`): (shape, vocab)."""
+        if self.inputs is None:
+            return {INPUT: (self.input_shape, self.vocab)}
+        return {n: (tuple(e["shape"]), e.get("vocab")) for n, e in self.inputs.items()}
+
     def spec(self) -> dict[str, Any]:
-        entry: dict[str, Any] = {"shape": list(self.input_shape)}
-        if self.vocab is not None:
-            entry |= {"dtype": "int64", "vocab": self.vocab}
-        spec: dict[str, Any] = {"netspec": 1, "name": "Random", "input": entry}
+        spec: dict[str, Any] = {"netspec": 1, "name": "Random"}
+        if self.inputs is not None:
+            spec["inputs"] = self.inputs
+        else:
+            entry: dict[str, Any] = {"shape": list(self.input_shape)}
+            if self.vocab is not None:
+                entry |= {"dtype": "int64", "vocab": self.vocab}
+            spec["input"] = entry
         if self.blocks:
             spec["blocks"] = self.blocks
         spec["layers"] = self.layers
+        if self.outputs is not None:
+            spec["outputs"] = self.outputs
         spec["train"] = self.train
         return spec
 
     def text(self) -> str:
         """The spec as YAML, one layer a line (each a JSON flow mapping, which YAML reads), to
         print with a failure: save it as spec.yaml and `netspec build` it to reproduce."""
-        lines = ["netspec: 1", "name: Random", f"input: {json.dumps(self.spec()['input'])}"]
+        spec = self.spec()
+        lines = ["netspec: 1", "name: Random"]
+        if "inputs" in spec:
+            lines.append("inputs:")
+            lines += [f"  {name}: {json.dumps(entry)}" for name, entry in spec["inputs"].items()]
+        else:
+            lines.append(f"input: {json.dumps(spec['input'])}")
         if self.blocks:
             lines.append("blocks:")
             for name, block in self.blocks.items():
@@ -669,6 +712,8 @@ class Net:
                         lines.append(f"    {key}: {json.dumps(value)}")
         lines.append("layers:")
         lines += [f"  - {json.dumps(layer)}" for layer in self.layers]
+        if self.outputs is not None:
+            lines.append(f"outputs: {json.dumps(self.outputs)}")
         lines.append(f"train: {json.dumps(self.train)}")
         return "\n".join(lines) + "\n"
 
@@ -738,17 +783,53 @@ class Builder:
     that the generator knows every shape."""
 
     def __init__(
-        self, gen: Gen, shape: Shape, draft: BlockDraft | None = None, vocab: int | None = None
+        self,
+        gen: Gen,
+        shape: Shape,
+        draft: BlockDraft | None = None,
+        vocab: int | None = None,
+        name: str | None = None,
     ) -> None:
+        """A layer list on one input of `shape` (token ids below `vocab`): the block `draft`'s,
+        or the network's, whose input is `input:`, or `inputs:` when it is `name`d (then more
+        inputs may come: `add_input`)."""
         self.gen = gen
         self.draft = draft
         self.layers: list[dict[str, Any]] = []
-        entry = INPUT if draft is None else f"{draft.name}_probe_input"
+        entry = name or (INPUT if draft is None else f"{draft.name}_probe_input")
         prefix = "" if draft is None else f"{draft.name}_probe."
         self.expect = Expect({entry: shape}, vocab={} if vocab is None else {entry: vocab})
-        self.scope = Scope(prefix, {INPUT: entry}, entry)
-        self.tail = INPUT
+        self.scope = Scope(prefix, {name or INPUT: entry}, entry)
+        self.tail = name or INPUT
         self.count = 0
+        self.inputs: dict[str, dict[str, Any]] | None = None
+        """The network's `inputs:` (None: `input:`), as written."""
+        self.start: str | None = None
+        """What the next layer must name in `inputs:` if it names nothing (the spec has no
+        previous layer there: the network's first layer with `inputs:`, a branch's first)."""
+        if name is not None:
+            self.inputs = {}
+            self.add_input(name, shape, vocab)
+            self.start = name
+
+    def add_input(self, name: str, shape: Shape, vocab: int | None = None) -> None:
+        """A named input of the network (`inputs:`), which some layer must take."""
+        assert self.inputs is not None and self.draft is None
+        entry: dict[str, Any] = {"shape": list(shape)}
+        if vocab is not None:
+            entry |= {"dtype": "int64", "vocab": vocab}
+        self.inputs = {**self.inputs, name: entry}  # (copies: a snapshot keeps its own)
+        self.expect, self.scope = self.expect.copy(), self.scope.copy()
+        self.expect.entries[name] = shape
+        if vocab is not None:
+            self.expect.vocab[name] = vocab
+        self.scope.outputs[name] = name
+
+    def branch(self, ref: str) -> None:
+        """Go on from `ref` (an input, or an earlier layer): the next layer names it."""
+        self.tail = ref
+        self.scope.previous = self.scope.outputs[ref]
+        self.start = ref
 
     @property
     def args(self) -> dict[str, Any]:
@@ -777,20 +858,23 @@ class Builder:
 
     def add(self, layer: dict[str, Any]) -> str:
         """Append `layer` (raises Invalid, leaving the list as it was, if it cannot be)."""
+        if self.start is not None and "inputs" not in layer:
+            layer = {**layer, "inputs": [self.start]}
         expect, scope = self.expect.copy(), self.scope.copy()
         name = expand_layer(expect, scope, layer, self.args, self.gen.blocks)
         self.expect, self.scope = expect, scope
         self.layers.append(layer)
         self.tail = name
+        self.start = None
         return name
 
     def snapshot(self) -> tuple[Any, ...]:
-        return (list(self.layers), self.expect, self.scope, self.tail)
+        return (list(self.layers), self.expect, self.scope, self.tail, self.start, self.inputs)
 
     def restore(self, saved: tuple[Any, ...]) -> None:
         """Back to `saved` (names drawn since stay drawn: a name is never given twice); `saved`
         stays as it is, to go back to again."""
-        layers, self.expect, self.scope, self.tail = saved
+        layers, self.expect, self.scope, self.tail, self.start, self.inputs = saved
         self.layers = list(layers)
 
     def try_add(self, *layers: dict[str, Any]) -> str | None:
@@ -1753,7 +1837,8 @@ def step_embed(gen: Gen, b: Builder, padding: bool | None = None) -> None:
         if body.draft is not None and gen.flip(60):
             step_positions(gen, body, token=False)
 
-    if gen.focus != "tokens" and gen.flip(30):  # (the tokens focus ties a dense layer to it)
+    if gen.focus not in ("tokens", "per_step_cross_entropy") and gen.flip(30):  # (those tie
+        # a dense layer to it)
         draft = written_block(gen, b, fill)
         call = block_call(gen, b, again=draft.name) if draft else None
         if call is not None:
@@ -1878,8 +1963,14 @@ def focus_step(gen: Gen, b: Builder) -> None:
         step_merge(gen, b, "multiply")
     elif focus == "residual":
         step_residual(gen, b, 0.0)
-    elif focus.startswith("merge3_"):
-        step_merge(gen, b, focus[len("merge3_") :], 3)
+    elif focus in PER_STEP_FOCI:  # a causal self-attention or a recurrent layer, as LMs
+        if gen.flip(50):
+            step_attention(gen, b, causal=True)
+        else:
+            step_recurrent(gen, b)
+    elif focus == "merge3":  # a 3-input add and a 3-input concat
+        for kind in gen.draw(st.permutations(["add", "concat"])):
+            step_merge(gen, b, kind, 3)
     elif focus == "concat_axes":  # an image's height and width
         for axis in gen.draw(st.permutations([1, 2])):
             step_merge(gen, b, "concat", axis=axis)
@@ -2029,6 +2120,11 @@ def sequence_head(gen: Gen, b: Builder, loss: str) -> bool:
             b.add(named(b, make_dense(gen, b, units=gen.int(1, 4), act=act)))
         _pass_through(gen, b)
         return True
+    if loss in PER_STEP_LOSSES and (
+        gen.focus in PER_STEP_FOCI or gen.focus not in SEQUENCE_FOCI and gen.flip(25)
+    ):
+        per_step_head(gen, b, loss)
+        return True
     if gen.focus == "tokens":
         step_readout(gen, b, ["select"], negative=True)
         if tied_head(gen, b, loss):
@@ -2040,6 +2136,26 @@ def sequence_head(gen: Gen, b: Builder, loss: str) -> bool:
     if b.rank() == 2:  # (a readout that did not fit)
         b.add({"type": "global_avgpool1d"})
     return gen.embedding is not None and gen.flip(30) and tied_head(gen, b, loss)
+
+
+def per_step_head(gen: Gen, b: Builder, loss: str) -> None:
+    """A (T, K) output, scores over K classes at each step, for a per-step `loss`: a language
+    model's, a dense layer tied to the embedding (at times, where the network has one); or a
+    dense layer of K units on each step (maybe after a sequence layer), logits or (nll)
+    log-probabilities."""
+    if gen.wants("per_step_cross_entropy", 50) and tied_head(gen, b, loss):
+        return
+    if gen.flip(40):
+        step_sequence(gen, b, gen.pick(["conv1d", "attention", "recurrent", "dense"]))
+    k = gen.int(2, 6)
+    if loss == "cross_entropy":
+        b.add(named(b, make_dense(gen, b, units=k, act=gen.pick(LOGIT_ACTIVATIONS))))
+    elif gen.flip(50):
+        b.add(named(b, make_dense(gen, b, units=k, act="log_softmax")))
+    else:
+        b.add(named(b, make_dense(gen, b, units=k, act=None)))
+        b.add({"type": "log_softmax"})
+    _pass_through(gen, b)
 
 
 @all_or_nothing
@@ -2096,51 +2212,273 @@ VECTOR_FOCI = {"standalone", "flat_input", "share_batchnorm"}
 draw a sequence or token input."""
 
 
+INPUT_KINDS = ["image", "flat", "tokens", "sequence"]
+INPUT_NAMES = {
+    "image": ["image", "photo", "scan"],
+    "flat": ["meta", "extra", "stats"],
+    "tokens": ["words", "ids", "text"],
+    "sequence": ["series", "audio", "track"],
+}
+"""The names of named inputs (`inputs:`), by kind: valid, not reserved, none `y` or `*_val`."""
+PER_STEP_FOCI = {f"per_step_{loss}" for loss in PER_STEP_LOSSES}
+SEVERAL_FOCI = {"several_io", "several_sequences"}
+
+
+def draw_input(gen: Gen, kind: str) -> tuple[Shape, int | None]:
+    """An input of `kind` (`INPUT_KINDS`): its shape, and its vocab for token ids."""
+    if kind == "flat":
+        return (gen.int(2, 12),), None
+    if kind == "tokens":  # a small vocab, so that the random ids hit the padding_index
+        return (gen.int(3, 12),), gen.int(2, 10)
+    if kind == "sequence":
+        return (gen.int(8 if gen.focus == "sequence" else 1, 12), gen.int(1, 8)), None
+    return (gen.int(1, 4), gen.int(4, 12), gen.int(4, 12)), None
+
+
+def input_name(b: Builder, kind: str) -> str:
+    """A name for a new input of `kind`, not taken yet."""
+    taken = b.inputs or {}
+    return next(n for n in INPUT_NAMES[kind] if n not in taken)
+
+
+def input_kind(b: Builder, name: str) -> str:
+    if name in b.expect.vocab:
+        return "tokens"
+    return {1: "flat", 2: "sequence", 3: "image"}[len(b.expect.entries[name])]
+
+
+def branch_layer(gen: Gen, b: Builder) -> dict[str, Any]:
+    """A first layer with weights for the tail, an input (not added): an embedding of token
+    ids, a conv of an image, a dense layer on features or on each step, a conv1d."""
+    shape = b.shape()
+    if b.vocab is not None:
+        layer: dict[str, Any] = {
+            "type": "embedding",
+            "vocab": b.vocab + gen.pick([0, 0, 2]),
+            "dim": gen.pick([2, 3, 4, 6]),
+        }
+        if gen.flip(40):
+            layer["padding_index"] = gen.pick([0, b.vocab - 1])
+        return named(b, layer)
+    if len(shape) == 3:
+        return named(b, make_conv(gen, b, shape, grouped=0))
+    if len(shape) == 2 and gen.flip(40):
+        return named(b, make_conv1d(gen, b, shape))
+    return named(b, make_dense(gen, b))
+
+
+def several_inputs(gen: Gen, b: Builder) -> None:
+    """The body of the foci of several inputs: `several_io`, 3 named inputs, the second the
+    first's twin (its first layer sharing the first's weights: a siamese encoder), the third
+    of another kind; `several_sequences`, 2 sequences (token ids or features), at times twins.
+    Each input through a branch of layers, merged (`merge_branches`)."""
+    first = b.tail
+    names = [first]
+    sequences = gen.focus == "several_sequences"
+    twin = gen.flip(30) if sequences else True
+    for i in range(1, 2 if sequences else 3):
+        if i == 1 and twin:
+            kind = input_kind(b, first)
+            shape, vocab = b.expect.entries[first], b.expect.vocab.get(first)
+        else:
+            kinds = ["tokens", "sequence"] if sequences else INPUT_KINDS
+            kind = gen.pick([k for k in kinds if sequences or k != input_kind(b, first)])
+            shape, vocab = draw_input(gen, kind)
+        names.append(input_name(b, kind))
+        b.add_input(names[-1], shape, vocab)
+    tails, owner = [], None
+    for i, name in enumerate(names):
+        b.branch(name)
+        if i == 1 and twin and owner is not None:
+            layer = {k: v for k, v in owner.items() if k not in ("name", "inputs")}
+            b.add({**layer, "name": b.fresh(), "inputs": [name], "share": owner["name"]})
+        else:
+            layer = branch_layer(gen, b)
+            if b.try_add(layer) is None:  # (a layer of no weights fits anything)
+                b.add({"type": gen.pick(["relu", "tanh"]), "inputs": [name]})
+            else:
+                owner = b.layers[-1] if i == 0 else owner
+                if layer["type"] == "embedding" and gen.embedding is None:
+                    gen.embedding = layer["name"]  # (a dense layer may tie it)
+        steps = ["sequence", "elementwise", "residual", "positions"] if sequences else None
+        for _ in range(gen.int(0, 2)):
+            STEPS[gen.pick(steps or BODY_STEPS[len(b.shape())])](gen, b)
+        tails.append(b.tail)
+    merge_branches(gen, b, tails, pair=twin)
+
+
+def merge_branches(gen: Gen, b: Builder, tails: list[str], pair: bool = False) -> None:
+    """The branches `tails` made one. Two sequences (in the `several_sequences` focus) by
+    cross-attention (one attending to the other, made as wide) or by a concat of their steps,
+    where they fit. What is left read out as vectors: the first two first added or multiplied
+    where they are a `pair` (a twin's), and concatenated with the rest; or all concatenated,
+    added or multiplied (each made as wide by a dense layer)."""
+    tails = list(tails)
+    sequences = [t for t in tails if b.rank(t) == 2]
+    if gen.focus == "several_sequences" and len(sequences) == 2:
+        query, context = gen.draw(st.permutations(sequences))
+        width = b.shape(query)[1]
+        saved = b.snapshot()
+        for how in ("cross", "steps"):  # (the steps of both where attention does not fit)
+            try:
+                other = context
+                if b.shape(other)[1] != width:  # (made as wide)
+                    b.branch(other)
+                    act = None if how == "cross" else "draw"
+                    other = b.add(named(b, make_dense(gen, b, units=width, act=act)))
+                if how == "cross":  # cross-attention
+                    layer = make_attention(gen, b, b.shape(query), cross=True)
+                    b.add(named(b, layer, query, other))
+                else:  # the steps of both
+                    inputs = gen.draw(st.permutations([query, other]))
+                    b.add({"type": "concat", "name": b.fresh(), "inputs": inputs})
+                return
+            except Invalid:
+                b.restore(saved)
+    kind = gen.pick(["concat", "concat", "add", "multiply"])
+    units = gen.int(2, 6)
+    vectors = []
+    for i, tail in enumerate(tails):
+        b.branch(tail)
+        if b.rank() == 3:
+            pool = gen.pick(["flatten", "global_avgpool2d", "global_maxpool2d"])
+            b.add(named(b, {"type": pool}))
+        elif b.rank() == 2:
+            layer = gen.pick(["flatten", "global_avgpool1d", "global_maxpool1d", "select"])
+            b.add(named(b, {"type": layer, "index": -1} if layer == "select" else {"type": layer}))
+        wide = kind != "concat" or pair and i < 2
+        if wide and (b.shape() != (units,) or b.expect.orders.get(b.scope.previous)):
+            b.add(named(b, make_dense(gen, b, units=units)))
+        vectors.append(b.tail)
+    if pair and len(vectors) == 3:
+        both = {"type": "add", "inputs": vectors[:2]}
+        vectors = [b.add(named(b, both)), vectors[2]]
+        kind = "concat"
+    elif pair:
+        kind = gen.pick(["add", "multiply"])
+    merged: dict[str, Any] = {"type": kind, "inputs": gen.draw(st.permutations(vectors))}
+    b.add(named(b, merged) if gen.flip(50) else merged)
+
+
+@all_or_nothing
+def step_extra_input(gen: Gen, b: Builder) -> None:
+    """Another named input, shaped as the tail (float features), through a layer that keeps
+    its shape, merged with the tail (add, concat or multiply)."""
+    trunk, shape = b.tail, b.shape()
+    need(b.rank() in (1, 2, 3))
+    kind = {1: "flat", 2: "sequence", 3: "image"}[len(shape)]
+    name = input_name(b, kind)
+    b.add_input(name, shape)
+    b.branch(name)
+    if gen.flip(30):
+        b.add(make_elementwise(gen, b, gen.pick(["relu", "tanh", "sigmoid"])))
+    elif len(shape) == 3:
+        b.add(named(b, make_conv(gen, b, shape, filters=shape[0], keep=True, grouped=0)))
+    elif len(shape) == 2:
+        b.add(named(b, make_sequence_layer(gen, b, shape, "shape")))
+    else:
+        b.add(named(b, make_dense(gen, b, units=shape[0])))
+    merged = {
+        "type": gen.pick(["add", "concat", "multiply"]),
+        "inputs": gen.draw(st.permutations([trunk, b.tail])),
+    }
+    b.add(named(b, merged))
+
+
+def second_output(gen: Gen, b: Builder, trained: str, merged: str | None) -> str | None:
+    """Another output besides `trained` (the loss's): a layer before it, or (from the layer
+    `merged`, when given, at times) a second head, a dense layer; None where there is none."""
+    if merged is not None and gen.flip(50):
+        b.branch(merged)
+        return b.add(named(b, make_dense(gen, b, units=gen.int(1, 4))))
+    earlier = [
+        name
+        for name, node in b.scope.outputs.items()
+        if node not in b.expect.entries and name != trained
+    ]
+    return gen.pick(earlier) if earlier else None
+
+
 @st.composite
 def networks(draw: st.DrawFn, focus: str | None = None) -> Net:
     """One random valid network, drawn around `focus` (one of `FOCI`; drawn if None)."""
     gen = Gen(draw, focus or draw(st.sampled_from(FOCI)))
     if gen.focus.startswith("loss_"):
         loss = gen.focus[len("loss_") :]
+    elif gen.focus in PER_STEP_FOCI:
+        loss = gen.focus[len("per_step_") :]
     elif gen.focus == "bce_sigmoid":
         loss = "binary_cross_entropy"
     elif gen.focus in ("image_output", "patches"):
         loss = "mse"
     else:
         loss = gen.pick([*LOSSES, "cross_entropy"])  # the common case, twice as often
-    vocab = None
     kind = gen.focus if gen.focus in ("tokens", "sequence") else "image"
-    if gen.focus not in IMAGE_FOCI | SEQUENCE_FOCI:
+    if gen.focus == "per_step_cross_entropy":  # a language model's (tied_head)
+        kind = "tokens"
+    elif gen.focus in PER_STEP_FOCI:
+        kind = gen.pick(["tokens", "sequence"])
+    elif gen.focus == "several_io":
+        kind = gen.pick(INPUT_KINDS)
+    elif gen.focus == "several_sequences":
+        kind = gen.pick(["tokens", "sequence"])
+    elif gen.focus not in IMAGE_FOCI | SEQUENCE_FOCI:
         if gen.wants("flat_input", 25):
             kind = "flat"
         elif gen.focus not in VECTOR_FOCI and gen.flip(30):
             kind = gen.pick(["sequence", "tokens"])
-    if kind == "flat":
-        shape: Shape = (gen.int(2, 12),)
-    elif kind == "tokens":  # a small vocab, so that the random ids hit the padding_index
-        shape, vocab = (gen.int(3, 12),), gen.int(2, 10)
-    elif kind == "sequence":
-        shape = (gen.int(8 if gen.focus == "sequence" else 1, 12), gen.int(1, 8))
+    shape, vocab = draw_input(gen, kind)
+    several = gen.focus in SEVERAL_FOCI or gen.flip(8)  # `inputs:`, named
+    b = Builder(gen, shape, vocab=vocab, name=INPUT_NAMES[kind][0] if several else None)
+    merged = None
+    if gen.focus in SEVERAL_FOCI:
+        several_inputs(gen, b)
+        merged = b.tail
     else:
-        shape = (gen.int(1, 4), gen.int(4, 12), gen.int(4, 12))
-    b = Builder(gen, shape, vocab=vocab)
-    if vocab is not None:
-        step_embed(gen, b, padding=True if gen.focus == "tokens" else None)
-    steps = gen.int(0, 3)
-    focus_at = gen.int(0, steps)
-    for i in range(steps + 1):
-        if i == focus_at:
-            focus_step(gen, b)
-        elif gen.focus in SEQUENCE_FOCI and len(b.shape()) == 2:  # the head reads it out
-            STEPS[gen.pick(SEQUENCE_STEPS)](gen, b)
-        else:
-            STEPS[gen.pick(BODY_STEPS[len(b.shape())])](gen, b)
+        if vocab is not None:
+            step_embed(gen, b, padding=True if gen.focus == "tokens" else None)
+        steps = gen.int(0, 3)
+        focus_at = gen.int(0, steps)
+        for i in range(steps + 1):
+            saved = b.snapshot()
+            if i == focus_at:
+                focus_step(gen, b)
+            elif gen.focus in SEQUENCE_FOCI | PER_STEP_FOCI and len(b.shape()) == 2:
+                STEPS[gen.pick(SEQUENCE_STEPS)](gen, b)  # (the head reads it out)
+            else:
+                STEPS[gen.pick(BODY_STEPS[len(b.shape())])](gen, b)
+            if gen.focus in PER_STEP_FOCI | {"tokens", "sequence"} and b.rank() != 2:
+                b.restore(saved)  # (a block that read the sequence out: the head does)
+        if several and gen.flip(60):
+            step_extra_input(gen, b)
     head(gen, b, loss)
+    trained, outputs = b.tail, None
+    if gen.focus in SEVERAL_FOCI or gen.flip(12):
+        other = second_output(gen, b, trained, merged)
+        if other is not None:
+            outputs = gen.draw(st.permutations([trained, other]))
     train: dict[str, Any] = {"loss": loss}
+    if outputs is not None and (outputs[0] != trained or gen.flip(30)):
+        train["output"] = trained
     if gen.flip(50):
         train["optimizer"] = gen.pick(["sgd", "adam", {"type": "adamw", "lr": 0.01}])
     train["batch_size"] = 4
-    return Net(shape, b.layers, gen.blocks, train, b.expect, gen.focus, vocab)
+    if loss == "cross_entropy" and gen.wants("per_step_cross_entropy", 10):
+        classes = b.expect.shapes[b.scope.outputs[trained]][-1]
+        train["ignore_index"] = gen.pick([-1, 0, classes - 1])
+    return Net(
+        shape,
+        b.layers,
+        gen.blocks,
+        train,
+        b.expect,
+        gen.focus,
+        vocab,
+        inputs=b.inputs,
+        outputs=outputs,
+        output_nodes=[b.scope.outputs[n] for n in outputs or [trained]],
+        trained=b.scope.outputs[trained],
+    )
 
 
 def draw_networks(count: int, at: int) -> list[Net]:

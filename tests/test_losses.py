@@ -41,6 +41,8 @@ STEPS_RNG = np.random.default_rng(8)  # its own: the other cases' data stay as t
 STEPS = STEPS_RNG.integers(0, 4, (N, 5))
 STEPS[:, :2] = -1  # ignored (a prompt, padding): in neither the loss nor accuracy
 STEPS[0, :] = -1  # a sample with no counted step counts 0 correct of its (no) steps
+STEPS_ALL = STEPS_RNG.integers(0, 4, (N, 5))
+"""Per-step targets of a loss without ignore_index (nll): every step counts."""
 
 
 def per_step_cross_entropy(o: np.ndarray, y: np.ndarray) -> float:
@@ -82,6 +84,13 @@ CASES = {
         STEPS_RNG.standard_normal((N, 5, 3)).astype("float32"),
         STEPS,
         per_step_cross_entropy,
+        per_step_accuracy,
+    ),
+    "nll_per_step": (
+        spec("NllSteps", "  - {type: dense, units: 4, activation: log_softmax}\n", "nll", "[5, 3]"),
+        STEPS_RNG.standard_normal((N, 5, 3)).astype("float32"),
+        STEPS_ALL,
+        lambda o, y: -np.take_along_axis(o, y[..., None], axis=-1).mean(),
         per_step_accuracy,
     ),
     "nll": (

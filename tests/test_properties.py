@@ -29,6 +29,7 @@ from tests.netgen import (
     EXAMPLES,
     FOCI,
     LOSSES,
+    PER_STEP_LOSSES,
     SEQUENCE_KINDS,
     Net,
     networks,
@@ -54,6 +55,14 @@ def test_random_valid_networks_have_the_shapes_and_counts_of_the_formulas(net: N
     assert {name: network.shapes[name] for name in net.shapes} == net.shapes
     assert (network.params, network.buffers, network.macs) == (net.params, net.buffers, net.macs)
     assert {n.name: n.shares for n in network.nodes if n.shares} == net.expect.shares
+    inputs = {name: shape for name, (shape, _) in net.input_entries.items()}
+    assert network.input_shapes == inputs and network.several_inputs == (net.inputs is not None)
+    assert list(network.graph.outputs) == net.output_nodes  # in `outputs:`' order
+    assert network.objective.output == net.trained  # `train.output`, or the first output
+    assert network.objective.loss == net.loss
+    per_step = net.loss in ("cross_entropy", "nll") and len(net.shapes[net.trained]) == 2
+    assert network.objective.per_step == per_step
+    assert network.objective.ignore_index == net.train.get("ignore_index")
     assert list(SCHEMA.iter_errors(spec)) == []  # the editor schema agrees
 
 
@@ -63,7 +72,10 @@ def test_random_valid_networks_have_the_shapes_and_counts_of_the_formulas(net: N
 def features(net: Net, network: Network) -> set[str]:
     """What one network exercises, read from the spec and netspec's expansion of it."""
     inputs = {1: "input flat", 2: "input sequence", 3: "input image"}
-    found = {f"loss {net.loss}", "input tokens" if net.vocab else inputs[len(net.input_shape)]}
+    found = {f"loss {net.loss}"}
+    for shape, vocab in net.input_entries.values():
+        found.add("input tokens" if vocab else inputs[len(shape)])
+    found |= _io(net, network)
     by_name = {n.name: n for n in network.nodes}
     for node in network.nodes:
         layer, kind = node.layer, node.layer.type  # type: ignore[attr-defined]
@@ -166,6 +178,58 @@ def features(net: Net, network: Network) -> set[str]:
     found.add("keras refuses" if net.refused else "both backends")
     if net.deterministic and not net.refused:
         found.add("compared in training mode")
+    return found
+
+
+def _io(net: Net, network: Network) -> set[str]:
+    """What one network exercises of several inputs and outputs and of the objective: how
+    many inputs (named) and outputs, inputs of different kinds, the layers that merge what
+    different inputs give and weights shared across them, what an output is (a layer that
+    feeds others, a block use), which output the loss applies to, a per-step loss."""
+    found = set()
+    graph, objective = network.graph, network.objective
+    if network.several_inputs:
+        found.add(f"inputs: {len(graph.inputs)}")
+        kinds = {"tokens" if vocab else len(shape) for shape, vocab in net.input_entries.values()}
+        if len(kinds) > 1:
+            found.add("inputs of different kinds")
+    reach: dict[str, frozenset[str]] = {name: frozenset([name]) for name in graph.inputs}
+    for node in network.nodes:  # which inputs each node depends on
+        reach[node.name] = frozenset().union(*(reach[i] for i in node.inputs))
+        if len({reach[i] for i in node.inputs}) > 1:
+            found.add(f"inputs merged by {node.layer.type}")  # type: ignore[attr-defined]
+        if node.shares and reach[node.name] != reach[node.shares]:
+            found.add("weights shared across inputs")
+    if len(graph.outputs) > 1:
+        found.add(f"outputs: {len(graph.outputs)}")
+        feeds = {i for node in network.nodes for i in node.inputs}
+        if any(name in feeds for name in graph.outputs):
+            found.add("output in mid-network")
+        if any(o.startswith(u.name + ".") for o in graph.outputs for u in graph.instances):
+            found.add("output of a block use")
+        if objective.output != graph.outputs[0]:
+            found.add("loss on the second output")
+    if objective.per_step:
+        found.add(f"per-step {objective.loss}")
+        kinds = {n.name: n.layer.type for n in network.nodes}  # type: ignore[attr-defined]
+        if any(
+            kinds[n.name] == "dense" and kinds[n.shares] == "embedding"
+            for n in network.nodes
+            if n.shares and objective.output in (n.name, *_after(network, n.name))
+        ):
+            found.add("per-step tied to the embedding")
+    if objective.ignore_index is not None:
+        found.add("ignore_index" + (" per step" if objective.per_step else ""))
+    return found
+
+
+def _after(network: Network, name: str) -> list[str]:
+    """The nodes that take `name`'s output, directly or through others."""
+    found, names = [], {name}
+    for node in network.nodes:
+        if names & set(node.inputs):
+            names.add(node.name)
+            found.append(node.name)
     return found
 
 
@@ -286,7 +350,8 @@ def _sequences(network: Network, node: Any) -> set[str]:
 
 
 def _ends_in(network: Network, kind: str) -> bool:
-    node = {n.name: n for n in network.nodes}[network.graph.output]
+    """Whether the output the loss applies to comes from `kind` (through dropout, noise)."""
+    node = {n.name: n for n in network.nodes}[network.objective.output]
     while node.layer.type in ("dropout", "gaussian_noise"):  # type: ignore[attr-defined]
         node = {n.name: n for n in network.nodes}[node.inputs[0]]
     act = getattr(node.layer, "activation", None)
@@ -362,6 +427,11 @@ REQUIRED = (
     | {"sequence kind in a block", "sequence kind repeated", "dense tied to embedding"}
     | {"multiply step gate"}
     | {"dense rank 2", "layernorm rank 2", "scale rank 2", "concat steps", "concat features"}
+    | {"inputs: 2", "inputs: 3", "inputs of different kinds", "weights shared across inputs"}
+    | {f"inputs merged by {kind}" for kind in ("concat", "add", "multihead_attention")}
+    | {"outputs: 2", "output in mid-network", "loss on the second output"}
+    | {f"per-step {loss}" for loss in PER_STEP_LOSSES}
+    | {"per-step tied to the embedding", "ignore_index per step"}
 )
 """What the sample that tests/test_random_models.py compares must exercise."""
 

@@ -10,11 +10,15 @@ on targets fitting the loss) and the same gradient of every weight, shared weigh
 and in training mode too where the function is deterministic there (every dropout and
 drop_path rate and noise stddev 0; BatchNorm then uses the batch's statistics in both).
 Keras's channels-last images and flatten order are converted back to the spec's layout before
-comparing (tests/scripts/random_keras.py). Token networks get int64 ids below their vocab,
-every padding_index among them (its embedding row zero, as torch keeps it). The comparison runs
-in float64, so that a difference means a different function, not rounding (in float32, a
-gradient that is zero in exact arithmetic, such as a bias's before a BatchNorm in training
-mode, is rounding noise that differs between the frameworks by 1e-3 of its tiny scale).
+comparing (tests/scripts/random_keras.py). Networks of several named inputs get one array per
+input (torch by keyword, Keras a dict by name), and every output of several is compared, the
+loss on the one `train.output` names (or the first); a per-step loss gets (N, T) class indices,
+some of them its `ignore_index` where it has one (never all).
+Token networks get int64 ids below their vocab, every padding_index among them (its embedding
+row zero, as torch keeps it). The comparison runs in float64, so that a difference means a
+different function, not rounding (in float32, a gradient that is zero in exact arithmetic, such
+as a bias's before a BatchNorm in training mode, is rounding noise that differs between the
+frameworks by 1e-3 of its tiny scale).
 
 Cost: ONE torch process and ONE Keras process run every network, side by side; they start
 first (importing their framework) while the networks are drawn and built here. CI draws 50
@@ -156,25 +160,35 @@ def sequence_weights(
 
 
 def random_data(net: Net, network: Network, rng: np.random.Generator) -> dict[str, np.ndarray]:
-    """Inputs (token ids below the vocab, every padding_index among them), and targets of the
-    kind the loss takes (spec layout, channels first)."""
-    out = network.output_shape
-    if net.vocab is not None:
-        x = rng.integers(0, net.vocab, (BATCH, *network.input_shape))
-        pads = [n.layer.padding_index for n in network.nodes if n.layer.type == "embedding"]
-        pads = [p for p in pads if p is not None and p < net.vocab]
-        x.flat[: len(pads)] = pads
-    else:
-        x = rng.standard_normal((BATCH, *network.input_shape))
+    """Inputs (token ids below the vocab, every padding_index among them): `x`, or with
+    `inputs:` one array per input by its name; and targets `t` of the kind the loss takes for
+    the trained output (spec layout, channels first): per step, (N, T) class indices. With an
+    `ignore_index`, some targets are it, but never all of a batch (the mean would be 0/0)."""
+    out = network.shapes[network.objective.output]
+    pads = [n.layer.padding_index for n in network.nodes if n.layer.type == "embedding"]
+    data = {}
+    for name, (shape, vocab) in net.input_entries.items():
+        if vocab is not None:
+            x = rng.integers(0, vocab, (BATCH, *shape))
+            hit = [p for p in pads if p is not None and p < vocab]
+            x.flat[: len(hit)] = hit
+        else:
+            x = rng.standard_normal((BATCH, *shape))
+        data["x" if net.inputs is None else name] = x
+    steps = (BATCH, out[0]) if network.objective.per_step else (BATCH,)
     if net.loss in ("cross_entropy", "nll"):
-        t = rng.integers(0, out[0], BATCH)
+        t = rng.integers(0, out[-1], steps)
+        ignore = network.objective.ignore_index
+        if ignore is not None:
+            t.flat[rng.integers(0, t.size, 1 + t.size // 4)] = ignore
+            t.flat[-1] = ignore + 1 if ignore + 1 < out[-1] else ignore - 1
     elif net.loss == "kl_div":
         t = rng.dirichlet(np.ones(out[0]), BATCH)
     elif net.loss == "binary_cross_entropy":
         t = rng.integers(0, 2, (BATCH, *out)).astype(np.float64)
     else:
         t = rng.standard_normal((BATCH, *out))
-    return {"x": x, "t": t}
+    return {**data, "t": t}
 
 
 def start_both(folder: Path) -> dict[str, subprocess.Popen]:

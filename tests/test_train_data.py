@@ -68,7 +68,7 @@ np.save(sys.argv[2], np.stack(images))
 EVAL_KERAS = """
 import argparse, sys, numpy as np
 from crops import train as program
-args = argparse.Namespace(data=sys.argv[1], resize=False, batch_size=64, seed=0, epochs=1)
+args = argparse.Namespace(data=sys.argv[1], resize=False, global_batch=64, seed=0, epochs=1)
 _, val, _ = program.folder_datasets(args)
 images, _ = next(iter(val))
 np.save(sys.argv[2], np.asarray(images).transpose(0, 3, 1, 2))

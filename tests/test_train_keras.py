@@ -113,8 +113,8 @@ def compare(a: Path, b: Path | None = None) -> dict:
 
 def test_mirrored_on_two_logical_cpus_matches_one_device(pkgdir: Path) -> None:
     common = ["--synthetic-samples", "128", "--epochs", "2"]
-    one = pkgdir / "runs" / "one"
-    ok(train(pkgdir, *common, "--strategy", "default", "--run-dir", one))
+    one = pkgdir / "runs" / "one"  # the global batch of two replicas of 16
+    ok(train(pkgdir, *common, "--strategy", "default", "--batch-size", "32", "--run-dir", one))
     two = pkgdir / "runs" / "two"
     done = ok(
         train(pkgdir, *common, "--strategy", "mirrored", "--cpu-devices", "2", "--run-dir", two)

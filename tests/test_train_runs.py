@@ -36,6 +36,9 @@ def pkgdirs(tmp_path_factory) -> dict[str, Path]:
         root = tmp_path_factory.mktemp(f"runs_{backend}")
         (root / "tiny.yaml").write_text(program.TINY, encoding="utf-8")
         build(root / "tiny.yaml", backend=backend, out=root / "tiny")
+        scaled = program.TINY.replace("  batch_size: 16\n", "  batch_size: 16\n  base_batch: 64\n")
+        (root / "scaled.yaml").write_text(scaled, encoding="utf-8")
+        build(root / "scaled.yaml", backend=backend, out=root / "scaled")
         folders[backend] = root
     return folders
 
@@ -143,8 +146,10 @@ def test_slurm_variables_start_two_ranks_that_train_as_one_process(
 ) -> None:
     folder = pkgdirs["torch"]
     args = ["--epochs", "2", "--synthetic-samples", "64"]
-    single = folder / "single"
-    test_train_torch.ok(test_train_torch.train(folder, *args, "--run-dir", single))
+    single = folder / "single"  # the global batch of two ranks of 16
+    test_train_torch.ok(
+        test_train_torch.train(folder, *args, "--batch-size", "32", "--run-dir", single)
+    )
     slurm = folder / "slurm"
     port = str(free_port())
     ranks = [
@@ -190,3 +195,26 @@ def test_the_rendezvous_host_is_the_first_of_slurms_node_list(pkgdirs: dict[str,
     )
     assert done.returncode == 0, done.stderr
     assert done.stdout.split() == ["gpu07", "node3", "a1", "n1"]
+
+
+@pytest.mark.parametrize("backend", ["torch", "keras"])
+def test_batch_is_per_device_and_base_batch_scales_the_learning_rate(
+    backend: str, pkgdirs: dict[str, Path]
+) -> None:
+    """TINY: lr 0.05 for base_batch 64; batch 16 per device on one device: lr 0.0125."""
+    program = PROGRAMS[backend]
+    folder = pkgdirs[backend]
+    done = program.ok(
+        program.train(
+            folder,
+            "--epochs",
+            "1",
+            "--synthetic-samples",
+            "32",
+            "--run-dir",
+            folder / "scaled_run",
+            package="scaled",
+        )
+    )
+    per = "rank" if backend == "torch" else "replica"
+    assert f"batch 16 per {per} (global 16), lr 0.0125" in done.stdout, done.stdout

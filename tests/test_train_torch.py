@@ -147,8 +147,9 @@ def test_run_writes_metrics_checkpoints_and_weights(finished: Path) -> None:
 
 
 def test_ddp_two_ranks_match_one_process(pkgdir: Path) -> None:
-    single = pkgdir / "runs" / "single"
-    ok(train(pkgdir, "--epochs", "2", "--synthetic-samples", "64", "--run-dir", single))
+    single = pkgdir / "runs" / "single"  # the global batch of two ranks of 16
+    common = ["--epochs", "2", "--synthetic-samples", "64"]
+    ok(train(pkgdir, *common, "--batch-size", "32", "--run-dir", single))
     ddp = pkgdir / "runs" / "ddp"
     cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2"]
     done = subprocess.run(

@@ -403,7 +403,11 @@ def _body(
         item.input_vars = [previous] if refs is None else [var_of[r] for r in refs]
         item.var = item.name if item.name in wanted else "x"
         item.shares = item.layer.share
-        item.tied = item.shares is not None and kinds[item.shares] == "embedding"
+        item.tied = (  # a dense layer applying an embedding's table (another embedding
+            item.kind == "dense"  # sharing it is plain sharing)
+            and item.shares is not None
+            and kinds[item.shares] == "embedding"
+        )
         var_of[item.name] = item.var
         previous = item.var
     if outputs:

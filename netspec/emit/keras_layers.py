@@ -261,7 +261,7 @@ def token_embedding(network: Network, node: Node) -> bool:
     layer tied to it."""
     if node.layer.type != "embedding":  # type: ignore[attr-defined]
         return False
-    tied = any(n.shares == node.name for n in network.nodes)
+    tied = any(n.shares == node.name and n.layer.type == "dense" for n in network.nodes)  # type: ignore[attr-defined]
     return tied or node.layer.padding_index is not None  # type: ignore[attr-defined]
 
 

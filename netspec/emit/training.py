@@ -40,6 +40,8 @@ class TrainingView:
     sha256: str
     epochs: str
     batch_size: str
+    base_batch: str
+    """The global batch the learning rate is for (None: not scaled)."""
     lr: str
     num_classes: str
     output_shape: str
@@ -115,6 +117,7 @@ def view(network: Network, backend: str) -> dict[str, Any]:
             sha256=pystr(network.sha256),
             epochs=literal(train.epochs),
             batch_size=literal(train.batch_size),
+            base_batch=literal(train.base_batch),
             lr=literal(float(lr)),
             num_classes=literal(num_classes),
             output_shape=literal(out),

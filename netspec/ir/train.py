@@ -152,6 +152,11 @@ class Train(IRModel):
     optimizer: Optimizer = Sgd(type="sgd")
     schedule: Schedule = NoSchedule(type="none")
     batch_size: Annotated[int, Field(ge=1, le=1 << 20)] = 64
+    """Per device (GPU, or process on the CPU), as torchvision's and timm's; the global batch
+    is this times the devices."""
+    base_batch: Annotated[int, Field(ge=1, le=1 << 24)] | None = None
+    """The global batch the optimizer's `lr` is meant for: a run scales it linearly to its own
+    global batch (lr x global / base_batch; Goyal et al. 2017). None: lr as written."""
     epochs: Annotated[int, Field(ge=1, le=100_000)] = 10
     metrics: Annotated[list[Literal["accuracy"]], Field(max_length=4)] | None = None
     """None: accuracy for every loss but mse (see netspec.objective)."""

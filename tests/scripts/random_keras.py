@@ -6,13 +6,16 @@
 The Keras twin of random_torch.py (see there for the manifest): the same weights, data, modes
 and results, converted at the edges so that the results compare directly with torch's.
 
-- Layout: the model takes channels-last images, so x (and image-shaped mse targets) are
+- Inputs and outputs: with `inputs:` the model takes a dict of the inputs by name; with
+  several outputs it returns a list, each output compared (`<mode>/y/<i>`), the loss on the
+  one the objective names (`train.output`, or the first).
+- Layout: the model takes channels-last images, so images (and image-shaped mse targets) are
   transposed in, and image outputs transposed back; sequences and token ids are alike.
 - Flatten order: Keras flattens (H, W, C), so a flat output derived from a flatten is a
   permutation of torch's (`netspec.weights.feature_orders`): Keras's feature i is torch's
-  `order[i]`. The targets are permuted to match (class indices mapped, target vectors
-  reordered; losses are invariant when both are permuted alike), and the output is put back
-  in torch's order.
+  `order[i]`. The targets of the trained output are permuted to match (class indices mapped,
+  target vectors reordered; losses are invariant when both are permuted alike), and each
+  output is put back in torch's order.
 - Gradients: every trainable variable is set to its gradient and read with
   `netspec.weights.to_arrays`, which converts kernels and permutes dense rows to torch's layout.
 """
@@ -83,34 +86,42 @@ def run(entry):
     }
     shapes = {name: spec_order(model.get_layer(k).output.shape[1:]) for name, k in last.items()}
 
-    order = weights.feature_orders(network)[network.graph.output]
+    outputs = network.graph.outputs
+    several = len(outputs) > 1
+    trained = outputs.index(network.objective.output)
+    orders = [weights.feature_orders(network)[name] for name in outputs]
+    order = orders[trained]
     data = np.load(entry["data"])
-    x, t = data["x"], data["t"]
-    if x.ndim == 4:
-        x = x.transpose(0, 2, 3, 1)
-    if t.ndim == 4:
-        t = t.transpose(0, 2, 3, 1)
+
+    def keras_layout(array):
+        return array.transpose(0, 2, 3, 1) if array.ndim == 4 else array
+
+    module = importlib.import_module(f"{package}.model")
+    named = getattr(module, "INPUT_SHAPES", None)  # `inputs:`: a dict by name
+    x = {n: keras_layout(data[n]) for n in named} if named else keras_layout(data["x"])
+    t = keras_layout(data["t"])
     if order is not None:
         t = np.argsort(order)[t] if t.ndim == 1 else t[:, order]
+    sparse = t.ndim == len(network.shapes[network.objective.output])  # class indices
     loss_fn = (
-        make_loss(sparse=t.ndim == 1)
-        if "sparse" in signature(make_loss).parameters
-        else make_loss()
+        make_loss(sparse=sparse) if "sparse" in signature(make_loss).parameters else make_loss()
     )
     results = {}
     for mode in entry["modes"]:
         with tf.GradientTape() as tape:
             y = model(x, training=mode == "train")
-            loss = loss_fn(t, y)
+            ys = list(y) if several else [y]
+            loss = loss_fn(t, ys[trained])
         grads = tape.gradient(loss, model.trainable_variables)
-        y = np.asarray(y)
-        if y.ndim == 4:
-            y = y.transpose(0, 3, 1, 2)
-        if order is not None:
-            back = np.empty_like(y)
-            back[:, order] = y
-            y = back
-        results[f"{mode}/y"] = y
+        for i, (out, order_i) in enumerate(zip(ys, orders)):
+            out = np.asarray(out)
+            if out.ndim == 4:
+                out = out.transpose(0, 3, 1, 2)
+            if order_i is not None:
+                back = np.empty_like(out)
+                back[:, order_i] = out
+                out = back
+            results[f"{mode}/y/{i}" if several else f"{mode}/y"] = out
         results[f"{mode}/loss"] = np.asarray(float(loss))
         for layer, arrays in gradients(model, network, grads).items():
             for key, value in arrays.items():

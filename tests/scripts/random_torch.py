@@ -5,13 +5,15 @@
 
 The manifest (JSON) names the folder holding the packages and, per network, its spec, its
 torch package, the weights to load (.npz, netspec.weights' torch layout), the data (.npz: x,
-float features or int64 token ids, and t, the loss's targets, in the spec's channels-first
-layout), the modes to run (`eval`, and `train` where the function is deterministic) and
-where to write the results (.npz):
-per mode, the output `<mode>/y`, the loss `<mode>/loss` (the generated train.py's
-`make_loss()`) and the gradient of every weight, `<mode>/grad/<layer>/<key>`, in netspec.weights'
-torch layout. Prints one JSON line: per network, the parameter counts, the output shape of every
-spec layer (forward hooks), and the error if the network failed.
+float features or int64 token ids, or with `inputs:` one array per input by its name; and t,
+the loss's targets, in the spec's channels-first layout), the modes to run (`eval`, and
+`train` where the function is deterministic) and where to write the results (.npz):
+per mode, the output `<mode>/y` (of several outputs, each: `<mode>/y/<i>`, in `outputs:`'
+order), the loss `<mode>/loss` (the generated train.py's `make_loss()`, on the output the
+objective names: `train.output`, or the first; a per-step loss on the (N, K, T) transpose, as
+train.py's `loss_of`) and the gradient of every weight, `<mode>/grad/<layer>/<key>`, in
+netspec.weights' torch layout. Prints one JSON line: per network, the parameter counts, the
+output shape of every spec layer (forward hooks), and the error if the network failed.
 """
 
 import importlib
@@ -51,7 +53,8 @@ def run(entry):
     network = netspec.load(entry["spec"])
     package = entry["torch"]
     model = importlib.import_module(f"{package}.model").build_model().to(dtype)
-    make_loss = importlib.import_module(f"{package}.train").make_loss
+    train = importlib.import_module(f"{package}.train")
+    make_loss = train.make_loss
     weights.load(model, network, entry["weights"])
     given = {k.replace("/", ".") for k in np.load(entry["weights"]).files}
     state = {k for k in model.state_dict() if not k.endswith("num_batches_tracked")}
@@ -72,23 +75,38 @@ def run(entry):
             hooks.append(module.register_forward_hook(record(name)))
 
     data = np.load(entry["data"])
-    x = torch.from_numpy(data["x"])
-    x = x if x.dtype == torch.int64 else x.to(dtype)  # token ids stay int64
-    t = torch.from_numpy(data["t"])
-    t = t if t.dtype == torch.int64 else t.to(dtype)
+
+    def tensor(array):
+        array = torch.from_numpy(array)
+        return array if array.dtype == torch.int64 else array.to(dtype)  # token ids stay int64
+
+    module = importlib.import_module(f"{package}.model")
+    named = getattr(module, "INPUT_SHAPES", None)  # `inputs:`: by name
+    inputs = {n: tensor(data[n]) for n in named} if named else {"x": tensor(data["x"])}
+    t = tensor(data["t"])
+    several = len(network.graph.outputs) > 1
+    trained = network.graph.outputs.index(network.objective.output)
     loss_fn = make_loss()
     results = {}
     for mode in entry["modes"]:
         model.train(mode == "train")
         model.zero_grad(set_to_none=True)
-        y = model(x)
+        y = model(**inputs) if named else model(inputs["x"])
         for hook in hooks:
             hook.remove()
         hooks.clear()
-        loss = loss_fn(y, t)
+        ys = list(y) if several else [y]
+        output = ys[trained]
+        if hasattr(train, "loss_of"):  # (the per-step transpose, where the loss needs it)
+            loss = train.loss_of(loss_fn, output, t)
+        elif network.objective.per_step:
+            loss = loss_fn(output.transpose(1, 2), t)
+        else:
+            loss = loss_fn(output, t)
         if loss.requires_grad:  # a network without weights has no gradient
             loss.backward()
-        results[f"{mode}/y"] = y.detach().numpy()
+        for i, out in enumerate(ys):
+            results[f"{mode}/y/{i}" if several else f"{mode}/y"] = out.detach().numpy()
         results[f"{mode}/loss"] = np.asarray(loss.item())
         for layer, arrays in gradients(model, network).items():
             for key, value in arrays.items():

@@ -77,6 +77,9 @@ CLIP_GRAD_NORM = None
 """Each step's gradients are scaled down to this global 2-norm at most (None: not clipped)."""
 EPOCHS = 90
 BATCH_SIZE = 256
+"""Per rank (one GPU, or one CPU process): the global batch is BATCH_SIZE x ranks."""
+BASE_BATCH = None
+"""The global batch LEARNING_RATE is for: a run scales it linearly (None: not scaled)."""
 LEARNING_RATE = 0.1
 CONV = True
 """Some input is an image: channels_last memory format pays off on GPUs."""
@@ -142,13 +145,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--batch-size",
         type=int,
         default=BATCH_SIZE,
-        help=f"global batch size, split evenly over the ranks ({BATCH_SIZE})",
+        help=f"batch size per rank; the global batch is this x ranks ({BATCH_SIZE})",
     )
+    scaled = f" for a global batch of {BASE_BATCH}, scaled" if BASE_BATCH else ""
     add(
         "--lr",
         type=float,
         default=LEARNING_RATE,
-        help=f"learning rate ({LEARNING_RATE})",
+        help=f"learning rate ({LEARNING_RATE}{scaled})",
     )
     add(
         "--data",
@@ -161,7 +165,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--synthetic-samples",
         type=int,
         default=0,
-        help="size of the synthetic data set (default: 16 global batches)",
+        help="size of the synthetic data set (default: 200 global batches on CUDA, 16 on "
+        "the CPU)",
     )
     add(
         "--resize",
@@ -586,11 +591,12 @@ def describe_data(args: argparse.Namespace) -> str:
 
 
 def load_data(
-    args: argparse.Namespace, global_batch: int
+    args: argparse.Namespace, global_batch: int, cuda: bool
 ) -> tuple[Dataset, Dataset | None]:
     """The training set and the held-out set (None when the data has none)."""
-    if args.data == "synthetic":
-        return Synthetic(args.synthetic_samples or 16 * global_batch, args.seed), None
+    if args.data == "synthetic":  # on a GPU, enough steps to measure
+        size = args.synthetic_samples or (200 if cuda else 16) * global_batch
+        return Synthetic(size, args.seed), None
     path = Path(args.data)
     if path.is_dir():
         if (path / "train").is_dir():
@@ -950,12 +956,11 @@ def check_finite(
 def evaluate(
     trainer: Trainer, model: nn.Module, data: Dataset, procs: Processes, loader_args
 ):
-    """(loss, accuracy) on the held-out set, each rank taking every world-th sample."""
+    """(loss, accuracy) on the held-out set, each rank taking every world-th sample, through
+    the model as it trains (compiled, when it is), in eval mode."""
     part = Subset(data, range(procs.rank, len(data), procs.world))
     model.eval()
     totals = torch.zeros(3, dtype=torch.float64, device=procs.device)
-    original = trainer.model
-    trainer.model = model
     try:
         for xs, y in DataLoader(part, shuffle=False, **loader_args):
             loss, correct = trainer.forward(xs, y)
@@ -963,18 +968,15 @@ def evaluate(
             totals[1] += correct
             totals[2] += len(y)
     finally:
-        trainer.model = original
         model.train()
     loss_sum, correct, count = procs.sum(totals).tolist()
     return loss_sum / max(count, 1), correct / max(count, 1)
 
 
 def train(args: argparse.Namespace, procs: Processes) -> None:
-    if args.batch_size % procs.world:
-        raise TrainingError(
-            f"--batch-size {args.batch_size} is not divisible by the {procs.world} ranks"
-        )
-    local_batch = args.batch_size // procs.world
+    local_batch = args.batch_size
+    global_batch = local_batch * procs.world
+    lr = args.lr * global_batch / BASE_BATCH if BASE_BATCH else args.lr
     cuda = procs.cuda
     amp = args.amp or ("bf16" if cuda else "off")
     channels_last = CONV and (
@@ -992,14 +994,14 @@ def train(args: argparse.Namespace, procs: Processes) -> None:
     restarted = int(os.environ.get("TORCHELASTIC_RESTART_COUNT", "0")) > 0
     resume = args.resume or restarted
 
-    data, val = load_data(args, args.batch_size)
+    data, val = load_data(args, global_batch, cuda)
     torch.manual_seed(args.seed)
     model = build_model()  # the same initial weights on every rank
     torch.manual_seed(args.seed + procs.rank)  # dropout and noise differ between ranks
     model.to(procs.device)
     if channels_last:
         model.to(memory_format=torch.channels_last)
-    optimizer = make_optimizer(model.parameters(), args.lr, True if cuda else None)
+    optimizer = make_optimizer(model.parameters(), lr, True if cuda else None)
     scheduler = make_scheduler(optimizer, args.epochs)
     trainer = Trainer(model, optimizer, procs.device, amp, channels_last)
 
@@ -1054,7 +1056,7 @@ def train(args: argparse.Namespace, procs: Processes) -> None:
     steps_per_epoch = len(sampler) // local_batch
     if steps_per_epoch == 0:
         raise TrainingError(
-            f"{len(data)} samples make no full batch of {args.batch_size}; "
+            f"{len(data)} samples make no full global batch of {global_batch}; "
             "lower --batch-size"
         )
     if procs.main:
@@ -1062,8 +1064,9 @@ def train(args: argparse.Namespace, procs: Processes) -> None:
     progress = Progress(procs, args.progress)
     procs.log(
         f"training on {procs.world} x {procs.device.type} ({procs.launcher}): "
-        f"{len(data)} samples of {describe_data(args)}, batch {args.batch_size}, "
-        f"amp {amp}, channels_last {channels_last}, compile {use_compile}"
+        f"{len(data)} samples of {describe_data(args)}, batch {local_batch} per rank "
+        f"(global {global_batch}), lr {lr:.4g}, amp {amp}, channels_last "
+        f"{channels_last}, compile {use_compile}"
     )
 
     def checkpoint() -> Path | None:
@@ -1139,13 +1142,15 @@ def train(args: argparse.Namespace, procs: Processes) -> None:
         }
         if ACCURACY:
             record["accuracy"] = correct_sum / max(count, 1)
+        record["images_per_s"] = count / seconds  # training alone
+        record["seconds"] = seconds
         if val is not None:
+            started = time.perf_counter()
             val_loss, val_acc = evaluate(trainer, model, val, procs, loader_args)
             record["val_loss"] = val_loss
             if ACCURACY:
                 record["val_accuracy"] = val_acc
-        record["images_per_s"] = count / seconds
-        record["seconds"] = seconds
+            record["eval_seconds"] = time.perf_counter() - started
         if epoch_step == steps_per_epoch:
             scheduler.step()
             epoch, epoch_step = epoch + 1, 0

@@ -60,6 +60,9 @@ IGNORE_INDEX = None
 """Targets equal to it (padding) count in neither the loss nor accuracy."""
 EPOCHS = 90
 BATCH_SIZE = 256
+"""Per replica (device): the global batch is BATCH_SIZE x replicas."""
+BASE_BATCH = None
+"""The global batch LEARNING_RATE is for: a run scales it linearly (None: not scaled)."""
 LEARNING_RATE = 0.1
 MEAN = (0.485, 0.456, 0.406)
 STD = (0.229, 0.224, 0.225)
@@ -126,13 +129,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--batch-size",
         type=int,
         default=BATCH_SIZE,
-        help=f"global batch size, split evenly over the replicas ({BATCH_SIZE})",
+        help=f"batch size per replica; the global batch is this x replicas ({BATCH_SIZE})",
     )
+    scaled = f" for a global batch of {BASE_BATCH}, scaled" if BASE_BATCH else ""
     add(
         "--lr",
         type=float,
         default=LEARNING_RATE,
-        help=f"learning rate ({LEARNING_RATE})",
+        help=f"learning rate ({LEARNING_RATE}{scaled})",
     )
     add(
         "--data",
@@ -338,7 +342,7 @@ def synthetic(args: argparse.Namespace) -> tuple[dict, np.ndarray]:
     """Random samples of each input's shape (uint8 images, token ids or normal vectors) and
     targets of the loss's kind, fixed by seed."""
     rng = np.random.default_rng(args.seed)
-    count = args.synthetic_samples or 16 * args.batch_size
+    count = args.synthetic_samples or 16 * args.global_batch
     xs = {}
     for name, spec in INPUTS.items():
         shape = (count, *spec.shape)
@@ -633,7 +637,7 @@ def folder_datasets(args: argparse.Namespace):
         val = (
             tf.data.Dataset.range(len(val_files))
             .map(lambda i: load_val(i, tf.constant(0, tf.int64)))
-            .batch(args.batch_size)
+            .batch(args.global_batch)
             .prefetch(tf.data.AUTOTUNE)
         )
 
@@ -644,12 +648,12 @@ def folder_datasets(args: argparse.Namespace):
                 lambda index: load_train(index, epoch),
                 num_parallel_calls=tf.data.AUTOTUNE,
             )
-            return images.batch(args.batch_size, drop_remainder=True)
+            return images.batch(args.global_batch, drop_remainder=True)
 
         data = tf.data.Dataset.range(first, args.epochs).flat_map(epoch_batches)
         return data.prefetch(tf.data.AUTOTUNE)
 
-    return make_train, val, len(train_files) // args.batch_size
+    return make_train, val, len(train_files) // args.global_batch
 
 
 # ----------------------------------------------------------------------------- model
@@ -870,7 +874,7 @@ class MetricsLog(keras.callbacks.Callback):
 
 def fit(args, model, whole, train, val, steps: int, run_dir: Path) -> None:
     """model.fit with the callbacks a long run needs; `whole` is the model to save."""
-    samples = steps * args.batch_size
+    samples = steps * args.global_batch
     callbacks = [
         StrictTerminateOnNaN(steps),
         keras.callbacks.LearningRateScheduler(
@@ -893,7 +897,7 @@ def fit(args, model, whole, train, val, steps: int, run_dir: Path) -> None:
         kwargs = {
             "x": features({name: to_float(x, INPUTS[name]) for name, x in xs.items()}),
             "y": to_float(y, TARGET),
-            "batch_size": args.batch_size,
+            "batch_size": args.global_batch,
             "shuffle": True,
         }
         if val is not None:
@@ -942,7 +946,7 @@ def custom_loop(
         print(f"resumed from {manager.latest_checkpoint}", flush=True)
     start = int(epoch_var.numpy())
     batches = iter(strategy.experimental_distribute_dataset(make_train(start)))
-    global_batch = args.batch_size
+    global_batch = args.global_batch
 
     def replica_step(x, y):
         with tf.GradientTape() as tape:
@@ -1013,10 +1017,9 @@ def run(args: argparse.Namespace) -> None:
     keras.utils.set_random_seed(args.seed)
     backend = keras.backend.backend()
     replicas = strategy.num_replicas_in_sync if strategy is not None else 1
-    if args.batch_size % replicas:
-        raise TrainingError(
-            f"--batch-size {args.batch_size} is not divisible by the {replicas} replicas"
-        )
+    args.global_batch = args.batch_size * replicas
+    if BASE_BATCH:  # from here on, args.lr is this run's
+        args.lr = args.lr * args.global_batch / BASE_BATCH
     run_dir = Path(args.run_dir)
     start = backup_epoch(run_dir / "backup")
     earlier = [
@@ -1035,21 +1038,23 @@ def run(args: argparse.Namespace) -> None:
     else:
         arrays, val_arrays = load_arrays(args)
         sparse = np.issubdtype(arrays[1].dtype, np.integer) and TARGETS != "input"
-        steps = len(arrays[1]) // args.batch_size
+        steps = len(arrays[1]) // args.global_batch
         val = val_arrays
 
         def make_train(first: int):
             return tf_dataset(
-                arrays, args.batch_size, args.seed, range(first, args.epochs)
+                arrays, args.global_batch, args.seed, range(first, args.epochs)
             )
 
         train = arrays
         if backend == "tensorflow":
             train = make_train(start)
             if val_arrays is not None:
-                val = tf_dataset(val_arrays, args.batch_size, args.seed)
+                val = tf_dataset(val_arrays, args.global_batch, args.seed)
     if steps == 0:
-        raise TrainingError(f"no full batch of {args.batch_size}; lower --batch-size")
+        raise TrainingError(
+            f"no full global batch of {args.global_batch}; lower --batch-size"
+        )
     chief = is_chief(strategy)
     if chief:
         (run_dir / "checkpoints").mkdir(parents=True, exist_ok=True)
@@ -1070,8 +1075,8 @@ def run(args: argparse.Namespace) -> None:
     )
     print(
         f"training on {replicas} replica(s), strategy {name}, "
-        f"{keras.mixed_precision.global_policy().name}, batch {args.batch_size}, "
-        f"data {data}",
+        f"{keras.mixed_precision.global_policy().name}, batch {args.batch_size} per "
+        f"replica (global {args.global_batch}), lr {args.lr:.4g}, data {data}",
         flush=True,
     )
     if name == "multi-worker":
