@@ -783,8 +783,13 @@ def make_metrics(sparse: bool) -> list:
 
 
 class StrictTerminateOnNaN(keras.callbacks.TerminateOnNaN):
-    """TerminateOnNaN that raises at once, so neither ModelCheckpoint nor BackupAndRestore
-    can write the broken weights at the end of the epoch."""
+    """TerminateOnNaN that raises, so that neither the checkpoint nor BackupAndRestore can
+    write the broken weights at the end of the epoch. It is async-safe: on backends that
+    dispatch batch-end callbacks to a thread (JAX, TensorFlow), the check never makes a step
+    wait for the previous one; its error reaches the run a step or so later, and at the latest
+    when the epoch ends, before any callback saves."""
+
+    async_safe = True
 
     def __init__(self, steps_per_epoch: int) -> None:
         super().__init__()
@@ -835,9 +840,9 @@ class StopAfter(keras.callbacks.Callback):
     def on_epoch_begin(self, epoch, logs=None):
         self.epoch = epoch
 
-    def on_train_batch_end(self, batch, logs=None):
+    def on_train_batch_begin(self, batch, logs=None):  # (not the end: no sync per step)
         if self.epoch * self.steps_per_epoch + batch + 1 >= self.max_steps:
-            self.model.stop_training = True
+            self.model.stop_training = True  # after this step
 
 
 class MetricsLog(keras.callbacks.Callback):
@@ -856,7 +861,7 @@ class MetricsLog(keras.callbacks.Callback):
     def on_epoch_end(self, epoch, logs=None):
         seconds = time.perf_counter() - self.started
         lr = keras.ops.convert_to_numpy(self.model.optimizer.learning_rate)
-        record = {"epoch": epoch + 1, "lr": float(lr)}
+        record = {"epoch": epoch + 1, "lr": float(f"{float(lr):.7g}")}  # float32 digits
         record.update(
             {k: float(v) for k, v in (logs or {}).items() if k != "learning_rate"}
         )
@@ -909,7 +914,9 @@ def fit(args, model, whole, train, val, steps: int, run_dir: Path) -> None:
     model.fit(
         epochs=args.epochs,
         callbacks=callbacks,
-        verbose="auto" if sys.stdout.isatty() else 2,
+        # a progress bar on a terminal; else MetricsLog's line per epoch alone (Keras's
+        # per-epoch log would print it twice, and its batch hook syncs every step)
+        verbose="auto" if sys.stdout.isatty() else 0,
         **kwargs,
     )
 
@@ -985,21 +992,22 @@ def custom_loop(
         for metric in metrics:
             metric.reset_state()
         log.on_epoch_begin(epoch)
-        total, count = 0.0, 0
+        total, count = tf.constant(0.0), 0  # summed on the device: no sync per step
         for _ in range(steps):
             x, y = next(batches)
             count += 1
             if epoch * steps + count == nan_step:
                 first = model.trainable_variables[0]
                 first.assign(tf.fill(first.shape, float("nan")))
-            total += float(train_step(x, y))
-            if not math.isfinite(total):
-                raise NonFiniteLoss(
-                    f"loss is not finite (NaN or Inf) in epoch {epoch + 1} at step "
-                    f"{count}; stopped before this epoch's checkpoint"
-                )
+            total += train_step(x, y)
             if args.max_steps and epoch * steps + count >= args.max_steps:
                 break
+        total = float(total)
+        if not math.isfinite(total):
+            raise NonFiniteLoss(
+                f"loss is not finite (NaN or Inf) in epoch {epoch + 1}; stopped before "
+                "this epoch's checkpoint"
+            )
         log.samples = count * global_batch
         epoch_var.assign(epoch + 1)
         manager.save()
