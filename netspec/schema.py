@@ -6,6 +6,8 @@ only that draft. Pydantic writes draft 2020-12, so two of its spellings are tran
 draft-07's `items` list with `additionalItems: false`. The shorthands a spec may use (`kernel: 3`,
 `activation: relu`, `$param` references in blocks) are described next to their validators in
 `netspec.ir`, so the schema accepts exactly the forms the IR does, and refuses unknown keys.
+It has no `$id`: no server hosts it, and editors find it by the path a spec's
+`# yaml-language-server: $schema=...` line gives.
 """
 
 from __future__ import annotations
@@ -14,7 +16,6 @@ from typing import Any
 
 from netspec.ir import NetworkSpec
 
-SCHEMA_ID = "https://netspec.dev/schema/netspec-1.json"
 DRAFT_07 = "http://json-schema.org/draft-07/schema#"
 
 
@@ -23,7 +24,6 @@ def schema() -> dict[str, Any]:
     result = _draft07(raw)
     result["definitions"] = result.pop("$defs", {})
     result["$schema"] = DRAFT_07
-    result["$id"] = SCHEMA_ID
     result["title"] = "netspec network spec"
     return result
 

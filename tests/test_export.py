@@ -299,6 +299,13 @@ def test_torch_export_command(torch_packages: Path, tmp_path: Path) -> None:
     _run(["-c", check, *map(str, targets)], torch_packages, timeout=300)
     missing = _run_fail(["-m", "lenet5_torch.export"], torch_packages)
     assert "--onnx" in missing
+    onnx_args = ["-m", "lenet5_torch.export", "--onnx", str(tmp_path / "x.onnx"), "--weights"]
+    nothing = _run_fail([*onnx_args, str(tmp_path / "runs" / "model.pt")], torch_packages)
+    assert f"--weights {tmp_path / 'runs' / 'model.pt'}: no such file" in nothing
+    other = tmp_path / "other.npz"  # arrays of another model
+    _run(["-c", f"import numpy as np; np.savez({str(other)!r}, w=np.zeros(3))"], torch_packages, 60)
+    wrong = _run_fail([*onnx_args, str(other)], torch_packages)
+    assert "Error(s) in loading state_dict" in wrong and "Traceback" not in wrong
 
 
 def test_keras_export_command(keras_packages: Path, tmp_path: Path) -> None:
@@ -335,6 +342,11 @@ def test_keras_export_command(keras_packages: Path, tmp_path: Path) -> None:
         ["-m", "lenet5_keras.export", "--keras", str(tmp_path / "x.h5")], keras_packages
     )
     assert "must end in .keras" in bad
+    nothing = _run_fail(
+        ["-m", "lenet5_keras.export", "--keras", str(target), "--weights", str(tmp_path / "no.h5")],
+        keras_packages,
+    )
+    assert f"--weights {tmp_path / 'no.h5'}: no such file" in nothing and "Traceback" not in nothing
 
 
 def _run_fail(args: list[str], packages: Path) -> str:

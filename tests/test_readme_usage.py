@@ -1,6 +1,7 @@
 """The generated README's first snippet runs when pasted: it imports the model and calls it on
 a batch of the input's kind (image, features, sequence, token ids, several named inputs), in
-a fresh process per backend, from the folder that holds the package."""
+a fresh process per backend, from the folder that holds the package; the layer the Keras
+README names in its prose (`model.get_layer(...)`) exists."""
 
 from __future__ import annotations
 
@@ -34,6 +35,8 @@ def test_every_readme_snippet_runs(backend: str, tmp_path: Path) -> None:
         snippet = re.search(r"```python\n(.*?)```", readme, re.S)
         assert snippet, f"{package}: no Python snippet"
         script.append(f"# {package}\n{snippet.group(1)}")
+        for call in re.findall(r"`(model\.get_layer\([^`]*\))`", readme):  # named in the prose
+            script.append(call)
     (tmp_path / "snippets.py").write_text("\n".join(script), encoding="utf-8")
     env = {**os.environ, "KERAS_BACKEND": "tensorflow", "TF_CPP_MIN_LOG_LEVEL": "3"}
     done = subprocess.run(

@@ -40,6 +40,7 @@ def package_context(network: Network, backend: str, package: str) -> dict[str, A
         "mermaid": graph.mermaid(network).rstrip("\n"),
         "name": network.name,
         "name_literal": literal(network.name),
+        "first_layer": pystr(network.nodes[0].name),
         "backend": backend,
         "params": f"{network.params:,}",
         "input_shape": literal(network.input_shape),

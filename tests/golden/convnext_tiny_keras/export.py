@@ -57,10 +57,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.error("give --keras FILE and/or --savedmodel DIR")
     if args.keras is not None and not args.keras.endswith(".keras"):
         parser.error("--keras: the file name must end in .keras")
+    if args.weights is not None and not Path(args.weights).is_file():
+        parser.error(f"--weights {args.weights}: no such file")
     keras.utils.set_random_seed(args.seed)
     model = build_model()
     if args.weights is not None:
-        model.load_weights(args.weights)
+        try:
+            model.load_weights(args.weights)
+        except (OSError, ValueError) as exc:  # not weights of this model
+            parser.error(f"--weights {args.weights}: {str(exc).splitlines()[0]}")
     if args.keras is not None:
         print(f"wrote {save_keras(model, args.keras)}")
     if args.savedmodel is not None:

@@ -76,6 +76,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=0, help="initialisation seed")
     parser.add_argument("--opset", type=int, default=OPSET, help=f"default {OPSET}")
     args = parser.parse_args(argv)
+    if args.weights is not None and not Path(args.weights).is_file():
+        parser.error(f"--weights {args.weights}: no such file")
     try:
         import onnx  # noqa: F401  (torch's exporter needs it)
     except ImportError:
@@ -83,7 +85,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     torch.manual_seed(args.seed)
     model = build_model()
     if args.weights is not None:
-        load_weights(model, args.weights)
+        try:
+            load_weights(model, args.weights)
+        except (OSError, RuntimeError, ValueError, KeyError) as exc:  # not this model's
+            parser.error(f"--weights {args.weights}: {str(exc).splitlines()[0]}")
     path = export_onnx(model, args.onnx, opset=args.opset)
     print(f"wrote {path}")
     return 0
