@@ -1,14 +1,18 @@
 """The `netspec` command line: validate, summary, schema, build, graph.
 
-Exit codes: 0 success, 1 an invalid spec (problems on stderr, one `file:line:col: message`
-line each), 2 a usage error. Only `build`'s output is written to disk, and only atomically.
-Nothing here imports torch or TensorFlow.
+Exit codes, the same for every command: 0 success, 1 an invalid spec (problems on stderr,
+one `file:line:col: message` line each, or a valid spec that a backend cannot express), 2 a
+usage error or input that cannot be read (a missing file, a folder where a file was wanted, an
+existing output folder without --force). `-` reads a spec from standard input. Only `build`'s
+output is written to disk, and only atomically. Nothing here imports torch or TensorFlow.
 """
 
 from __future__ import annotations
 
 import argparse
+import fnmatch
 import json
+import os
 import sys
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -18,7 +22,9 @@ from netspec.errors import Problem, SpecError, one_line
 from netspec.network import DEFAULT_MAX_PARAMS, Network, load
 
 EXAMPLES = {
-    "validate": "netspec validate specs/\n  netspec validate --format github specs/*.yaml",
+    "validate": "netspec validate specs/\n  netspec validate --format github specs/*.yaml\n"
+    "  netspec validate . --exclude 'ci/*' --exclude '*.lock.yaml'\n"
+    "  cat spec.yaml | netspec validate -",
     "summary": "netspec summary specs/resnet18.yaml",
     "schema": "netspec schema > netspec.schema.json",
     "build": "netspec build specs/vgg16.yaml --backend torch -o out/vgg16_torch\n"
@@ -34,18 +40,48 @@ class _UsageError(Exception):
     pass
 
 
-def spec_files(paths: Sequence[str]) -> Iterator[Path]:
-    """Expand folders into the *.yaml / *.yml files they hold (sorted, recursively)."""
+STDIN = "-"
+"""The spec argument that reads standard input."""
+SKIPPED_FOLDERS = {"node_modules", "__pycache__", "site-packages"}
+"""Folders a walk never enters, besides hidden ones (.git, .venv) and virtual environments."""
+
+
+def _skipped(folder: Path) -> bool:
+    return (
+        folder.name.startswith(".")
+        or folder.name in SKIPPED_FOLDERS
+        or (folder / "pyvenv.cfg").is_file()
+    )
+
+
+def spec_files(paths: Sequence[str], exclude: Sequence[str] = ()) -> Iterator[Path | str]:
+    """Expand folders into the *.yaml / *.yml files they hold (sorted, recursively, leaving
+    out hidden folders, virtual environments and files whose path matches an `exclude`
+    glob); `-` stays `-` (standard input)."""
     for raw in paths:
         path = Path(raw)
-        if path.is_dir():
-            yield from sorted(
-                p for p in path.rglob("*") if p.suffix in (".yaml", ".yml") and p.is_file()
-            )
-        elif path.exists():
+        if raw == STDIN:
+            yield STDIN
+        elif path.is_dir():
+            found = []
+            for folder, subfolders, names in os.walk(path):
+                subfolders[:] = [d for d in subfolders if not _skipped(Path(folder, d))]
+                found += [Path(folder, n) for n in names if n.endswith((".yaml", ".yml"))]
+            yield from sorted(p for p in found if not _excluded(p, exclude))
+        elif path.is_file():
             yield path
+        elif path.exists():
+            raise _UsageError(f"not a file or folder: {raw}")
         else:
             raise _UsageError(f"no such file or folder: {raw}")
+
+
+def _excluded(path: Path, patterns: Sequence[str]) -> bool:
+    text = path.as_posix()
+    return any(
+        fnmatch.fnmatch(text, pattern) or fnmatch.fnmatch(text, f"*/{pattern}")
+        for pattern in patterns
+    )
 
 
 def github_escape(text: str, *, property_: bool = False) -> str:
@@ -64,18 +100,30 @@ def _report(problem: Problem, fmt: str) -> str:
     return str(problem)
 
 
-def _load(path: str, max_params: int) -> Network:
-    return load(Path(path), max_params=max_params)
+def _load(path: str | Path, max_params: int) -> Network:
+    """The network of a spec file, or of standard input for `-`; a file that cannot be read
+    is a usage error (exit 2), not a located problem."""
+    if path == STDIN:
+        return load(sys.stdin.read(), name="<stdin>", max_params=max_params)
+    file = Path(path)
+    if not file.is_file():
+        what = "a folder" if file.is_dir() else "no such file"
+        raise _UsageError(f"{path}: {what}; give a spec file")
+    try:
+        file.read_bytes()
+    except OSError as exc:
+        raise _UsageError(f"{path}: cannot read: {exc.strerror}") from None
+    return load(file, max_params=max_params)
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
     failed = 0
-    files = list(spec_files(args.specs))
+    files = list(spec_files(args.specs, args.exclude))
     if not files:
         raise _UsageError("no spec files found")
     for path in files:
         try:
-            load(path, max_params=args.max_params)
+            _load(path, args.max_params)
         except SpecError as exc:
             failed += 1
             for problem in exc.problems:
@@ -129,7 +177,9 @@ def parser() -> argparse.ArgumentParser:
     top = argparse.ArgumentParser(
         prog="netspec",
         description="Compile declarative network specs (YAML) to PyTorch and Keras 3 code.",
-        epilog="Run 'netspec COMMAND --help' for a command's options and examples.",
+        epilog="Exit status (every command): 0 ok, 1 an invalid spec, 2 a usage error or input "
+        "that cannot be read. A SPEC of - is read from standard input. Run 'netspec COMMAND "
+        "--help' for a command's options and examples.",
     )
     top.add_argument("--version", action="version", version=f"netspec {__version__}")
     commands = top.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -161,6 +211,14 @@ def parser() -> argparse.ArgumentParser:
         help="'github' prints GitHub Actions annotations",
     )
     sub.add_argument("-q", "--quiet", action="store_true", help="print problems only")
+    sub.add_argument(
+        "--exclude",
+        action="append",
+        default=[],
+        metavar="GLOB",
+        help="leave out files of a folder whose path matches (repeatable; hidden folders "
+        "and virtual environments are always left out)",
+    )
     sub.set_defaults(run=cmd_validate)
 
     sub = command("summary", "Print a table of layers, output shapes, parameters and MACs.")
@@ -199,10 +257,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         for problem in exc.problems:
             print(_report(problem, getattr(args, "format", "text")), file=sys.stderr)
         return 1
-    except _UsageError as exc:
+    except (_UsageError, OSError) as exc:  # OSError: FileExistsError, a full disk, ...
         print(f"netspec: error: {exc}", file=sys.stderr)
         return 2
-    except (OSError, ValueError) as exc:  # includes FileExistsError and EmitError
+    except ValueError as exc:  # EmitError: a valid spec that the backend cannot express
         print(f"netspec: error: {exc}", file=sys.stderr)
         return 1
 

@@ -6,6 +6,7 @@ stderr, one per line), 2 a usage error (a missing path, a bad option).
 
 from __future__ import annotations
 
+import io
 import json
 import subprocess
 import sys
@@ -21,11 +22,14 @@ VALID = "netspec: 1\nname: Net\ninput: {shape: [4]}\nlayers:\n  - {type: dense, 
 INVALID = "netspec: 1\nname: Net\ninput: {shape: [4]}\nlayers:\n  - {type: dense, unit: 2}\n"
 
 
-def netspec(*args: str, cwd: Path = ROOT) -> subprocess.CompletedProcess[str]:
-    """Run `python -m netspec ARGS` as a user would."""
+def netspec(
+    *args: str, cwd: Path = ROOT, input: str | None = None
+) -> subprocess.CompletedProcess[str]:
+    """Run `python -m netspec ARGS` as a user would (`input`: standard input)."""
     return subprocess.run(
         [sys.executable, "-m", "netspec", *args],
         cwd=cwd,
+        input=input,
         capture_output=True,
         text=True,
         timeout=60,
@@ -203,3 +207,42 @@ def test_validate_and_summary_import_no_deep_learning_framework() -> None:
         [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=60
     )
     assert (result.returncode, result.stderr) == (0, "[]\n")
+
+
+# ----------------------------------------------------------------------------- exit codes, stdin
+
+
+@pytest.mark.parametrize("command", ["summary", "graph", "build"])
+def test_a_missing_spec_file_is_a_usage_error_for_every_command(
+    command: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    extra = ["--backend", "torch", "-o", str(tmp_path / "out")] if command == "build" else []
+    missing = str(tmp_path / "missing.yaml")
+    assert main([command, missing, *extra]) == 2
+    assert capsys.readouterr().err == f"netspec: error: {missing}: no such file; give a spec file\n"
+    assert main(["validate", missing]) == 2
+    assert main([command, str(tmp_path), *extra]) == 2  # a folder
+    assert not (tmp_path / "out").exists()
+
+
+def test_a_spec_from_standard_input(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("sys.stdin", io.StringIO(INVALID))
+    assert main(["validate", "-q", "-"]) == 1
+    monkeypatch.setattr("sys.stdin", io.StringIO(VALID))
+    assert main(["validate", "-q", "-"]) == 0
+    result = netspec("summary", "-", input=Path("specs/lenet5.yaml").read_text())
+    assert result.returncode == 0 and "Total params:" in result.stdout
+
+
+def test_a_folder_walk_leaves_out_hidden_folders_virtualenvs_and_exclusions(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    for folder in (".git", ".venv/lib", "env", "ci", "specs"):
+        (tmp_path / folder).mkdir(parents=True)
+    (tmp_path / "env" / "pyvenv.cfg").write_text("home = /usr\n")
+    for folder in (".git", ".venv/lib", "env", "ci"):
+        (tmp_path / folder / "workflow.yaml").write_text("on: push\n")
+    (tmp_path / "specs" / "net.yaml").write_text(VALID)
+    assert main(["validate", str(tmp_path), "--exclude", "ci/*"]) == 0
+    assert capsys.readouterr().err == "1 of 1 spec(s) valid\n"
+    assert main(["validate", str(tmp_path)]) == 1  # ci/workflow.yaml is not a spec
