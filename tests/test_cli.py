@@ -246,3 +246,19 @@ def test_a_folder_walk_leaves_out_hidden_folders_virtualenvs_and_exclusions(
     assert main(["validate", str(tmp_path), "--exclude", "ci/*"]) == 0
     assert capsys.readouterr().err == "1 of 1 spec(s) valid\n"
     assert main(["validate", str(tmp_path)]) == 1  # ci/workflow.yaml is not a spec
+
+
+def test_only_specs_leaves_out_yaml_that_is_not_a_spec(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """What the pre-commit hook runs on a commit's YAML files (.pre-commit-hooks.yaml)."""
+    workflow, spec = tmp_path / "ci.yaml", tmp_path / "net.yaml"
+    workflow.write_text("on: push\njobs: {}\n")
+    spec.write_text(INVALID)
+    assert main(["validate", "--only-specs", str(workflow)]) == 0  # nothing to check
+    assert main(["validate", "--only-specs", str(workflow), str(spec)]) == 1
+    assert "ci.yaml" not in capsys.readouterr().err
+    spec.write_text(VALID)
+    assert main(["validate", "--only-specs", str(workflow), str(spec)]) == 0
+    hook = (Path(__file__).parent.parent / ".pre-commit-hooks.yaml").read_text()
+    assert "entry: netspec validate --only-specs" in hook
