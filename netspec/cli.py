@@ -97,7 +97,8 @@ def _report(problem: Problem, fmt: str) -> str:
     if fmt == "github":  # escaped as in text form first: no raw control or bidi characters
         file = github_escape(one_line(problem.file), property_=True)
         message = github_escape(one_line(problem.message))
-        return f"::error file={file},line={problem.line},col={problem.col}::{message}"
+        where = f"file={file},line={problem.line},col={problem.col}"
+        return f"::error {where},title=netspec validate::{message}"
     return str(problem)
 
 
@@ -141,14 +142,23 @@ def cmd_validate(args: argparse.Namespace) -> int:
             return 0
     elif not files:
         raise _UsageError("no spec files found")
+    found: list[Problem] = []
     for path in files:
         try:
             _load(path, args.max_params)
         except SpecError as exc:
             failed += 1
-            for problem in exc.problems:
-                print(_report(problem, args.format), file=sys.stderr)
-    if not args.quiet:
+            found += exc.problems
+            if args.format != "json":
+                for problem in exc.problems:
+                    print(_report(problem, args.format), file=sys.stderr)
+    if args.format == "json":  # one document on stdout, for tools
+        problems = [
+            {"file": p.file, "line": p.line, "column": p.col, "message": p.message} for p in found
+        ]
+        document = {"files": len(files), "valid": len(files) - failed, "problems": problems}
+        print(json.dumps(document, indent=2))
+    elif not args.quiet:
         print(f"{len(files) - failed} of {len(files)} spec(s) valid", file=sys.stderr)
     return 1 if failed else 0
 
@@ -226,9 +236,10 @@ def parser() -> argparse.ArgumentParser:
     sub.add_argument("specs", nargs="+", metavar="SPEC_OR_FOLDER")
     sub.add_argument(
         "--format",
-        choices=["text", "github"],
+        choices=["text", "github", "json"],
         default="text",
-        help="'github' prints GitHub Actions annotations",
+        help="'github' prints GitHub Actions annotations; 'json' one JSON document on stdout "
+        "(files, valid, problems with file, line, column, message)",
     )
     sub.add_argument("-q", "--quiet", action="store_true", help="print problems only")
     sub.add_argument(

@@ -65,7 +65,7 @@ def test_an_invalid_spec_exits_1_with_one_located_line_per_problem(tmp_path: Pat
     [
         (["validate", "no/such.yaml"], "netspec: error: no such file or folder: no/such.yaml\n"),
         (["validate"], "the following arguments are required: SPEC_OR_FOLDER"),
-        (["validate", "--format", "json", "specs"], "invalid choice: 'json'"),
+        (["validate", "--format", "yaml", "specs"], "invalid choice: 'yaml'"),
         (["frobnicate"], "invalid choice: 'frobnicate'"),
         ([], "the following arguments are required: COMMAND"),
     ],
@@ -103,9 +103,10 @@ def test_github_format_prints_workflow_annotations(tmp_path: Path) -> None:
     result = netspec("validate", "--format", "github", "-q", str(spec))
     file = str(tmp_path).replace(":", "%3A").replace(",", "%2C") + "/v1%2Cnet%3A50%25.yaml"
     assert result.returncode == 1
+    title = "title=netspec validate"
     assert result.stderr.splitlines() == [
-        f"::error file={file},line=5,col=5::layers[0].units: missing required key",
-        f"::error file={file},line=5,col=19::layers[0].100%25: unknown key '100%25' "
+        f"::error file={file},line=5,col=5,{title}::layers[0].units: missing required key",
+        f"::error file={file},line=5,col=19,{title}::layers[0].100%25: unknown key '100%25' "
         "(valid keys: activation, bias, inputs, name, repeat, share, units)",
     ]
 
@@ -262,3 +263,18 @@ def test_only_specs_leaves_out_yaml_that_is_not_a_spec(
     assert main(["validate", "--only-specs", str(workflow), str(spec)]) == 0
     hook = (Path(__file__).parent.parent / ".pre-commit-hooks.yaml").read_text()
     assert "entry: netspec validate --only-specs" in hook
+
+
+def test_json_format_is_one_document_on_stdout(tmp_path: Path) -> None:
+    (tmp_path / "bad.yaml").write_text(INVALID)
+    (tmp_path / "good.yaml").write_text(VALID)
+    result = netspec("validate", "--format", "json", str(tmp_path))
+    assert result.returncode == 1 and result.stderr == ""
+    document = json.loads(result.stdout)
+    assert document["files"] == 2 and document["valid"] == 1
+    assert document["problems"][0] == {
+        "file": str(tmp_path / "bad.yaml"),
+        "line": 5,
+        "column": 5,
+        "message": "layers[0].units: missing required key",
+    }
