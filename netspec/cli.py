@@ -26,7 +26,9 @@ EXAMPLES = {
     "validate": "netspec validate specs/\n  netspec validate --format github specs/*.yaml\n"
     "  netspec validate . --exclude 'ci/*' --exclude '*.lock.yaml'\n"
     "  cat spec.yaml | netspec validate -",
-    "summary": "netspec summary specs/resnet18.yaml",
+    "summary": "netspec summary specs/resnet18.yaml\n"
+    "  netspec summary specs/resnet18.yaml --batch 256 --depth 0\n"
+    "  netspec summary specs/resnet18.yaml --format json",
     "schema": "netspec schema > netspec.schema.json",
     "build": "netspec build specs/vgg16.yaml --backend torch -o out/vgg16_torch\n"
     "  netspec build specs/vgg16.yaml --backend keras -o out/vgg16_keras --force",
@@ -164,10 +166,21 @@ def cmd_validate(args: argparse.Namespace) -> int:
 
 
 def cmd_summary(args: argparse.Namespace) -> int:
-    from netspec.summary import render
+    from netspec.summary import as_json, render
 
-    sys.stdout.write(render(_load(args.spec, args.max_params)))
+    network = _load(args.spec, args.max_params)
+    if args.format == "json":
+        print(json.dumps(as_json(network, args.batch), indent=2))
+    else:
+        sys.stdout.write(render(network, args.batch, args.depth))
     return 0
+
+
+def _positive(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
 
 
 def cmd_schema(args: argparse.Namespace) -> int:
@@ -260,6 +273,13 @@ def parser() -> argparse.ArgumentParser:
 
     sub = command("summary", "Print a table of layers, output shapes, parameters and MACs.")
     sub.add_argument("spec", metavar="SPEC")
+    sub.add_argument(
+        "--batch", type=_positive, default=1, metavar="N", help="batch of the memory estimate"
+    )
+    sub.add_argument(
+        "--depth", type=int, default=None, metavar="D", help="hide layers nested deeper in blocks"
+    )
+    sub.add_argument("--format", choices=["text", "json"], default="text")
     sub.set_defaults(run=cmd_summary)
 
     sub = command("schema", "Print the JSON Schema (draft-07) of the spec format.")

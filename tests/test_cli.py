@@ -138,9 +138,13 @@ def test_summary_prints_the_totals_and_states_the_macs_convention() -> None:
         "VGG16BN (specs/vgg16_bn.yaml)",
         "Input shape: (3, 224, 224) (per sample, channels first)",
     ]
-    assert "Total params:          138,374,440" in lines
+    assert "Total params:          138,365,992" in lines  # torchinfo's: parameters only
     assert "Trainable params:      138,365,992" in lines
-    assert "Non-trainable params:  8,448 (BatchNorm running statistics, buffers in torch)" in lines
+    assert "Non-trainable params:  0" in lines
+    assert (
+        "Buffers:               8,448 (BatchNorm running statistics; Keras counts them as "
+        "non-trainable params)" in lines
+    )
     assert (
         "MACs per sample:       15,470,264,320 (15.47 GMACs = 30.94 GFLOPs; FLOPs = 2 x MACs)"
         in lines
@@ -278,3 +282,18 @@ def test_json_format_is_one_document_on_stdout(tmp_path: Path) -> None:
         "column": 5,
         "message": "layers[0].units: missing required key",
     }
+
+
+def test_summary_memory_depth_and_json() -> None:
+    """LeNet-5 for a batch of 100: inputs 100 x 1x32x32 fp32 = 0.41 MB; parameters 61,706 x 4 B
+    = 0.25 MB; training adds gradients and SGD's momentum, twice the parameters again."""
+    text = netspec("summary", "specs/lenet5.yaml", "--batch", "100").stdout
+    assert "Input size (MB):                  0.41" in text
+    assert "Params size (MB):                 0.25" in text
+    document = json.loads(netspec("summary", "specs/lenet5.yaml", "--format", "json").stdout)
+    assert document["params"] == document["trainable_params"] == 61_706
+    assert document["buffers"] == 0 and document["batch"] == 1
+    assert [row["name"] for row in document["layers"]][:2] == ["c1", "s2"]
+    assert abs(document["training_mb"] - document["total_mb"] - 2 * 4 * 61_706 / 1e6) < 1e-9
+    shallow = netspec("summary", "specs/resnet18.yaml", "--depth", "0").stdout
+    assert "layer4_1  block basic" in shallow and "  conv1" not in shallow

@@ -131,7 +131,7 @@ def test_pre_commit_hook_names_a_real_command() -> None:
     program, command, *options = hook["entry"].split()
     scripts = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["scripts"]
     assert program in scripts
-    assert not options
+    assert options == ["--only-specs"]  # other YAML of a commit is left out
     assert command in EXAMPLES  # a subcommand of the CLI
     files = re.compile(hook["files"])
     assert files.search("specs/resnet18.yaml") and files.search("a/b.yml")
@@ -139,7 +139,7 @@ def test_pre_commit_hook_names_a_real_command() -> None:
     # what pre-commit runs: the entry followed by the matching staged files
     staged = sorted(str(p.relative_to(ROOT)) for p in (ROOT / "specs").glob("*.yaml"))
     result = subprocess.run(
-        [sys.executable, "-m", "netspec", command, *staged],
+        [sys.executable, "-m", "netspec", command, *options, *staged, ".pre-commit-hooks.yaml"],
         cwd=ROOT,
         capture_output=True,
         text=True,
