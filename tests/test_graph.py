@@ -187,7 +187,8 @@ def test_svg_without_dot_is_a_clear_error(
     monkeypatch.setattr(graph.shutil, "which", lambda name: None)
     target = tmp_path / "x.svg"
     spec = str(ROOT / "specs" / "lenet5.yaml")
-    assert main(["graph", spec, "--format", "svg", "-o", str(target)]) == 2  # not a spec problem: a missing program
+    # a missing program is not a spec problem: status 2
+    assert main(["graph", spec, "--format", "svg", "-o", str(target)]) == 2
     err = capsys.readouterr().err
     assert "'dot' program of Graphviz" in err and "--format dot" in err
     assert not target.exists()
