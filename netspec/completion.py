@@ -21,6 +21,8 @@ class Option:
     help: str
     choices: tuple[str, ...]
     takes_value: bool
+    path: bool
+    """Its value is a path (a string); numbers complete to nothing."""
 
 
 @dataclass(frozen=True)
@@ -38,6 +40,7 @@ def _option(action: argparse.Action) -> Option:
         action.help or "",
         tuple(str(c) for c in action.choices or ()),
         action.nargs != 0,
+        action.nargs != 0 and action.type in (None, str),
     )
 
 
@@ -89,10 +92,10 @@ def bash(parser: argparse.ArgumentParser) -> str:
                         f'        "{sub.name} {flag}") COMPREPLY=($(compgen -W '
                         f'"{_words(list(option.choices))}" -- "$cur")); return ;;'
                     )
-            elif option.takes_value:  # a number or a path: offer files
+            elif option.takes_value:  # a path: offer files; a number: nothing
                 for flag in option.flags:
-                    files = 'COMPREPLY=($(compgen -f -- "$cur")); return ;;'
-                    lines.append(f'        "{sub.name} {flag}") {files}')
+                    files = 'COMPREPLY=($(compgen -f -- "$cur"))' if option.path else "COMPREPLY=()"
+                    lines.append(f'        "{sub.name} {flag}") {files}; return ;;')
     lines += ["    esac", '    case "$cmd" in']
     for sub in subs:
         flags = _words([f for o in sub.options for f in o.flags])
@@ -129,7 +132,11 @@ def _zsh_text(text: str) -> str:
 def _zsh_spec(option: Option) -> str:
     action = ""
     if option.takes_value:
-        action = f":value:({' '.join(option.choices)})" if option.choices else ":value:_files"
+        action = (
+            f":value:({' '.join(option.choices)})"
+            if option.choices
+            else (":value:_files" if option.path else ":value: ")
+        )
     help_ = _zsh_text(option.help)
     if len(option.flags) == 1:
         return f"'{option.flags[0]}[{help_}]{action}'"

@@ -197,6 +197,8 @@ def test_zsh_completion_lists_every_command() -> None:
     for name in EXAMPLES:
         assert f"'{name}:" in text and f"{name}) _arguments" in text
     assert "'--backend[]:value:(torch keras)'" in text
+    assert "'--batch[batch of the memory estimate]:value: '" in text  # a number: no files
+    assert "'--exclude[" in text and ":value:_files" in text  # a path: files
     if shutil.which("zsh"):
         check = subprocess.run(["zsh", "-n"], input=text, text=True, capture_output=True)
         assert check.returncode == 0, check.stderr
