@@ -6,7 +6,7 @@ must give exactly the output recorded in tests/hostile_expected.txt, with
 
 * the recorded exit status: 0 for the legal-but-odd specs named `*_ok`/`*_legal`, 1 for all others,
 * every line of stderr a located `file:line:col: message` (or, with `--format github`, one
-  `::error file=…,line=…,col=…::` annotation), and nothing on stdout,
+  `::error file=…,line=…,col=…,title=…::` annotation), and nothing on stdout,
 * no "Traceback", within 5 seconds of CPU time, under a 1 GiB address-space limit,
 * nothing created in the working folder (the specs try `touch CANARY`), and no machine-learning
   framework imported (the parameter budget is enforced before torch or TensorFlow would be).
@@ -103,7 +103,7 @@ finally:
 """
 
 LOCATED = re.compile(r"^\S.*:\d+:\d+: \S")
-ANNOTATION = re.compile(r"^::error file=[^\n]*,line=\d+,col=\d+::\S")
+ANNOTATION = re.compile(r"^::error file=[^\n]*,line=\d+,col=\d+,title=netspec validate::\S")
 
 
 def case_names() -> list[str]:
