@@ -1,7 +1,8 @@
 """The generated README's first snippet runs when pasted: it imports the model and calls it on
 a batch of the input's kind (image, features, sequence, token ids, several named inputs), in
 a fresh process per backend, from the folder that holds the package; the layer the Keras
-README names in its prose (`model.get_layer(...)`) exists."""
+README names in its prose (`model.get_layer(...)`) exists, and its export command reads the
+weights where train.py writes them."""
 
 from __future__ import annotations
 
@@ -37,6 +38,12 @@ def test_every_readme_snippet_runs(backend: str, tmp_path: Path) -> None:
         script.append(f"# {package}\n{snippet.group(1)}")
         for call in re.findall(r"`(model\.get_layer\([^`]*\))`", readme):  # named in the prose
             script.append(call)
+        # the export command loads the weights file where the package's train.py writes it
+        run_dir = re.search(
+            r'^RUN_DIR = "(.*)"$', (tmp_path / package / "train.py").read_text(), re.M
+        )
+        final = "model.pt" if backend == "torch" else "model.weights.h5"
+        assert f"-m {package}.export" in readme and f"--weights {run_dir[1]}/{final}" in readme
     (tmp_path / "snippets.py").write_text("\n".join(script), encoding="utf-8")
     env = {**os.environ, "KERAS_BACKEND": "tensorflow", "TF_CPP_MIN_LOG_LEVEL": "3"}
     done = subprocess.run(
