@@ -453,3 +453,49 @@ def test_a_save_killed_halfway_leaves_only_a_temporary_file_that_is_ignored(
     done = ok(train(pkgdir, *COMMON, "--epochs", "4", "--run-dir", run, "--resume"))
     assert f"resumed from {last}" in done.stdout
     assert not partial.exists()
+
+
+SLOW_SAVE = """
+import runpy, sys, time, torch
+real = torch.save
+def slow(state, handle, *args, **kwargs):
+    real(state, handle, *args, **kwargs)
+    if isinstance(state, dict) and state.get("step") == 10:
+        print("writing the checkpoint of step 10", flush=True)
+        time.sleep(120)  # still the temporary file: the kill comes before its rename
+torch.save = slow
+sys.argv = ["train", *sys.argv[1:]]
+runpy.run_module("tiny.train", run_name="__main__")
+"""
+
+
+def test_steps_go_on_while_a_checkpoint_is_written_and_a_kill_then_loses_nothing(
+    pkgdir: Path, finished: Path
+) -> None:
+    """Rank 0 writes checkpoints in a background thread: training goes on during a write;
+    kill -9 in the middle of one leaves only its temporary file, and the resumed run ends
+    with exactly the weights of an uninterrupted run."""
+    run = pkgdir / "runs" / "killed_while_writing"
+    cmd = [sys.executable, "-c", SLOW_SAVE, "--no-progress", *COMMON]
+    cmd += ["--checkpoint-every", "5", "--run-dir", str(run)]
+    proc = subprocess.Popen(
+        cmd, cwd=pkgdir, env=env(), stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True
+    )
+    lines = []
+    try:
+        for line in proc.stdout:
+            lines.append(line)
+            writing = "writing the checkpoint of step 10\n" in lines
+            if writing and line.startswith("epoch 1 step "):  # a step during the write
+                proc.send_signal(signal.SIGKILL)
+                break
+    finally:
+        proc.kill()
+        proc.wait(timeout=60)
+        proc.stdout.close()
+    assert lines[-1].startswith("epoch 1 step 1"), lines
+    assert [p.name for p in newest(run / "checkpoints")] == ["ckpt-000000005.pt"]
+    assert (run / "checkpoints" / ".ckpt-000000010.pt.tmp").exists()
+    done = ok(train(pkgdir, *COMMON, "--checkpoint-every", "5", "--run-dir", run, "--resume"))
+    assert f"resumed from {run / 'checkpoints' / 'ckpt-000000005.pt'}" in done.stdout
+    assert compare(finished / "model.pt", run / "model.pt")["max_diff"] == 0.0

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import itertools
 import json
 import math
 import os
@@ -23,6 +24,7 @@ import signal
 import sys
 import time
 import warnings
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import NamedTuple
 
@@ -32,7 +34,13 @@ import torch.distributed as dist
 import torch.nn.functional as F
 from torch import nn
 from torch.nn.parallel import DistributedDataParallel
-from torch.utils.data import DataLoader, Dataset, DistributedSampler, Subset
+from torch.utils.data import (
+    DataLoader,
+    Dataset,
+    DistributedSampler,
+    Subset,
+    default_collate,
+)
 
 from .model import build_model
 
@@ -165,8 +173,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--synthetic-samples",
         type=int,
         default=0,
-        help="size of the synthetic data set (default: 200 global batches on CUDA, 16 on "
-        "the CPU)",
+        help="samples in an epoch of synthetic data (default: 200 global batches on "
+        "CUDA, 16 on the CPU)",
     )
     add(
         "--resize",
@@ -360,6 +368,18 @@ class Synthetic(Dataset):
         if spec.kind == "tokens":
             return torch.randint(0, spec.vocab, spec.shape, generator=gen)
         return torch.randn(spec.shape, generator=gen)
+
+
+def synthetic_batch(
+    data: Synthetic, local_batch: int, procs: Processes
+) -> tuple[tuple[torch.Tensor, ...], torch.Tensor]:
+    """--data synthetic: one batch, made once and kept on the device, that every step
+    trains on (as DeepLearningExamples' synthetic loaders): a run then measures the network
+    and not the data loading. It is this rank's share (every world-th sample) of the first
+    global batch of `data`, so the ranks together train on what one process would."""
+    indices = range(procs.rank, local_batch * procs.world, procs.world)
+    xs, y = default_collate([data[index] for index in indices])
+    return tuple(x.to(procs.device) for x in xs), y.to(procs.device)
 
 
 class Arrays(Dataset):
@@ -583,11 +603,14 @@ def check_targets(y: np.ndarray, count: int, what: str) -> np.ndarray:
     raise TrainingError(f"{what} has shape {y.shape}; expected {EXPECTED_TARGETS}")
 
 
-def describe_data(args: argparse.Namespace) -> str:
+def describe_data(args: argparse.Namespace, data: Dataset) -> str:
     """The data in words, for the log: synthetic data must never pass for real data."""
     if args.data == "synthetic":
-        return "SYNTHETIC random data (pass --data for real data)"
-    return str(args.data)
+        return (
+            f"SYNTHETIC data (one random batch on the device, repeated; {len(data)} "
+            "samples an epoch; pass --data for real data)"
+        )
+    return f"{len(data)} samples of {args.data}"
 
 
 def load_data(
@@ -834,6 +857,44 @@ def save_checkpoint(folder: Path, state: dict) -> Path:
     return path
 
 
+def on_cpu(value):
+    """A copy of a state dict's tensors in host memory, which later steps do not change."""
+    if isinstance(value, torch.Tensor):
+        return value.detach().to("cpu", copy=True)
+    if isinstance(value, dict):
+        return {key: on_cpu(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return type(value)(on_cpu(item) for item in value)
+    return value
+
+
+class CheckpointWriter:
+    """Saves checkpoints in a background thread, so that training goes on while rank 0
+    writes (and the other ranks never wait for it): the state is first copied to host
+    memory, then written as save_checkpoint does, atomically. One write is in flight at a
+    time: the next save, and the end of the run, wait for it, and its error, if any, is
+    raised there."""
+
+    def __init__(self) -> None:
+        self.pool = ThreadPoolExecutor(1, thread_name_prefix="checkpoint")
+        self.pending: Future | None = None
+
+    def save(self, folder: Path, state: dict) -> Path:
+        self.wait()
+        self.pending = self.pool.submit(save_checkpoint, folder, on_cpu(state))
+        return folder / f"ckpt-{state['step']:09d}.pt"
+
+    def wait(self) -> None:
+        if self.pending is not None:
+            pending, self.pending = self.pending, None
+            pending.result()
+
+    def join(self) -> None:
+        """Let the write in flight finish, leaving its error unreported (the run is already
+        stopping for another reason)."""
+        self.pool.shutdown(wait=True)
+
+
 def sync_folder(folder: Path) -> None:
     try:
         fd = os.open(folder, os.O_RDONLY)
@@ -973,7 +1034,7 @@ def evaluate(
     return loss_sum / max(count, 1), correct / max(count, 1)
 
 
-def train(args: argparse.Namespace, procs: Processes) -> None:
+def train(args: argparse.Namespace, procs: Processes, writer: CheckpointWriter) -> None:
     local_batch = args.batch_size
     global_batch = local_batch * procs.world
     lr = args.lr * global_batch / BASE_BATCH if BASE_BATCH else args.lr
@@ -1059,12 +1120,24 @@ def train(args: argparse.Namespace, procs: Processes) -> None:
             f"{len(data)} samples make no full global batch of {global_batch}; "
             "lower --batch-size"
         )
+    fixed = None  # --data synthetic: one batch on the device
+    if args.data == "synthetic":
+        fixed = synthetic_batch(data, local_batch, procs)
+
+    def batches(epoch: int, done: int):
+        """The rest of an epoch's batches, after the `done` first ones."""
+        if fixed is not None:
+            return itertools.repeat(fixed, steps_per_epoch - done)
+        sampler.set_epoch(epoch)
+        sampler.skip = done * local_batch
+        return loader
+
     if procs.main:
         run_dir.mkdir(parents=True, exist_ok=True)
     progress = Progress(procs, args.progress)
     procs.log(
         f"training on {procs.world} x {procs.device.type} ({procs.launcher}): "
-        f"{len(data)} samples of {describe_data(args)}, batch {local_batch} per rank "
+        f"{describe_data(args, data)}, batch {local_batch} per rank "
         f"(global {global_batch}), lr {lr:.4g}, amp {amp}, channels_last "
         f"{channels_last}, compile {use_compile}"
     )
@@ -1081,14 +1154,10 @@ def train(args: argparse.Namespace, procs: Processes) -> None:
             "rng": rng_state(procs),
             "spec_sha256": SPEC_SHA256,
         }
-        path = save_checkpoint(ckpt_dir, state) if procs.main else None
-        procs.barrier()
-        return path
+        return writer.save(ckpt_dir, state) if procs.main else None
 
     stop = False
     while epoch < args.epochs and not stop:
-        sampler.set_epoch(epoch)
-        sampler.skip = epoch_step * local_batch
         progress.start(epoch, args.epochs, steps_per_epoch, epoch_step)
         # summed over the ranks: mean losses of the steps, correct, samples, steps
         epoch_totals = torch.zeros(4, dtype=torch.float64, device=procs.device)
@@ -1096,7 +1165,7 @@ def train(args: argparse.Namespace, procs: Processes) -> None:
         window_correct = torch.zeros((), dtype=torch.float64, device=procs.device)
         window_samples = window_steps = 0
         started = window_start = time.perf_counter()
-        for xs, y in loader:
+        for xs, y in batches(epoch, epoch_step):
             loss, correct = trainer.step(xs, y)
             window_loss += loss
             window_correct += correct
@@ -1162,6 +1231,7 @@ def train(args: argparse.Namespace, procs: Processes) -> None:
         if procs.main:
             with open(run_dir / "metrics.jsonl", "a", encoding="utf-8") as handle:
                 handle.write(json.dumps(record) + "\n")
+    writer.wait()  # the last checkpoint is written before the run counts as done
     if procs.main:
         torch.save(model.state_dict(), run_dir / "model.pt")
         procs.log(f"final weights: {run_dir / 'model.pt'}")
@@ -1171,8 +1241,9 @@ def train(args: argparse.Namespace, procs: Processes) -> None:
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     procs = Processes(args.device)
+    writer = CheckpointWriter()
     try:
-        train(args, procs)
+        train(args, procs, writer)
     except NonFiniteLoss as exc:
         print(f"error: {exc}", file=sys.stderr, flush=True)
         return 3
@@ -1180,6 +1251,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {exc}", file=sys.stderr, flush=True)
         return 2
     except KeyboardInterrupt:
+        writer.join()  # the checkpoint being written, if any, is finished first
         if procs.main:
             folder = Path(args.checkpoint_dir or Path(args.run_dir) / "checkpoints")
             found = checkpoints(folder) if folder.is_dir() else []
@@ -1191,6 +1263,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"\ninterrupted: {where}", file=sys.stderr, flush=True)
         return 130
     finally:
+        writer.join()
         if dist.is_initialized():
             dist.destroy_process_group()
     return 0
