@@ -177,7 +177,7 @@ def test_multi_worker_two_workers_on_loopback(pkgdir: Path) -> None:
             subprocess.Popen(
                 command("--synthetic-samples", "128", "--run-dir", run),
                 cwd=pkgdir,
-                env=env(TF_CONFIG=json.dumps(config)),
+                env=env(TF_CONFIG=json.dumps(config), TF_CPP_MIN_LOG_LEVEL="0"),
                 stdout=subprocess.PIPE,
                 stderr=subprocess.PIPE,
                 text=True,
@@ -187,6 +187,7 @@ def test_multi_worker_two_workers_on_loopback(pkgdir: Path) -> None:
     for proc, (out, err) in zip(procs, outputs):
         assert proc.returncode == 0, f"{out[-3000:]}\n{err[-3000:]}"
     assert "strategy multi-worker" in outputs[0][0]
+    assert "Compiled cluster using XLA" in outputs[0][1]  # each replica's step
     records = [json.loads(x) for x in (run / "metrics.jsonl").read_text().splitlines()]
     assert [r["epoch"] for r in records] == [1, 2]  # written by the chief only
     assert all(np.isfinite(r["loss"]) for r in records)
