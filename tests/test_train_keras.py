@@ -247,3 +247,47 @@ def test_lenet5_learns_digits(tmp_path: Path) -> None:
     accuracy = records[-1]["val_accuracy"]
     print(f"LeNet-5 (Keras) on digits: held-out accuracy {accuracy:.4f} in {seconds:.1f} s")
     assert accuracy >= 0.95, done.stdout
+
+
+WITHOUT_TENSORFLOW = """
+import runpy, sys
+sys.modules["tensorflow"] = None  # as on a machine with JAX alone
+sys.argv = ["train", *sys.argv[1:]]
+runpy.run_module("tiny.train", run_name="__main__")
+"""
+
+
+@pytest.mark.parametrize("tensorflow", ["installed", "absent"])
+def test_jax_backend_trains_from_batches_not_a_float_copy_of_the_set(
+    pkgdir: Path, tensorflow: str
+) -> None:
+    """On JAX, an .npz goes through tf.data where TensorFlow is installed and otherwise
+    through a PyDataset that converts one batch at a time; either way the run trains,
+    evaluates the held-out arrays and saves finite weights."""
+    rng = np.random.default_rng(0)
+    data = pkgdir / "jax.npz"
+    np.savez(
+        data,
+        x=rng.integers(0, 256, (64, 1, 8, 8), dtype=np.uint8),
+        y=rng.integers(0, 10, 64),
+        x_val=rng.integers(0, 256, (20, 1, 8, 8), dtype=np.uint8),
+        y_val=rng.integers(0, 10, 20),
+    )
+    run = pkgdir / "runs" / f"jax_{tensorflow}"
+    args = ["--data", data, "--run-dir", run]
+    if tensorflow == "installed":
+        done = train(pkgdir, *args, extra_env={"KERAS_BACKEND": "jax"})
+    else:
+        done = subprocess.run(
+            [sys.executable, "-c", WITHOUT_TENSORFLOW, *map(str, args)],
+            cwd=pkgdir,
+            env=env(KERAS_BACKEND="jax"),
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+    ok(done)
+    records = [json.loads(x) for x in (run / "metrics.jsonl").read_text().splitlines()]
+    assert [r["epoch"] for r in records] == [1, 2]
+    assert all(np.isfinite(r["val_loss"]) for r in records)
+    assert compare(run / "model.weights.h5")["finite"]

@@ -415,6 +415,9 @@ def features(xs: dict):
     return xs if len(INPUTS) > 1 else next(iter(xs.values()))
 
 
+TF_DATA = importlib.util.find_spec("tensorflow") is not None
+"""Data goes through tf.data (on any Keras backend) where TensorFlow is installed."""
+
 TARGET = next(iter(INPUTS.values())) if TARGETS == "input" else None
 """An autoencoder's targets are its input, prepared as the input is (to_float)."""
 
@@ -481,6 +484,41 @@ def tf_dataset(arrays: tuple, batch: int, seed: int, epochs: range | None = None
 
     data = data.map(gather, num_parallel_calls=tf.data.AUTOTUNE)
     return data.prefetch(tf.data.AUTOTUNE)
+
+
+class Batches(keras.utils.PyDataset):
+    """In-memory arrays in batches, where TensorFlow (tf.data) is not installed: each batch
+    is converted to floats when it is taken (never the whole set at once); for training,
+    in an order fixed by (seed, epoch), from epoch `first` on."""
+
+    def __init__(
+        self, arrays: tuple, batch: int, seed: int, first: int | None = None
+    ) -> None:
+        super().__init__()
+        self.xs, self.y = arrays
+        self.batch = batch
+        self.seed = seed
+        self.epoch = first
+        self.order = None if first is None else self.shuffled()
+
+    def shuffled(self) -> np.ndarray:
+        return np.random.default_rng([self.seed, self.epoch]).permutation(len(self.y))
+
+    def __len__(self) -> int:
+        if self.order is None:  # held out: every sample
+            return math.ceil(len(self.y) / self.batch)
+        return len(self.y) // self.batch
+
+    def __getitem__(self, index: int):
+        part = slice(index * self.batch, (index + 1) * self.batch)
+        samples = part if self.order is None else self.order[part]
+        xs = {name: to_float(x[samples], INPUTS[name]) for name, x in self.xs.items()}
+        return features(xs), to_float(self.y[samples], TARGET)
+
+    def on_epoch_end(self) -> None:
+        if self.order is not None:
+            self.epoch += 1
+            self.order = self.shuffled()
 
 
 def backup_epoch(backup: Path) -> int:
@@ -913,21 +951,8 @@ def fit(args, model, whole, train, val, steps: int, run_dir: Path) -> None:
     tensorboard = importlib.util.find_spec("tensorboard") is not None
     if tensorboard and keras.backend.backend() == "tensorflow":
         callbacks.append(keras.callbacks.TensorBoard(str(run_dir / "tensorboard")))
-    if isinstance(train, tuple):  # arrays, for backends without tf.data
-        xs, y = train
-        train = None
-        kwargs = {
-            "x": features({name: to_float(x, INPUTS[name]) for name, x in xs.items()}),
-            "y": to_float(y, TARGET),
-            "batch_size": args.global_batch,
-            "shuffle": True,
-        }
-        if val is not None:
-            val_xs = {name: to_float(x, INPUTS[name]) for name, x in val[0].items()}
-            kwargs["validation_data"] = (features(val_xs), to_float(val[1], TARGET))
-    else:
-        kwargs = {"x": train, "validation_data": val, "shuffle": False}
-        kwargs["steps_per_epoch"] = steps
+    kwargs = {"x": train, "validation_data": val, "shuffle": False}
+    kwargs["steps_per_epoch"] = steps
     model.fit(
         epochs=args.epochs,
         callbacks=callbacks,
@@ -1046,7 +1071,6 @@ def custom_loop(
 def run(args: argparse.Namespace) -> None:
     name, strategy = configure(args)
     keras.utils.set_random_seed(args.seed)
-    backend = keras.backend.backend()
     replicas = strategy.num_replicas_in_sync if strategy is not None else 1
     args.global_batch = args.batch_size * replicas
     if BASE_BATCH:  # from here on, args.lr is this run's
@@ -1073,15 +1097,18 @@ def run(args: argparse.Namespace) -> None:
         val = val_arrays
 
         def make_train(first: int):
-            return tf_dataset(
-                arrays, args.global_batch, args.seed, range(first, args.epochs)
-            )
+            if TF_DATA:
+                epochs = range(first, args.epochs)
+                return tf_dataset(arrays, args.global_batch, args.seed, epochs)
+            return Batches(arrays, args.global_batch, args.seed, first)
 
-        train = arrays
-        if backend == "tensorflow":
-            train = make_train(start)
-            if val_arrays is not None:
-                val = tf_dataset(val_arrays, args.global_batch, args.seed)
+        train = make_train(start)
+        if val_arrays is not None:
+            val = (
+                tf_dataset(val_arrays, args.global_batch, args.seed)
+                if TF_DATA
+                else Batches(val_arrays, args.global_batch, args.seed)
+            )
     if steps == 0:
         raise TrainingError(
             f"no full global batch of {args.global_batch}; lower --batch-size"
