@@ -291,3 +291,30 @@ def test_jax_backend_trains_from_batches_not_a_float_copy_of_the_set(
     assert [r["epoch"] for r in records] == [1, 2]
     assert all(np.isfinite(r["val_loss"]) for r in records)
     assert compare(run / "model.weights.h5")["finite"]
+
+
+def test_jax_data_parallel_batch_is_per_device_and_matches_one_device(pkgdir: Path) -> None:
+    """On JAX, --batch-size is per device as on TensorFlow: two (host) devices of 16 train
+    as one device with 32."""
+    common = ["--synthetic-samples", "128", "--epochs", "2"]
+    one = pkgdir / "runs" / "jax_one"
+    ok(
+        train(
+            pkgdir,
+            *common,
+            "--batch-size",
+            "32",
+            "--strategy",
+            "default",
+            "--run-dir",
+            one,
+            extra_env={"KERAS_BACKEND": "jax"},
+        )
+    )
+    two = pkgdir / "runs" / "jax_two"
+    flags = {"KERAS_BACKEND": "jax", "XLA_FLAGS": "--xla_force_host_platform_device_count=2"}
+    done = ok(train(pkgdir, *common, "--run-dir", two, extra_env=flags))
+    assert "training on 2 replica(s), strategy data-parallel" in done.stdout
+    assert "batch 16 per replica (global 32)" in done.stdout
+    diff = compare(one / "model.weights.h5", two / "model.weights.h5")
+    assert diff["max_diff"] <= 1e-5, diff

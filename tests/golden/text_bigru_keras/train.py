@@ -185,11 +185,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 # ----------------------------------------------------------------------------- devices
 
 
-def configure(args: argparse.Namespace) -> tuple[str, object | None]:
-    """(strategy name, tf.distribute strategy or None) and the dtype policy."""
+def configure(args: argparse.Namespace) -> tuple[str, object | None, int]:
+    """(strategy name, tf.distribute strategy or None, replicas) and the dtype policy."""
     backend = keras.backend.backend()
     name = args.strategy
     strategy = None
+    replicas = 1
     if backend == "tensorflow":
         import tensorflow as tf
 
@@ -226,13 +227,16 @@ def configure(args: argparse.Namespace) -> tuple[str, object | None]:
                 raise TrainingError("--strategy data-parallel needs the JAX backend")
             distribution = keras.distribution.DataParallel(devices=devices)
             keras.distribution.set_distribution(distribution)
+            replicas = len(devices)
         elif name != "default":
             raise TrainingError(f"--strategy {name} needs the TensorFlow backend")
     policy = args.precision
     if policy == "auto":
         policy = "mixed_bfloat16" if gpus else "float32"
     keras.mixed_precision.set_global_policy(policy)
-    return name, strategy
+    if strategy is not None:
+        replicas = strategy.num_replicas_in_sync
+    return name, strategy, replicas
 
 
 def gpu_devices() -> list[str]:
@@ -840,7 +844,9 @@ class StrictTerminateOnNaN(keras.callbacks.TerminateOnNaN):
 
     def on_train_batch_begin(self, batch, logs=None):
         if self.epoch * self.steps_per_epoch + batch + 1 == self.nan_step:
-            weights = self.model.trainable_variables[0]
+            # the last weights (the output's): on some CPUs a NaN in earlier ones comes
+            # out of a ReLU or a max pooling as a number
+            weights = self.model.trainable_variables[-1]
             weights.assign(np.full(weights.shape, np.nan, dtype="float32"))
 
     def on_batch_end(self, batch, logs=None):
@@ -1028,8 +1034,8 @@ def custom_loop(
             x, y = next(batches)
             count += 1
             if epoch * steps + count == nan_step:
-                first = model.trainable_variables[0]
-                first.assign(tf.fill(first.shape, float("nan")))
+                last = model.trainable_variables[-1]  # as StrictTerminateOnNaN
+                last.assign(tf.fill(last.shape, float("nan")))
             total += train_step(x, y)
             if args.max_steps and epoch * steps + count >= args.max_steps:
                 break
@@ -1052,9 +1058,8 @@ def custom_loop(
 
 
 def run(args: argparse.Namespace) -> None:
-    name, strategy = configure(args)
+    name, strategy, replicas = configure(args)
     keras.utils.set_random_seed(args.seed)
-    replicas = strategy.num_replicas_in_sync if strategy is not None else 1
     args.global_batch = args.batch_size * replicas
     if BASE_BATCH:  # from here on, args.lr is this run's
         args.lr = args.lr * args.global_batch / BASE_BATCH
