@@ -537,8 +537,8 @@ def main() -> int:
     parser.add_argument(
         "--slow",
         type=float,
-        default=5.0,
-        help="CPU seconds before an input is reported as slow (default 5)",
+        default=3.0,
+        help="CPU seconds before an input is reported as slow (default 3, SECURITY.md's bound)",
     )
     parser.add_argument("--out", type=Path, default=None, help="findings folder")
     args = parser.parse_args()

@@ -8,10 +8,10 @@ from pathlib import Path
 
 from netspec import objective as objective_
 from netspec import passes
-from netspec.errors import SpecError
+from netspec.errors import Problem, SpecError
 from netspec.ir import NetworkSpec, Shape
 from netspec.objective import Objective
-from netspec.parse import parse
+from netspec.parse import InvalidSpec, Remains, parse
 from netspec.passes import Graph, Node, Stats
 from netspec.spec import Document
 from netspec.spec import load as load_document
@@ -107,11 +107,20 @@ def load(
 
 
 def analyse(document: Document, *, max_params: int = DEFAULT_MAX_PARAMS) -> Network:
-    spec = parse(document)
     source = document.source
+    try:
+        spec = parse(document)
+    except InvalidSpec as exc:
+        if exc.remains is None:
+            raise
+        raise SpecError([*exc.problems, *_problems_of(exc.remains, document)]) from None
     graph = passes.expand(spec, source)
-    shapes = passes.infer_shapes(graph, spec.sources(), source)
-    passes.check_shared(graph, shapes, source)
+    shapes, problems = passes.infer_shapes(graph, spec.sources(), source)
+    if problems:
+        raise SpecError(problems)
+    problems = passes.check_shared(graph, shapes, source)
+    if problems:
+        raise SpecError(problems)
     stats = passes.count(graph, shapes)
     objective = objective_.check(spec.train, graph, shapes, source, spec.outputs)
     network = Network(spec, document, graph, shapes, stats, objective)
@@ -126,3 +135,12 @@ def analyse(document: Document, *, max_params: int = DEFAULT_MAX_PARAMS) -> Netw
             ]
         )
     return network
+
+
+def _problems_of(remains: Remains, document: Document) -> list[Problem]:
+    """The wiring, shape and sharing problems of what is valid of a spec that failed
+    validation: every problem at once, holding back only what depends on a broken part."""
+    source = document.source
+    graph, problems = passes.expand_remains(remains, source)
+    shapes, found = passes.infer_shapes(graph, remains.spec.sources(), source)
+    return [*problems, *found, *passes.check_shared(graph, shapes, source)]

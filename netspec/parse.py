@@ -3,20 +3,71 @@
 Pydantic reports errors by `loc` (`("layers", 3, "conv2d", "filters")`); here each becomes
 `file:line:col: layers[3].filters: message`, with messages rewritten where pydantic's wording
 would puzzle a spec author (an unknown key suggests the closest valid one; an unknown layer type
-lists the valid ones and suggests the closest).
+lists the valid ones and suggests the closest). A misspelt key is one problem, the unknown key
+and its suggestion, not also the required key it was meant to be.
+
+When validation fails, what is valid of the spec is still handed on (`InvalidSpec.remains`), so
+that the later stages can check it too: a shape error of a valid layer is reported with the
+invalid fields of another, not once they are fixed.
 """
 
 from __future__ import annotations
 
 import difflib
+from dataclasses import dataclass
 from typing import Any, get_args
 
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel, ConfigDict, TypeAdapter, ValidationError
+from pydantic_core import ErrorDetails
 from pydantic_core.core_schema import ErrorType
 
 from netspec.errors import MAX_PROBLEMS, Problem, SpecError
-from netspec.ir import NetworkSpec
+from netspec.ir import BlockDef, InputSpec, Layer, LayerBase, Name, NetworkSpec, Scalar
 from netspec.spec import Document, Path_, SourceMap
+
+
+@dataclass(frozen=True)
+class BrokenLayer:
+    """Stands in for a layer that failed validation (and is reported): it keeps the layer's
+    place, its name and its `type`, so that the layers around it keep theirs, while the layers
+    that take its output are held back, unchecked, since its output is unknown."""
+
+    name: str | None
+    type: str
+
+    @classmethod
+    def stand_in(cls, data: Any) -> BrokenLayer:
+        fields = data if isinstance(data, dict) else {}
+        name, kind = fields.get("name"), fields.get("type")
+        return cls(
+            name if isinstance(name, str) else None, kind if isinstance(kind, str) else "broken"
+        )
+
+
+@dataclass(frozen=True)
+class Remains:
+    """What of a spec that failed validation the later stages can still check."""
+
+    spec: NetworkSpec
+    """Built from the valid parts, unvalidated as a whole: each layer validated on its own, or a
+    `BrokenLayer`; the blocks whose own fields are valid; no `outputs:` or `train:`."""
+    broken_blocks: frozenset[str]
+    """Blocks whose definitions are invalid: their uses are held back."""
+
+
+class InvalidSpec(SpecError):
+    """The spec failed validation; `remains` is what of it can still be checked (None when
+    nothing can: no valid input or layer list, or too many problems already)."""
+
+    def __init__(self, problems: list[Problem], remains: Remains | None) -> None:
+        super().__init__(problems)
+        self.remains = remains
+
+
+_LAYER: TypeAdapter[LayerBase] = TypeAdapter(Layer)
+_PARAMS: TypeAdapter[dict[str, Any]] = TypeAdapter(
+    dict[Name, Scalar | None], config=ConfigDict(strict=True, allow_inf_nan=False)
+)
 
 
 def parse(document: Document) -> NetworkSpec:
@@ -26,16 +77,21 @@ def parse(document: Document) -> NetworkSpec:
     # `input` and `inputs` are each optional to pydantic (a spec has one or the other): when
     # other problems stop validation before NetworkSpec's own check, a spec with neither is
     # said here, with them
-    missing = (
-        []
-        if {"input", "inputs"} & set(document.data)
-        else [document.source.problem((), "input: missing required key (or inputs:)")]
-    )
+    data = document.data
     try:
-        return NetworkSpec.model_validate(document.data)
+        return NetworkSpec.model_validate(data)
     except ValidationError as exc:
-        found = problems(exc, document.data, document.source, NetworkSpec)
-        raise SpecError(sorted([*missing, *found], key=lambda p: (p.line, p.col))) from None
+        errors = exc.errors(include_url=False)
+        misspelt = _misspelt(errors, data, NetworkSpec)
+        given = ({"input", "inputs"} & set(data)) or {("input",), ("inputs",)} & misspelt
+        missing = (
+            []
+            if given
+            else [document.source.problem((), "input: missing required key (or inputs:)")]
+        )
+        found = [*missing, *problems(exc, data, document.source, NetworkSpec)]
+        remains = None if missing or len(found) > MAX_PROBLEMS else _remains(data, errors)
+        raise InvalidSpec(found, remains) from None
 
 
 def problems(
@@ -44,8 +100,12 @@ def problems(
     """Translate a pydantic error into located problems; `data` is what was validated, found
     at `prefix` in the source."""
     result = []
-    for error in exc.errors(include_url=False)[: MAX_PROBLEMS + 1]:  # SpecError shows no more
+    errors = exc.errors(include_url=False)[: MAX_PROBLEMS + 1]  # SpecError shows no more
+    misspelt = _misspelt(errors, data, model)
+    for error in errors:
         path, owner = _data_path(error["loc"], data, model)
+        if error["type"] == "missing" and path in misspelt:
+            continue  # said by the unknown key's "did you mean"
         key = error["type"] == "extra_forbidden"
         message = (
             f"{_dotted(prefix + path)}: {_message(error, owner)}"
@@ -54,6 +114,65 @@ def problems(
         )
         result.append(source.problem(prefix + path, message, key=key))
     return result
+
+
+def _misspelt(errors: list[ErrorDetails], data: Any, model: type[BaseModel]) -> set[Path_]:
+    """The required keys that an unknown key beside them misspells (its closest valid key)."""
+    meant = set()
+    for error in errors:
+        if error["type"] == "extra_forbidden":
+            path, owner = _data_path(error["loc"], data, model)
+            fields = list(owner.model_fields) if isinstance(owner, type) else []
+            close = closest(str(path[-1]), fields)
+            if close is not None:
+                meant.add((*path[:-1], close))
+    return meant
+
+
+def _remains(data: dict[str, Any], errors: list[ErrorDetails]) -> Remains | None:
+    """The valid parts of `data`, which failed validation with `errors` (None: too little is
+    valid to check anything, or the input is ambiguous)."""
+    broken_layers: set[Path_] = set()
+    broken_blocks: set[str] = set()
+    for error in errors:
+        path, _ = _data_path(error["loc"], data, NetworkSpec)
+        if path[:1] == ("layers",) and len(path) > 1:
+            broken_layers.add(path[:2])
+        elif path[:1] == ("blocks",) and path[2:3] == ("layers",) and len(path) > 3:
+            broken_layers.add(path[:4])
+        elif path[:1] == ("blocks",) and len(path) > 1:
+            broken_blocks.add(str(path[1]))
+        elif not path or path[0] in ("input", "inputs", "layers", "blocks"):
+            return None
+
+    def layers(items: list[Any], base: Path_) -> list[LayerBase | BrokenLayer]:
+        return [
+            BrokenLayer.stand_in(item)
+            if (*base, i) in broken_layers
+            else _LAYER.validate_python(item)
+            for i, item in enumerate(items)
+        ]
+
+    single, several = data.get("input"), data.get("inputs")
+    if (single is None) == (several is None):
+        return None
+    blocks = {
+        name: BlockDef.model_construct(
+            params=_PARAMS.validate_python(block.get("params", {})),
+            layers=layers(block["layers"], ("blocks", name, "layers")),
+        )
+        for name, block in data.get("blocks", {}).items()
+        if name not in broken_blocks
+    }
+    spec = NetworkSpec.model_construct(
+        input=None if single is None else InputSpec.model_validate(single),
+        inputs=None
+        if several is None
+        else {k: InputSpec.model_validate(v) for k, v in several.items()},
+        blocks=blocks,
+        layers=layers(data["layers"], ("layers",)),
+    )
+    return Remains(spec, frozenset(broken_blocks))
 
 
 def _data_path(loc: tuple[Any, ...], data: Any, model: Any) -> tuple[Path_, Any]:
@@ -116,9 +235,14 @@ def _dotted(path: Path_) -> str:
     return text
 
 
-def suggest(word: str, choices: list[str]) -> str:
+def closest(word: str, choices: list[str]) -> str | None:
     close = difflib.get_close_matches(word, choices, n=1, cutoff=0.6)
-    return f"; did you mean {close[0]!r}?" if close else ""
+    return close[0] if close else None
+
+
+def suggest(word: str, choices: list[str]) -> str:
+    close = closest(word, choices)
+    return f"; did you mean {close!r}?" if close else ""
 
 
 _EXPECTED = {

@@ -745,7 +745,6 @@ layer:
 """,
         """\
 spec.yaml:1:1: input: missing required key (or inputs:)
-spec.yaml:1:1: layers: missing required key
 spec.yaml:3:1: layer: unknown key 'layer'; did you mean 'layers'? (valid keys: blocks, doc, input, inputs, layers, name, netspec, outputs, train)
 """,
         id="missing top level keys",
@@ -762,13 +761,84 @@ train: {epochs: 0, batch_size: 1.5}
         """\
 spec.yaml:5:29: layers[0].filters: must be at least 1, got 0
 spec.yaml:5:51: layers[0].stride: expected at most 2 items, got 3
-spec.yaml:6:5: layers[1].size: missing required key
 spec.yaml:6:23: layers[1].sise: unknown key 'sise'; did you mean 'size'? (valid keys: inputs, name, padding, repeat, share, size, stride)
 spec.yaml:7:26: layers[2].units: expected an integer, got str '10'
 spec.yaml:8:17: train.epochs: must be at least 1, got 0
 spec.yaml:8:32: train.batch_size: expected an integer, got float 1.5
 """,
         id="several problems at once sorted by position",
+    ),
+    pytest.param(
+        """\
+netspec: 1
+name: Net
+input: {shape: [1, 4, 4]}
+layers:
+  - {type: conv2d, name: conv, filters: 8, kernel: 5}
+  - {type: relu}
+  - {type: dense, filter: 3}
+  - {type: dense, units: 2}
+""",
+        """\
+spec.yaml:5:5: conv: kernel (5, 5) is larger than its input (1, 4, 4)
+spec.yaml:7:5: layers[2].units: missing required key
+spec.yaml:7:19: layers[2].filter: unknown key 'filter' (valid keys: activation, bias, inputs, name, repeat, share, units)
+""",
+        id="a shape error is reported with the invalid fields of a later layer",
+    ),
+    pytest.param(
+        """\
+netspec: 1
+name: Net
+input: {shape: [1, 8, 8]}
+layers:
+  - {type: conv2d, name: a, filters: 8, kernel: 3, bias: no}
+  - {type: conv2d, name: b, inputs: [a], filters: 8, kernel: 9}
+  - {type: conv2d, name: c, inputs: [input], filters: 8, kernel: 9}
+  - {type: relu, inputs: [cc]}
+  - {type: add, inputs: [a, b, c]}
+""",
+        """\
+spec.yaml:5:58: layers[0].bias: expected true or false, got str 'no'
+spec.yaml:7:5: c: kernel (9, 9) is larger than its input (1, 8, 8)
+spec.yaml:8:27: input 'cc' is not defined; did you mean 'c'?
+""",
+        id="a broken layer holds back only what takes its output",
+    ),
+    pytest.param(
+        """\
+netspec: 1
+name: Net
+input: {shape: [1, 8, 8]}
+blocks:
+  stage:
+    layers:
+      - {type: conv2d, filters: 4, kernel: 9}
+      - {type: batchnorm, momentum: 2}
+      - {type: relu}
+  broken:
+    layers: []
+layers:
+  - {type: block, block: stage}
+  - {type: block, block: broken}
+""",
+        """\
+spec.yaml:7:9: block_1.conv2d_1: kernel (9, 9) is larger than its input (1, 8, 8)
+spec.yaml:8:37: blocks.stage.layers[1].momentum: must be less than 1.0, got 2
+spec.yaml:11:13: blocks.broken.layers: expected at least 1 item, got 0
+""",
+        id="in a block too, and a broken block holds back its uses",
+    ),
+    pytest.param(
+        IMAGE
+        + """\
+layers:
+  - {type: conv2d, filter: 8, kernel: 3}
+""",
+        """\
+spec.yaml:5:20: layers[0].filter: unknown key 'filter'; did you mean 'filters'? (valid keys: activation, bias, depthwise, dilation, filters, groups, inputs, kernel, multiplier, name, padding, repeat, share, stride)
+""",
+        id="a misspelt required key is one problem",
     ),
 ]
 

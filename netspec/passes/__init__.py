@@ -8,7 +8,7 @@ The stages, each a module: `nodes` (what expansion produces), `expansion` (block
 names, sharing), `shapes` (shapes, shared-input checks, counts).
 """
 
-from netspec.passes.expansion import expand, spec_text
+from netspec.passes.expansion import expand, expand_remains, spec_text
 from netspec.passes.nodes import INPUT, MAX_LAYERS, Graph, Instance, Node
 from netspec.passes.shapes import Stats, activation_elements, check_shared, count, infer_shapes
 
@@ -23,6 +23,7 @@ __all__ = [
     "check_shared",
     "count",
     "expand",
+    "expand_remains",
     "infer_shapes",
     "spec_text",
 ]

@@ -4,6 +4,9 @@
 Sharing (`share:`) is resolved here: a node that shares names, in `Node.shares`, the node that
 holds the weights. A block use that shares an earlier use (`Instance.shares`) expands as usual,
 then each of its nodes is pointed at the owner's node of the same local name.
+
+`expand_remains` expands what is valid of a spec that failed validation: the layers that take
+the output of a broken layer (or of a block whose definition is broken) are held back.
 """
 
 from __future__ import annotations
@@ -32,9 +35,12 @@ none, so that layer must name its inputs."""
 
 
 class _Expander:
-    def __init__(self, spec: NetworkSpec, source: SourceMap) -> None:
+    def __init__(
+        self, spec: NetworkSpec, source: SourceMap, broken_blocks: frozenset[str] = frozenset()
+    ) -> None:
         self.spec = spec
         self.source = source
+        self.broken_blocks = broken_blocks
         self.problems: list[Problem] = []
         self.nodes: list[Node] = []
         self.by_name: dict[str, Node] = {}
@@ -52,7 +58,7 @@ class _Expander:
 
     def body(
         self,
-        layers: list[LayerBase],
+        layers: list[LayerBase | parse_.BrokenLayer],
         base: Path_,
         prefix: str,
         entry: str | None,
@@ -73,6 +79,9 @@ class _Expander:
         ok = entry is not None
         for index, (layer, name) in enumerate(zip(layers, local)):
             path = (*base, index)
+            if isinstance(layer, parse_.BrokenLayer):
+                outputs[name] = previous = None  # reported; what takes its output waits
+                continue
             layer = self._bind(layer, args, path)
             if layer is None:
                 outputs[name] = previous = None
@@ -96,7 +105,7 @@ class _Expander:
             outputs[name] = previous = out
         return previous
 
-    def _local_names(self, layers: list[LayerBase], base: Path_) -> list[str]:
+    def _local_names(self, layers: list[LayerBase | parse_.BrokenLayer], base: Path_) -> list[str]:
         taken: dict[str, int] = {}
         for index, layer in enumerate(layers):
             if layer.name is None:
@@ -308,6 +317,8 @@ class _Expander:
     ) -> str | None:
         """Expand a block use (each copy, if it repeats); a use that shares an earlier one
         points each of its nodes at the owner's node that holds the weights."""
+        if call.block in self.broken_blocks:
+            return None  # its definition is reported
         block = self.spec.blocks.get(call.block)
         if block is None:
             hint = parse_.suggest(call.block, list(self.spec.blocks))
@@ -365,7 +376,9 @@ class _Expander:
         shares (a node always names the node that holds the weights)."""
         for i in range(start, len(self.nodes)):
             node = self.nodes[i]
-            theirs = self.by_name[owner + node.name[len(name) :]]
+            theirs = self.by_name.get(owner + node.name[len(name) :])
+            if theirs is None:  # held back behind a broken layer (`expand_remains`)
+                continue
             self.nodes[i] = self.by_name[node.name] = replace(
                 node, shares=theirs.shares or theirs.name
             )
@@ -437,17 +450,8 @@ def expand(spec: NetworkSpec, source: SourceMap) -> Graph:
     """Flatten blocks and repeats into a graph of concrete layers with hierarchical names."""
     expander = _Expander(spec, source)
     names = tuple(spec.sources())
-    several = spec.inputs is not None
     try:
-        last = expander.body(
-            list(spec.layers),
-            ("layers",),
-            "",
-            UNNAMED if several else INPUT,
-            None,
-            (),
-            {n: n for n in names} if several else None,
-        )
+        last = _network_body(expander, spec)
     except _TooLarge:
         raise SpecError(expander.problems) from None
     outputs = _outputs(expander, spec, last)
@@ -456,6 +460,34 @@ def expand(spec: NetworkSpec, source: SourceMap) -> Graph:
     if expander.problems or not outputs:
         raise SpecError(expander.problems or [source.problem((), "network has no output")])
     return Graph(tuple(expander.nodes), tuple(expander.instances), outputs, names)
+
+
+def expand_remains(remains: parse_.Remains, source: SourceMap) -> tuple[Graph, list[Problem]]:
+    """The graph of what is valid of a spec that failed validation, and the problems found in
+    it. Outputs and unused layers are not checked: what the broken layers take and give is
+    unknown, so the graph has no outputs."""
+    expander = _Expander(remains.spec, source, remains.broken_blocks)
+    try:
+        _network_body(expander, remains.spec)
+    except _TooLarge:
+        pass  # reported; the nodes so far are still checked
+    names = tuple(remains.spec.sources())
+    return Graph(tuple(expander.nodes), tuple(expander.instances), (), names), expander.problems
+
+
+def _network_body(expander: _Expander, spec: NetworkSpec) -> str | None:
+    """Expand the network's own layer list; returns its last layer's node (None if broken)."""
+    names = tuple(spec.sources())
+    several = spec.inputs is not None
+    return expander.body(
+        list(spec.layers),
+        ("layers",),
+        "",
+        UNNAMED if several else INPUT,
+        None,
+        (),
+        {n: n for n in names} if several else None,
+    )
 
 
 def _outputs(expander: _Expander, spec: NetworkSpec, last: str | None) -> tuple[str, ...]:

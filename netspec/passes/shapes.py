@@ -6,7 +6,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from netspec.errors import SpecError
+from netspec.errors import Problem
 from netspec.ir import InputSpec, LayerBase, Shape, ShapeError, fmt
 from netspec.passes.nodes import Graph
 from netspec.spec import SourceMap
@@ -23,8 +23,9 @@ class Stats:
 
 def infer_shapes(
     graph: Graph, sources: dict[str, InputSpec], source: SourceMap
-) -> dict[str, Shape]:
-    """Output shape of every node, by the layer formulas; impossible shapes are located errors.
+) -> tuple[dict[str, Shape], list[Problem]]:
+    """Output shape of every node, by the layer formulas, and a located problem for each
+    impossible one (that node has no shape, and the nodes it feeds are skipped).
 
     An input of token ids (below its `vocab`) goes only into an embedding (of at least that
     many rows); every other layer takes float features."""
@@ -41,9 +42,7 @@ def infer_shapes(
             shapes[node.name] = node.layer.output_shape(ins)
         except ShapeError as exc:
             problems.append(source.problem(node.path, f"{node.name}: {exc}"))
-    if problems:
-        raise SpecError(problems)
-    return shapes
+    return shapes, problems
 
 
 def _check_dtype(layer: LayerBase, tokens: bool, vocab: int | None) -> None:
@@ -62,14 +61,15 @@ def _check_dtype(layer: LayerBase, tokens: bool, vocab: int | None) -> None:
         )
 
 
-def check_shared(graph: Graph, shapes: dict[str, Shape], source: SourceMap) -> None:
+def check_shared(graph: Graph, shapes: dict[str, Shape], source: SourceMap) -> list[Problem]:
     """A shared layer or block use must see inputs of the shape its weights were made for (a
-    block use whose input differs is reported once, at its `share:`, not at each layer)."""
+    block use whose input differs is reported once, at its `share:`, not at each layer).
+    Uses whose shapes are unknown (after a broken layer) are skipped."""
     problems = []
     uses = {i.name: i for i in graph.instances}
     reported: list[str] = []
     for use in graph.instances:
-        if use.shares is None:
+        if use.shares is None or not {use.input, uses[use.shares].input} <= shapes.keys():
             continue
         mine, theirs = shapes[use.input], shapes[uses[use.shares].input]
         if mine != theirs:
@@ -81,6 +81,8 @@ def check_shared(graph: Graph, shapes: dict[str, Shape], source: SourceMap) -> N
         if node.shares is None or node.name.startswith(tuple(reported)):
             continue
         owner = by_name[node.shares]
+        if not {*node.inputs, *owner.inputs} <= shapes.keys():
+            continue
         mine = [shapes[i] for i in node.inputs]
         theirs = [shapes[i] for i in owner.inputs]
         if node.layer.type != owner.layer.type:  # type: ignore[attr-defined]  # a tied dense
@@ -102,8 +104,7 @@ def check_shared(graph: Graph, shapes: dict[str, Shape], source: SourceMap) -> N
                     f"{fmt(theirs[0])}",
                 )
             )
-    if problems:
-        raise SpecError(problems)
+    return problems
 
 
 def count(graph: Graph, shapes: dict[str, Shape]) -> dict[str, Stats]:
