@@ -8,7 +8,7 @@ from pathlib import Path
 
 from netspec import objective as objective_
 from netspec import passes
-from netspec.errors import SpecError
+from netspec.errors import SpecError, stage
 from netspec.ir import NetworkSpec, Shape
 from netspec.objective import Objective
 from netspec.parse import parse
@@ -102,27 +102,30 @@ def load(
 
     Raises `netspec.SpecError` with every problem found, each located as `file:line:col`.
     """
-    document = load_document(source, name=name)
+    with stage("yaml"):
+        document = load_document(source, name=name)
     return analyse(document, max_params=max_params)
 
 
 def analyse(document: Document, *, max_params: int = DEFAULT_MAX_PARAMS) -> Network:
-    spec = parse(document)
-    source = document.source
-    graph = passes.expand(spec, source)
-    shapes = passes.infer_shapes(graph, spec.sources(), source)
-    passes.check_shared(graph, shapes, source)
-    stats = passes.count(graph, shapes)
-    objective = objective_.check(spec.train, graph, shapes, source, spec.outputs)
-    network = Network(spec, document, graph, shapes, stats, objective)
-    if network.params + network.buffers > max_params:
-        raise SpecError(
-            [
-                source.problem(
-                    (),
-                    f"network has {network.params + network.buffers:,} parameters, over the "
-                    f"budget of {max_params:,} (raise it with --max-params)",
-                )
-            ]
-        )
+    with stage("spec"):
+        spec = parse(document)
+    with stage("network"):
+        source = document.source
+        graph = passes.expand(spec, source)
+        shapes = passes.infer_shapes(graph, spec.sources(), source)
+        passes.check_shared(graph, shapes, source)
+        stats = passes.count(graph, shapes)
+        objective = objective_.check(spec.train, graph, shapes, source, spec.outputs)
+        network = Network(spec, document, graph, shapes, stats, objective)
+        if network.params + network.buffers > max_params:
+            raise SpecError(
+                [
+                    source.problem(
+                        (),
+                        f"network has {network.params + network.buffers:,} parameters, over the "
+                        f"budget of {max_params:,} (raise it with --max-params)",
+                    )
+                ]
+            )
     return network
