@@ -90,7 +90,7 @@ def hook_repo(tmp_path_factory: pytest.TempPathFactory, env: dict[str, str]) -> 
             shutil.copy(ROOT / name, repo / name)
     _git(repo, env, "init", "--quiet")
     _git(repo, env, "add", ".")
-    _git(repo, env, "commit", "--quiet", "-m", "snapshot of the netspec checkout")
+    _git(repo, env, "-c", "commit.gpgsign=false", "commit", "--quiet", "-m", "snapshot")
     return repo, _git(repo, env, "rev-parse", "HEAD")
 
 
