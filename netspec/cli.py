@@ -18,12 +18,13 @@ import sys
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
-from netspec import __version__
+from netspec import __version__, sarif
 from netspec.errors import Problem, SpecError, one_line
 from netspec.network import DEFAULT_MAX_PARAMS, Network, load
 
 EXAMPLES = {
     "validate": "netspec validate specs/\n  netspec validate --format github specs/*.yaml\n"
+    "  netspec validate --format sarif specs/ > netspec.sarif\n"
     "  netspec validate . --exclude 'ci/*' --exclude '*.lock.yaml'\n"
     "  cat spec.yaml | netspec validate -",
     "summary": "netspec summary specs/resnet18.yaml\n"
@@ -136,33 +137,33 @@ def declares_netspec(path: Path | str) -> bool:
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
-    failed = 0
     files = list(spec_files(args.specs, args.exclude))
     if args.only_specs:  # a pre-commit hook is handed every YAML file of a commit
         files = [path for path in files if declares_netspec(path)]
-        if not files:
-            return 0
     elif not files:
         raise _UsageError("no spec files found")
-    found: list[Problem] = []
+    refused: list[SpecError] = []
     for path in files:
         try:
             _load(path, args.max_params)
         except SpecError as exc:
-            failed += 1
-            found += exc.problems
-            if args.format != "json":
+            refused.append(exc)
+            if args.format in ("text", "github"):
                 for problem in exc.problems:
                     print(_report(problem, args.format), file=sys.stderr)
     if args.format == "json":  # one document on stdout, for tools
         problems = [
-            {"file": p.file, "line": p.line, "column": p.col, "message": p.message} for p in found
+            {"file": p.file, "line": p.line, "column": p.col, "message": p.message}
+            for exc in refused
+            for p in exc.problems
         ]
-        document = {"files": len(files), "valid": len(files) - failed, "problems": problems}
+        document = {"files": len(files), "valid": len(files) - len(refused), "problems": problems}
         print(json.dumps(document, indent=2))
-    elif not args.quiet:
-        print(f"{len(files) - failed} of {len(files)} spec(s) valid", file=sys.stderr)
-    return 1 if failed else 0
+    elif args.format == "sarif":  # one SARIF log on stdout, for code scanning
+        print(json.dumps(sarif.log(refused), indent=2))
+    elif files and not args.quiet:
+        print(f"{len(files) - len(refused)} of {len(files)} spec(s) valid", file=sys.stderr)
+    return 1 if refused else 0
 
 
 def cmd_summary(args: argparse.Namespace) -> int:
@@ -249,10 +250,11 @@ def parser() -> argparse.ArgumentParser:
     sub.add_argument("specs", nargs="+", metavar="SPEC_OR_FOLDER")
     sub.add_argument(
         "--format",
-        choices=["text", "github", "json"],
+        choices=["text", "github", "json", "sarif"],
         default="text",
         help="'github' prints GitHub Actions annotations; 'json' one JSON document on stdout "
-        "(files, valid, problems with file, line, column, message)",
+        "(files, valid, problems with file, line, column, message); 'sarif' a SARIF 2.1.0 log "
+        "on stdout, for GitHub code scanning (a rule per kind of problem: yaml, spec, network)",
     )
     sub.add_argument("-q", "--quiet", action="store_true", help="print problems only")
     sub.add_argument(

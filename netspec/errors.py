@@ -8,7 +8,10 @@ it sees unless continuing would only produce noise.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
+from typing import Literal
 
 MAX_PROBLEMS = 100
 """Most problems a `SpecError` shows: a hostile file can hold a million mistakes, and a reader
@@ -42,9 +45,20 @@ def _is_bidi(ch: str) -> bool:
     return _BIDI.match(ch) is not None
 
 
+Stage = Literal["yaml", "spec", "network"]
+"""The stages of `netspec.load`, in order, each refusing a spec for problems of its own kind:
+`yaml` the file (its encoding and size, YAML syntax, the safe subset of YAML), `spec` each key
+and value (known keys and layer types, types, bounds), `network` what they describe together
+(references, shapes, sharing, training, the parameter budget)."""
+
+
 class SpecError(Exception):
     """A spec is invalid. `problems` holds the problems found, sorted by position: all of them,
     or the first `MAX_PROBLEMS` and a last one saying that more were left out."""
+
+    stage: Stage | None = None
+    """The stage that refused the spec, once the error has left it (see `stage`); every
+    problem of one error comes from one stage."""
 
     def __init__(self, problems: list[Problem]) -> None:
         assert problems, "SpecError needs at least one problem"
@@ -56,3 +70,14 @@ class SpecError(Exception):
             unique = [*unique[:MAX_PROBLEMS], note]
         self.problems = unique
         super().__init__("\n".join(str(p) for p in self.problems))
+
+
+@contextmanager
+def stage(name: Stage) -> Iterator[None]:
+    """Mark a `SpecError` raised inside as refused by stage `name`: what kind of problem it
+    holds, for tools that sort problems by kind (SARIF's rules), is known only here."""
+    try:
+        yield
+    except SpecError as exc:
+        exc.stage = name
+        raise

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from netspec import objective as objective_
 from netspec import passes
-from netspec.errors import Problem, SpecError
+from netspec.errors import Problem, SpecError, stage
 from netspec.ir import NetworkSpec, Shape
 from netspec.objective import Objective
 from netspec.parse import InvalidSpec, Remains, parse
@@ -102,38 +102,42 @@ def load(
 
     Raises `netspec.SpecError` with every problem found, each located as `file:line:col`.
     """
-    document = load_document(source, name=name)
+    with stage("yaml"):
+        document = load_document(source, name=name)
     return analyse(document, max_params=max_params)
 
 
 def analyse(document: Document, *, max_params: int = DEFAULT_MAX_PARAMS) -> Network:
     source = document.source
-    try:
-        spec = parse(document)
-    except InvalidSpec as exc:
-        if exc.remains is None:
-            raise
-        raise SpecError([*exc.problems, *_problems_of(exc.remains, document)]) from None
-    graph = passes.expand(spec, source)
-    shapes, problems = passes.infer_shapes(graph, spec.sources(), source)
-    if problems:
-        raise SpecError(problems)
-    problems = passes.check_shared(graph, shapes, source)
-    if problems:
-        raise SpecError(problems)
-    stats = passes.count(graph, shapes)
-    objective = objective_.check(spec.train, graph, shapes, source, spec.outputs)
-    network = Network(spec, document, graph, shapes, stats, objective)
-    if network.params + network.buffers > max_params:
-        raise SpecError(
-            [
-                source.problem(
-                    (),
-                    f"network has {network.params + network.buffers:,} parameters, over the "
-                    f"budget of {max_params:,} (raise it with --max-params)",
-                )
-            ]
-        )
+    with stage("spec"):  # with the problems of what is valid of it (see _problems_of)
+        try:
+            spec = parse(document)
+        except InvalidSpec as exc:
+            if exc.remains is None:
+                raise
+            problems = [*exc.problems, *_problems_of(exc.remains, document)]
+            raise SpecError(problems) from None
+    with stage("network"):
+        graph = passes.expand(spec, source)
+        shapes, problems = passes.infer_shapes(graph, spec.sources(), source)
+        if problems:
+            raise SpecError(problems)
+        problems = passes.check_shared(graph, shapes, source)
+        if problems:
+            raise SpecError(problems)
+        stats = passes.count(graph, shapes)
+        objective = objective_.check(spec.train, graph, shapes, source, spec.outputs)
+        network = Network(spec, document, graph, shapes, stats, objective)
+        if network.params + network.buffers > max_params:
+            raise SpecError(
+                [
+                    source.problem(
+                        (),
+                        f"network has {network.params + network.buffers:,} parameters, "
+                        f"over the budget of {max_params:,} (raise it with --max-params)",
+                    )
+                ]
+            )
     return network
 
 

@@ -11,10 +11,14 @@ import json
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any, get_args
 
+import jsonschema
 import pytest
 
+from netspec import __version__ as netspec_version
 from netspec.cli import github_escape, main
+from netspec.errors import Stage
 
 ROOT = Path(__file__).resolve().parent.parent
 SPECS = ROOT / "specs"
@@ -261,6 +265,8 @@ def test_only_specs_leaves_out_yaml_that_is_not_a_spec(
     workflow.write_text("on: push\njobs: {}\n")
     spec.write_text(INVALID)
     assert main(["validate", "--only-specs", str(workflow)]) == 0  # nothing to check
+    assert main(["validate", "--only-specs", "--format", "json", str(workflow)]) == 0
+    assert json.loads(capsys.readouterr().out) == {"files": 0, "valid": 0, "problems": []}
     assert main(["validate", "--only-specs", str(workflow), str(spec)]) == 1
     assert "ci.yaml" not in capsys.readouterr().err
     spec.write_text(VALID)
@@ -282,6 +288,85 @@ def test_json_format_is_one_document_on_stdout(tmp_path: Path) -> None:
         "column": 5,
         "message": "layers[0].units: missing required key",
     }
+
+
+# ----------------------------------------------------------------------------- SARIF
+
+SARIF_SCHEMA = json.loads((ROOT / "tests" / "data" / "sarif-schema-2.1.0.json").read_text())
+"""The OASIS schema of SARIF 2.1.0 (tests/data/README.md says where it comes from)."""
+BROKEN = {
+    "yaml.yaml": VALID.replace("name: Net", "name: !!str Net"),  # a YAML tag
+    "spec.yaml": INVALID,  # a misspelt key
+    "network.yaml": VALID.replace("units: 2", "units: 2, inputs: [nowhere]"),
+    "valid.yaml": VALID,
+}
+
+
+def sarif(*args: str, cwd: Path) -> tuple[int, dict[str, Any]]:
+    """The exit status and the SARIF log of `netspec validate --format sarif ARGS`."""
+    result = netspec("validate", "--format", "sarif", *args, cwd=cwd)
+    assert result.stderr == ""
+    log = json.loads(result.stdout)
+    jsonschema.Draft4Validator(SARIF_SCHEMA).validate(log)
+    return result.returncode, log
+
+
+def test_sarif_format_is_a_sarif_log_with_the_text_formats_problems(tmp_path: Path) -> None:
+    for name, text in BROKEN.items():
+        (tmp_path / name).write_text(text)
+    status, log = sarif(*BROKEN, cwd=tmp_path)
+    text = netspec("validate", "-q", *BROKEN, cwd=tmp_path)
+    assert status == text.returncode == 1
+    assert log["$schema"] == SARIF_SCHEMA["id"] and log["version"] == "2.1.0"
+    (run,) = log["runs"]
+    assert run["columnKind"] == "unicodeCodePoints"  # columns as the text format counts them
+    driver = run["tool"]["driver"]
+    assert (driver["name"], driver["version"]) == ("netspec", netspec_version)
+    rules = [rule["id"] for rule in driver["rules"]]
+    assert rules == ["yaml", "spec", "network"]  # stable: code scanning tracks alerts by rule
+    assert rules == list(get_args(Stage))  # one rule per stage that refuses specs
+    lines = []
+    for result in run["results"]:
+        assert rules[result["ruleIndex"]] == result["ruleId"]
+        assert result["level"] == "error"
+        (location,) = result["locations"]
+        where = location["physicalLocation"]
+        file = where["artifactLocation"]["uri"]
+        line, col = where["region"]["startLine"], where["region"]["startColumn"]
+        lines.append(f"{file}:{line}:{col}: {result['message']['text']}")
+        assert file == f"{result['ruleId']}.yaml"  # each file breaks the rule it is named after
+    assert lines == text.stderr.splitlines()
+    assert {result["ruleId"] for result in run["results"]} == set(rules)
+
+
+def test_sarif_format_of_valid_specs_has_no_results_and_exits_0(tmp_path: Path) -> None:
+    status, log = sarif("specs", cwd=ROOT)
+    assert status == 0
+    assert log["runs"][0]["results"] == []
+    (tmp_path / "ci.yaml").write_text("on: push\n")
+    status, log = sarif("--only-specs", "ci.yaml", cwd=tmp_path)  # no spec: still a log
+    assert status == 0
+    assert log["runs"][0]["results"] == []
+
+
+def test_sarif_format_exits_as_the_text_format_on_a_usage_error(tmp_path: Path) -> None:
+    for format_ in ("text", "sarif"):
+        result = netspec("validate", "--format", format_, str(tmp_path / "missing.yaml"))
+        assert (result.returncode, result.stdout) == (2, "")
+
+
+def test_sarif_locations_are_uri_references(tmp_path: Path) -> None:
+    """Relative as given (code scanning resolves them from the checkout), percent-encoded:
+    a file name is not a URI."""
+    (tmp_path / "a dir").mkdir()
+    (tmp_path / "a dir" / "50%#é:1.yaml").write_text(INVALID)
+    _, log = sarif("a dir/50%#é:1.yaml", str(tmp_path / "a dir"), cwd=tmp_path)
+    uris = [
+        result["locations"][0]["physicalLocation"]["artifactLocation"]["uri"]
+        for result in log["runs"][0]["results"]
+    ]
+    absolute = (tmp_path / "a dir").as_uri() + "/50%25%23%C3%A9%3A1.yaml"
+    assert uris == ["a%20dir/50%25%23%C3%A9%3A1.yaml"] * 2 + [absolute] * 2
 
 
 def test_summary_memory_depth_and_json() -> None:
