@@ -48,7 +48,7 @@ def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
         + ["--disable-pip-version-check", "-w", out, src],
         cwd=src,
     )
-    (found,) = out.glob("netspec-*.whl")
+    (found,) = out.glob("netspec_compiler-*.whl")
     return found
 
 
@@ -120,7 +120,7 @@ def test_extras() -> None:
     assert any(d.startswith("torch") for d in extras["torch"])
     assert any(d.startswith("tensorflow") for d in extras["keras"])
     assert any(d.startswith("keras>=3") for d in extras["keras"])
-    assert extras["all"] == ["netspec[torch,keras]"]
+    assert extras["all"] == ["netspec-compiler[torch,keras]"]  # itself, by its own name
     assert project["scripts"] == {"netspec": "netspec.cli:main"}
 
 
