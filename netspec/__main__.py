@@ -1,3 +1,3 @@
-from netspec.cli import main
+from netspec.cli import command
 
-raise SystemExit(main())
+raise SystemExit(command())

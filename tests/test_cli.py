@@ -218,6 +218,25 @@ def test_validate_and_summary_import_no_deep_learning_framework() -> None:
     assert (result.returncode, result.stderr) == (0, "[]\n")
 
 
+def test_validate_imports_no_code_generation() -> None:
+    """`netspec validate` runs on every commit (the pre-commit hook): it pays for validation
+    only, not for the emitters, their Jinja templates or the weight converters."""
+    code = (
+        "import runpy, sys\n"
+        "sys.argv = ['netspec', 'validate', '-q', 'specs']\n"
+        "try:\n"
+        "    runpy.run_module('netspec', run_name='__main__', alter_sys=True)\n"
+        "except SystemExit as exit:\n"
+        "    assert exit.code == 0, exit.code\n"
+        "unused = ('jinja2', 'markupsafe', 'netspec.emit', 'netspec.builder', 'netspec.weights')\n"
+        "print(sorted(m for m in sys.modules if m.startswith(unused)), file=sys.stderr)\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=60
+    )
+    assert (result.returncode, result.stderr) == (0, "[]\n")
+
+
 # ----------------------------------------------------------------------------- exit codes, stdin
 
 

@@ -121,7 +121,7 @@ def test_extras() -> None:
     assert any(d.startswith("tensorflow") for d in extras["keras"])
     assert any(d.startswith("keras>=3") for d in extras["keras"])
     assert extras["all"] == ["netspec-compiler[torch,keras]"]  # itself, by its own name
-    assert project["scripts"] == {"netspec": "netspec.cli:main"}
+    assert project["scripts"] == {"netspec": "netspec.cli:command"}
 
 
 def test_pre_commit_hook_names_a_real_command() -> None:

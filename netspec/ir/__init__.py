@@ -13,9 +13,11 @@ Fields of layers inside a block may hold `$name` references to the block's param
 
 Shapes are per sample: `(C, H, W)` for images (channels first), `(F,)` for features, `(T, F)`
 for sequences (T steps of F features), `(T,)` for token ids (an integer input).
-"""
 
-from __future__ import annotations
+The IR's modules do without `from __future__ import annotations`: with it, pydantic would
+evaluate every field's annotation again from its text when it builds the classes, a cost that
+every cold `netspec validate` pays (bench/validate.py).
+"""
 
 from typing import Annotated, Any, Literal
 
@@ -210,7 +212,7 @@ class InputSpec(IRModel):
     """Token ids are below it (int64 inputs only)."""
 
     @model_validator(mode="after")
-    def _tokens(self) -> InputSpec:
+    def _tokens(self) -> "InputSpec":
         if self.dtype == "int64" and self.vocab is None:
             raise PydanticCustomError(
                 "vocab", "an int64 input needs `vocab`, the bound of its token ids", {}
@@ -276,7 +278,7 @@ class NetworkSpec(IRModel):
     train: Train = Field(default_factory=Train)
 
     @model_validator(mode="after")
-    def _one_way_of_input(self) -> NetworkSpec:
+    def _one_way_of_input(self) -> "NetworkSpec":
         if self.input is None and self.inputs is None:
             raise PydanticCustomError("input", "input: missing required key (or inputs:)", {})
         if self.input is not None and self.inputs is not None:
@@ -294,7 +296,7 @@ class NetworkSpec(IRModel):
         return self
 
     @model_validator(mode="after")
-    def _inputs_name_their_arrays(self) -> NetworkSpec:
+    def _inputs_name_their_arrays(self) -> "NetworkSpec":
         """The training programs read input `a` from the .npz array `a` (`a_val` held out)
         and the targets from `y`: an input may not take the name of another's array."""
         names = set(self.inputs or ())

@@ -1,8 +1,6 @@
 """Element-wise activations: each is an `activation:` value (fused into a layer) and, with
 `LayerBase`, a layer kind of its own."""
 
-from __future__ import annotations
-
 from typing import Annotated, Literal
 
 from pydantic import Field

@@ -2,8 +2,6 @@
 base model, shape errors, tagged unions with a bare-tag shorthand, and `LayerBase`, the fields and
 methods every layer kind has. The kinds themselves live in one module per family."""
 
-from __future__ import annotations
-
 import builtins
 import keyword
 from typing import Annotated, Any, ClassVar, Literal, Union, get_args

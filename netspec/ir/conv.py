@@ -1,7 +1,5 @@
 """Layers over images' height and width: convolutions, pooling and resampling."""
 
-from __future__ import annotations
-
 import math
 from typing import Literal
 
@@ -43,7 +41,7 @@ class Conv2d(LayerBase):
     activation: Activation | None = None
 
     @model_validator(mode="after")
-    def _filters_or_depthwise(self) -> Conv2d:
+    def _filters_or_depthwise(self) -> "Conv2d":
         if self.depthwise and self.filters is not None:
             raise PydanticCustomError(
                 "depthwise",

@@ -1,7 +1,5 @@
 """Layers on any shape: dense, flatten, regularisers, merges (add, concat) and block uses."""
 
-from __future__ import annotations
-
 import math
 from typing import Annotated, ClassVar, Literal
 

@@ -2,8 +2,6 @@
 transformers and Keras; the torch code runs with `batch_first`). Token ids are a `(T,)` integer
 input that only an `embedding` takes."""
 
-from __future__ import annotations
-
 import math
 from typing import Annotated, ClassVar, Literal
 
@@ -40,7 +38,7 @@ class Embedding(LayerBase):
     takes_tokens: ClassVar[bool] = True
 
     @model_validator(mode="after")
-    def _padding_in_vocab(self) -> Embedding:
+    def _padding_in_vocab(self) -> "Embedding":
         pad, vocab = self.padding_index, self.vocab
         if isinstance(pad, int) and isinstance(vocab, int) and pad >= vocab:
             raise PydanticCustomError(

@@ -1,8 +1,6 @@
 """The `train:` section: loss, optimizer, schedule, batch size, epochs, metrics, and how
 training images are prepared (`data:`)."""
 
-from __future__ import annotations
-
 from typing import Annotated, Any, Literal
 
 from pydantic import BeforeValidator, Field, ValidationInfo, field_validator, model_validator
@@ -78,7 +76,7 @@ class RandomResizedCrop(IRModel):
     ratio: Range = (3 / 4, 4 / 3)
 
     @model_validator(mode="after")
-    def _ranges_ascend(self) -> RandomResizedCrop:
+    def _ranges_ascend(self) -> "RandomResizedCrop":
         for name in ("scale", "ratio"):
             low, high = getattr(self, name)
             if low > high:
@@ -119,7 +117,7 @@ class Data(IRModel):
     eval_resize: Annotated[int, Field(ge=1, le=1 << 16)] | None = None
 
     @model_validator(mode="after")
-    def _mean_and_std_together(self) -> Data:
+    def _mean_and_std_together(self) -> "Data":
         if (self.mean is None) != (self.std is None):
             raise PydanticCustomError("data", "give mean and std together", {})
         if self.std is not None and min(self.std) <= 0:
@@ -172,7 +170,7 @@ class Train(IRModel):
     augmentation (netspec.objective decides)."""
 
     @model_validator(mode="after")
-    def _warmup_within_the_run(self) -> Train:
+    def _warmup_within_the_run(self) -> "Train":
         warmup = getattr(self.schedule, "warmup_epochs", 0)
         if warmup >= self.epochs:
             raise PydanticCustomError(
