@@ -57,8 +57,9 @@ class SpecError(Exception):
     or the first `MAX_PROBLEMS` and a last one saying that more were left out."""
 
     stage: Stage | None = None
-    """The stage that refused the spec, once the error has left it (see `stage`); every
-    problem of one error comes from one stage."""
+    """The stage that refused the spec, once the error has left it (see `stage`). A spec the
+    "spec" stage refuses also carries the shape problems of its valid layers (every problem
+    at once), under that stage."""
 
     def __init__(self, problems: list[Problem]) -> None:
         assert problems, "SpecError needs at least one problem"
