@@ -23,7 +23,9 @@ from netspec.errors import Stage
 ROOT = Path(__file__).resolve().parent.parent
 SPECS = ROOT / "specs"
 VALID = "netspec: 1\nname: Net\ninput: {shape: [4]}\nlayers:\n  - {type: dense, units: 2}\n"
-INVALID = "netspec: 1\nname: Net\ninput: {shape: [4]}\nlayers:\n  - {type: dense, unit: 2}\n"
+INVALID = (
+    "netspec: 1\nname: Net\ninput: {shape: [4]}\nlayers:\n  - {type: dense, unit: 2, bias: maybe}\n"
+)
 
 
 def netspec(
@@ -57,9 +59,9 @@ def test_an_invalid_spec_exits_1_with_one_located_line_per_problem(tmp_path: Pat
     bad = tmp_path / "bad.yaml"
     assert result.returncode == 1
     assert result.stderr == (
-        f"{bad}:5:5: layers[0].units: missing required key\n"
         f"{bad}:5:19: layers[0].unit: unknown key 'unit'; did you mean 'units'? "
         "(valid keys: activation, bias, inputs, name, repeat, share, units)\n"
+        f"{bad}:5:34: layers[0].bias: expected true or false, got str 'maybe'\n"
         "1 of 2 spec(s) valid\n"
     )
 
@@ -112,6 +114,8 @@ def test_github_format_prints_workflow_annotations(tmp_path: Path) -> None:
         f"::error file={file},line=5,col=5,{title}::layers[0].units: missing required key",
         f"::error file={file},line=5,col=19,{title}::layers[0].100%25: unknown key '100%25' "
         "(valid keys: activation, bias, inputs, name, repeat, share, units)",
+        f"::error file={file},line=5,col=36,{title}::layers[0].bias: expected true or false, "
+        "got str 'maybe'",
     ]
 
 
@@ -304,8 +308,9 @@ def test_json_format_is_one_document_on_stdout(tmp_path: Path) -> None:
     assert document["problems"][0] == {
         "file": str(tmp_path / "bad.yaml"),
         "line": 5,
-        "column": 5,
-        "message": "layers[0].units: missing required key",
+        "column": 19,
+        "message": "layers[0].unit: unknown key 'unit'; did you mean 'units'? "
+        "(valid keys: activation, bias, inputs, name, repeat, share, units)",
     }
 
 
