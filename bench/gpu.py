@@ -15,7 +15,9 @@ percentage of), then VGG-16 training steps, batch 128 at 224x224, on one device-
 Keras (a subprocess, KERAS_BACKEND=jax): the generated VGG-16 compiled as the generated
 train.py compiles it (its optimizer, loss, metrics; mixed_bfloat16 chosen by its `configure`)
 vs `keras.applications.VGG16(weights=None)` under mixed_bfloat16, both timed with
-`train_on_batch` on the same device-resident batch.
+`train_on_batch` on the same device-resident batch; then end to end, the generated train.py
+(`--data synthetic`, two epochs, the second's images/s from its metrics.jsonl) vs
+keras.applications' `fit` over the same kind of uint8 data batched as the program batches it.
 
 Modern networks (this process, torch): the generated ResNet-50 and ConvNeXt-T against
 torchvision's models (when torchvision is installed), each trained by one loop with bf16
@@ -403,7 +405,7 @@ def keras_part(args: argparse.Namespace, folder: Path) -> dict:
     sys.path.insert(0, str(folder))
     train = importlib.import_module("vgg16_keras.train")
     defaults = train.parse_args([])
-    strategy_name, _ = train.configure(defaults)  # dtype policy and distribution
+    strategy_name, _, _ = train.configure(defaults)  # dtype policy and distribution
     policy = keras.mixed_precision.global_policy().name
     size = image_size(args)
     batch = args.batch
@@ -450,7 +452,51 @@ def keras_part(args: argparse.Namespace, folder: Path) -> dict:
     results["generated_vs_applications"] = (
         results["generated"]["images_per_s"] / results["keras_applications_vgg16"]["images_per_s"]
     )
+    if not args.skip_e2e:
+        keras_end_to_end(args, folder, train, reference, results)
     return results
+
+
+def keras_end_to_end(args, folder: Path, train, reference, results: dict) -> None:
+    """The generated train.py as a user runs it (`--data synthetic`: uint8 images in host
+    memory, its input pipeline, callbacks and fit) against keras.applications' VGG16 in a
+    plain `fit` on the same kind of data (uint8 images scaled as the program scales them),
+    each timed on its second epoch (the first compiles)."""
+    import keras
+    import numpy as np
+
+    steps = 3 if args.smoke else 40
+    samples = args.batch * steps
+    with tempfile.TemporaryDirectory() as run_dir:
+        command = [sys.executable, "-m", "vgg16_keras.train", "--data", "synthetic"]
+        command += ["--batch-size", str(args.batch), "--epochs", "2"]
+        command += ["--synthetic-samples", str(samples), "--run-dir", run_dir]
+        done = subprocess.run(command, cwd=folder, capture_output=True, text=True, timeout=300)
+        if done.returncode != 0:
+            raise RuntimeError(f"the generated Keras train.py failed:\n{done.stderr[-2000:]}")
+        records = (Path(run_dir) / "metrics.jsonl").read_text().splitlines()
+    generated = json.loads(records[-1])["images_per_s"]
+    size = image_size(args)
+    rng = np.random.default_rng(0)
+    x = rng.integers(0, 256, (samples, size, size, 3), dtype=np.uint8)
+    y = rng.integers(0, 1000, samples)
+    data = train.Batches((dict.fromkeys(train.INPUTS, x), y), args.batch, 0, 0)  # as it batches
+
+    class EpochTime(keras.callbacks.Callback):
+        def on_epoch_begin(self, epoch, logs=None):
+            self.started = time.perf_counter()
+
+        def on_epoch_end(self, epoch, logs=None):
+            self.seconds = time.perf_counter() - self.started
+
+    timer = EpochTime()
+    reference.fit(data, epochs=2, callbacks=[timer], verbose=0)
+    applications = samples / timer.seconds
+    results["generated_end_to_end"] = {"images_per_s": generated, "records": records}
+    results["applications_fit"] = {"images_per_s": applications}
+    results["end_to_end_vs_applications_fit"] = generated / applications
+    print(f"  keras generated e2e  {generated:10.1f} images/s (train.py, epoch 2)")
+    print(f"  keras applications   {applications:10.1f} images/s (fit, epoch 2)")
 
 
 def keras_child(args: argparse.Namespace, folder: Path) -> dict:
@@ -466,8 +512,9 @@ def keras_child(args: argparse.Namespace, folder: Path) -> dict:
     argv += ["--batch", str(args.batch), "--warmup", str(args.warmup)]
     argv += ["--steps", str(args.steps), "--packages", str(folder)]
     argv += ["--keras-backend", args.keras_backend]
+    argv += ["--skip-e2e"] if args.skip_e2e else []
     done = subprocess.run(
-        [sys.executable, __file__, *argv], env=env, capture_output=True, text=True, timeout=240
+        [sys.executable, __file__, *argv], env=env, capture_output=True, text=True, timeout=480
     )
     lines = [x for x in done.stdout.splitlines() if x.startswith("RESULT ")]
     print("\n".join(x for x in done.stdout.splitlines() if not x.startswith("RESULT ")))
@@ -508,6 +555,9 @@ def main() -> int:
         print(
             f"keras: generated / applications = {results['keras']['generated_vs_applications']:.3f}"
         )
+    if "end_to_end_vs_applications_fit" in results.get("keras", {}):
+        ratio = results["keras"]["end_to_end_vs_applications_fit"]
+        print(f"keras: generated train.py / applications fit = {ratio:.3f}")
     if report.failed:
         print(f"FAILED: {', '.join(report.failed)}", file=sys.stderr)
     return 1 if report.failed else 0
