@@ -24,7 +24,7 @@ for package in map(Path, packages):
         x = np.stack([np.asarray(p[0][0], dtype="float32") for p in pairs])  # the one input
         y = np.stack([np.asarray(p[1], dtype="float32") for p in pairs])
     else:
-        args = argparse.Namespace(seed=0, synthetic_samples=400, batch_size=8)
+        args = argparse.Namespace(seed=0, global_batch=400)  # its one batch
         xs, y = program.synthetic(args)
         x, y = np.asarray(xs["x"], dtype="float32"), np.asarray(y, dtype="float32")
     results[package.name] = {

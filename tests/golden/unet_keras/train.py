@@ -150,7 +150,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--synthetic-samples",
         type=int,
         default=0,
-        help="size of the synthetic data set (default: 16 global batches)",
+        help="samples in an epoch of synthetic data (default: 200 global batches on "
+        "GPUs, 16 otherwise)",
     )
     add(
         "--resize",
@@ -234,6 +235,7 @@ def configure(args: argparse.Namespace) -> tuple[str, object | None, int]:
     if policy == "auto":
         policy = "mixed_bfloat16" if gpus else "float32"
     keras.mixed_precision.set_global_policy(policy)
+    args.gpus = len(gpus)
     if strategy is not None:
         replicas = strategy.num_replicas_in_sync
     return name, strategy, replicas
@@ -343,10 +345,11 @@ def check_targets(y: np.ndarray, count: int, what: str) -> np.ndarray:
 
 
 def synthetic(args: argparse.Namespace) -> tuple[dict, np.ndarray]:
-    """Random samples of each input's shape (uint8 images, token ids or normal vectors) and
-    targets of the loss's kind, fixed by seed."""
+    """One global batch of random samples of each input's shape (uint8 images, token ids or
+    normal vectors) and targets of the loss's kind, fixed by seed: `repeated` gives it for
+    every step."""
     rng = np.random.default_rng(args.seed)
-    count = args.synthetic_samples or 16 * args.global_batch
+    count = args.global_batch
     xs = {}
     for name, spec in INPUTS.items():
         shape = (count, *spec.shape)
@@ -367,6 +370,40 @@ def synthetic(args: argparse.Namespace) -> tuple[dict, np.ndarray]:
         y = rng.integers(0, NUM_CLASSES, (count, *per_sample))
     xs = {name: channels_last(x) for name, x in xs.items()}
     return xs, check_targets(y, count, "synthetic y")
+
+
+class Repeated(keras.utils.PyDataset):
+    """One batch, converted once and kept on the device, given `steps` times an epoch."""
+
+    def __init__(self, batch, steps: int) -> None:
+        super().__init__()
+        self.batch = batch
+        self.steps = steps
+
+    def __len__(self) -> int:
+        return self.steps
+
+    def __getitem__(self, index: int):
+        return self.batch
+
+
+def repeated(arrays: tuple, steps: int, epochs: int):
+    """--data synthetic: its one global batch for each of `steps` steps of `epochs` epochs,
+    prepared once (as DeepLearningExamples' synthetic loaders do), so that a run measures the
+    network and not the input pipeline."""
+    xs, y = arrays
+    if TF_DATA:
+        import tensorflow as tf
+
+        def prepare(xs, y):
+            inputs = {name: prepared(x, INPUTS[name]) for name, x in xs.items()}
+            return features(inputs), prepared(y, TARGET)
+
+        once = tf.data.Dataset.from_tensors((xs, y)).map(prepare).cache()
+        return once.repeat(steps * epochs)
+    inputs = {name: to_float(x, INPUTS[name]) for name, x in xs.items()}
+    batch = (features(inputs), to_float(y, TARGET))
+    return Repeated(keras.tree.map_structure(keras.ops.convert_to_tensor, batch), steps)
 
 
 def load_arrays(args: argparse.Namespace) -> tuple[tuple, tuple | None]:
@@ -1096,8 +1133,13 @@ def run(args: argparse.Namespace) -> None:
         sparse = np.issubdtype(arrays[1].dtype, np.integer) and TARGETS != "input"
         steps = len(arrays[1]) // args.global_batch
         val = val_arrays
+        if args.data == "synthetic":  # on a GPU, enough steps to measure
+            default = (200 if args.gpus else 16) * args.global_batch
+            steps = (args.synthetic_samples or default) // args.global_batch
 
         def make_train(first: int):
+            if args.data == "synthetic":
+                return repeated(arrays, steps, args.epochs - first)
             if TF_DATA:
                 epochs = range(first, args.epochs)
                 return tf_dataset(arrays, args.global_batch, args.seed, epochs)
@@ -1127,11 +1169,12 @@ def run(args: argparse.Namespace) -> None:
         model.compile(
             optimizer=optimizer, loss=make_loss(sparse), metrics=make_metrics(sparse)
         )
-    data = (
-        "SYNTHETIC random data (pass --data for real data)"
-        if args.data == "synthetic"
-        else args.data
-    )
+    data = args.data
+    if args.data == "synthetic":
+        data = (
+            f"SYNTHETIC (one random batch, repeated; {steps * args.global_batch} samples "
+            "an epoch; pass --data for real data)"
+        )
     print(
         f"training on {replicas} replica(s), strategy {name}, "
         f"{keras.mixed_precision.global_policy().name}, batch {args.batch_size} per "
