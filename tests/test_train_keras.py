@@ -318,3 +318,69 @@ def test_jax_data_parallel_batch_is_per_device_and_matches_one_device(pkgdir: Pa
     assert "batch 16 per replica (global 32)" in done.stdout
     diff = compare(one / "model.weights.h5", two / "model.weights.h5")
     assert diff["max_diff"] <= 1e-5, diff
+
+
+@pytest.mark.parametrize("tensorflow", ["installed", "absent"])
+def test_two_jax_processes_train_as_one_process_with_their_devices(
+    pkgdir: Path, tensorflow: str
+) -> None:
+    """Two processes started with Keras's distribution variables (as srun or mpirun would
+    start them) join one JAX run through keras.distribution.initialize: each feeds its share
+    of every global batch (Keras splits tf.data; without TensorFlow the program does), only
+    the first writes the run's files, and the weights are those of one process driving two
+    devices."""
+    rng = np.random.default_rng(1)
+    data = pkgdir / "processes.npz"
+    np.savez(
+        data,
+        x=rng.integers(0, 256, (64, 1, 8, 8), dtype=np.uint8),
+        y=rng.integers(0, 10, 64),
+        x_val=rng.integers(0, 256, (40, 1, 8, 8), dtype=np.uint8),
+        y_val=rng.integers(0, 10, 40),
+    )
+    program = ["-m", "tiny.train"] if tensorflow == "installed" else ["-c", WITHOUT_TENSORFLOW]
+    common = ["--data", str(data)]
+    one = pkgdir / "runs" / f"jax_one_process_{tensorflow}"
+    flags = {"KERAS_BACKEND": "jax", "XLA_FLAGS": "--xla_force_host_platform_device_count=2"}
+    ok(
+        subprocess.run(
+            [sys.executable, *program, *common, "--run-dir", str(one)],
+            cwd=pkgdir,
+            env=env(**flags),
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+    )
+    two = pkgdir / "runs" / f"jax_two_processes_{tensorflow}"
+    address = f"127.0.0.1:{free_port()}"
+    procs = [
+        subprocess.Popen(
+            [sys.executable, *program, *common, "--run-dir", str(two)],
+            cwd=pkgdir,
+            env=env(
+                KERAS_BACKEND="jax",
+                KERAS_DISTRIBUTION_JOB_ADDRESSES=address,
+                KERAS_DISTRIBUTION_NUM_PROCESSES="2",
+                KERAS_DISTRIBUTION_PROCESS_ID=str(index),
+            ),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for index in range(2)
+    ]
+    outputs = [proc.communicate(timeout=300) for proc in procs]
+    for proc, (out, err) in zip(procs, outputs):
+        assert proc.returncode == 0, f"{out[-3000:]}\n{err[-3000:]}"
+    assert "training on 2 replica(s), strategy data-parallel" in outputs[0][0]
+    assert "batch 16 per replica (global 32)" in outputs[0][0]
+    records = [json.loads(x) for x in (two / "metrics.jsonl").read_text().splitlines()]
+    assert [r["epoch"] for r in records] == [1, 2] and "val_loss" in records[-1]
+    assert sorted(p.name for p in two.iterdir()) == [
+        "checkpoints",
+        "metrics.jsonl",
+        "model.weights.h5",
+    ]
+    diff = compare(one / "model.weights.h5", two / "model.weights.h5")
+    assert diff["max_diff"] <= 1e-5, diff

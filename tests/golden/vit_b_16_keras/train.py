@@ -3,6 +3,7 @@
 
     python -m vit_b_16_keras.train --data synthetic      # one device, or every local GPU
     TF_CONFIG='{"cluster": ..., "task": ...}' python -m vit_b_16_keras.train   # multi-worker
+    srun env KERAS_BACKEND=jax python -m vit_b_16_keras.train    # JAX, one process per node
 
 Defaults come from the spec's `train:` section. Loss cross_entropy (targets: (N,) class indices in [0, 1000) or (N, 1000) class probabilities).
 Rerunning the same command after a crash resumes from RUN_DIR/backup (BackupAndRestore).
@@ -16,6 +17,7 @@ import importlib.util
 import json
 import math
 import os
+import shutil
 import sys
 import time
 from pathlib import Path
@@ -186,12 +188,30 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 # ----------------------------------------------------------------------------- devices
 
 
+PROCESS_COUNTS = (
+    "KERAS_DISTRIBUTION_NUM_PROCESSES",
+    "SLURM_NTASKS",
+    "OMPI_COMM_WORLD_SIZE",
+)
+"""Where launchers put the number of processes they started: Keras's own variables, Slurm
+(srun) or Open MPI (mpirun). On JAX they become one run (jax.distributed reads them)."""
+
+
+def launched_processes(env: dict[str, str]) -> int:
+    for name in PROCESS_COUNTS:
+        if env.get(name, "").isdigit():
+            return int(env[name])
+    return 1
+
+
 def configure(args: argparse.Namespace) -> tuple[str, object | None, int]:
-    """(strategy name, tf.distribute strategy or None, replicas) and the dtype policy."""
+    """(strategy name, tf.distribute strategy or None, replicas) and the dtype policy; sets
+    args.process and args.processes (this process's place in a multi-process JAX run)."""
     backend = keras.backend.backend()
     name = args.strategy
     strategy = None
     replicas = 1
+    args.process, args.processes = 0, 1
     if backend == "tensorflow":
         import tensorflow as tf
 
@@ -217,6 +237,11 @@ def configure(args: argparse.Namespace) -> tuple[str, object | None, int]:
         else:
             raise TrainingError(f"--strategy {name} needs the JAX backend")
     else:
+        if backend == "jax" and launched_processes(os.environ) > 1:
+            import jax
+
+            keras.distribution.initialize()  # one run over every process's devices
+            args.process, args.processes = jax.process_index(), jax.process_count()
         gpus = gpu_devices()
         devices = keras.distribution.list_devices()
         if name == "auto":
@@ -226,7 +251,11 @@ def configure(args: argparse.Namespace) -> tuple[str, object | None, int]:
         if name == "data-parallel":
             if backend != "jax":
                 raise TrainingError("--strategy data-parallel needs the JAX backend")
-            distribution = keras.distribution.DataParallel(devices=devices)
+            # several processes: Keras splits tf.data among them; Batches and Repeated
+            # give each process its share themselves
+            distribution = keras.distribution.DataParallel(
+                devices=devices, auto_shard_dataset=TF_DATA
+            )
             keras.distribution.set_distribution(distribution)
             replicas = len(devices)
         elif name != "default":
@@ -387,7 +416,16 @@ class Repeated(keras.utils.PyDataset):
         return self.batch
 
 
-def repeated(arrays: tuple, steps: int, epochs: int):
+def share(batch, place: tuple[int, int]):
+    """Process `place[0]` of `place[1]`'s part of a global batch: all of it but in
+    multi-process JAX runs, where each process feeds its own devices (Keras splits tf.data
+    itself)."""
+    process, processes = place
+    local = len(batch) // processes
+    return batch[process * local : (process + 1) * local]
+
+
+def repeated(arrays: tuple, steps: int, epochs: int, place: tuple[int, int]):
     """--data synthetic: its one global batch for each of `steps` steps of `epochs` epochs,
     prepared once (as DeepLearningExamples' synthetic loaders do), so that a run measures the
     network and not the input pipeline."""
@@ -401,8 +439,8 @@ def repeated(arrays: tuple, steps: int, epochs: int):
 
         once = tf.data.Dataset.from_tensors((xs, y)).map(prepare).cache()
         return once.repeat(steps * epochs)
-    inputs = {name: to_float(x, INPUTS[name]) for name, x in xs.items()}
-    batch = (features(inputs), to_float(y, TARGET))
+    inputs = {name: to_float(share(x, place), INPUTS[name]) for name, x in xs.items()}
+    batch = (features(inputs), to_float(share(y, place), TARGET))
     return Repeated(keras.tree.map_structure(keras.ops.convert_to_tensor, batch), steps)
 
 
@@ -493,11 +531,18 @@ def epoch_order(count: int, seed: int, epoch):
     return tf.random.experimental.stateless_shuffle(samples, key)
 
 
-def tf_dataset(arrays: tuple, batch: int, seed: int, epochs: range | None = None):
+def tf_dataset(
+    arrays: tuple,
+    batch: int,
+    seed: int,
+    epochs: range | None = None,
+    whole: bool = False,
+):
     """A tf.data pipeline: batches of (inputs scaled to floats, y), prefetched. For training
     (`epochs` given) it runs through those epochs, each in an order fixed by (seed, epoch)
     with stateless ops, so that a distribution strategy's copy of the pipeline and a resumed
-    run see exactly the same batches."""
+    run see exactly the same batches. Held out, every sample in order (with `whole`, only
+    whole batches)."""
     import tensorflow as tf
 
     xs, y = arrays
@@ -512,7 +557,7 @@ def tf_dataset(arrays: tuple, batch: int, seed: int, epochs: range | None = None
         )
 
     if epochs is None:
-        data = tf.data.Dataset.range(count).batch(batch)
+        data = tf.data.Dataset.range(count).batch(batch, drop_remainder=whole)
     else:
         data = tf.data.Dataset.range(epochs.start, epochs.stop).flat_map(shuffled)
 
@@ -530,36 +575,44 @@ def tf_dataset(arrays: tuple, batch: int, seed: int, epochs: range | None = None
 class Batches(keras.utils.PyDataset):
     """In-memory arrays in batches, where TensorFlow (tf.data) is not installed: each batch
     is converted to floats when it is taken (never the whole set at once), by up to 8
-    threads ahead of the step; for training, in an order fixed by (seed, epoch), from epoch
-    `first` on."""
+    threads ahead of the step, and only this process's share of it (`share`). Training
+    batches (`first` given) come in an order fixed by (seed, epoch), from epoch `first` on;
+    held-out ones in order, every sample."""
 
     def __init__(
-        self, arrays: tuple, batch: int, seed: int, first: int | None = None
+        self,
+        arrays: tuple,
+        batch: int,
+        seed: int,
+        place: tuple[int, int],
+        first: int | None = None,
     ) -> None:
         cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else 1
         super().__init__(workers=min(8, cpus), use_multiprocessing=False)
         self.xs, self.y = arrays
         self.batch = batch
+        self.place = place
         self.seed = seed
-        self.epoch = first
-        self.order = None if first is None else self.shuffled()
+        self.training = first is not None
+        self.epoch = first or 0
+        self.order = self.shuffled() if self.training else np.arange(len(self.y))
 
     def shuffled(self) -> np.ndarray:
         return np.random.default_rng([self.seed, self.epoch]).permutation(len(self.y))
 
     def __len__(self) -> int:
-        if self.order is None:  # held out: every sample
-            return math.ceil(len(self.y) / self.batch)
-        return len(self.y) // self.batch
+        if self.training:
+            return len(self.y) // self.batch
+        return math.ceil(len(self.y) / self.batch)
 
     def __getitem__(self, index: int):
-        part = slice(index * self.batch, (index + 1) * self.batch)
-        samples = part if self.order is None else self.order[part]
+        part = self.order[index * self.batch : (index + 1) * self.batch]
+        samples = share(part, self.place)
         xs = {name: to_float(x[samples], INPUTS[name]) for name, x in self.xs.items()}
         return features(xs), to_float(self.y[samples], TARGET)
 
     def on_epoch_end(self) -> None:
-        if self.order is not None:
+        if self.training:
             self.epoch += 1
             self.order = self.shuffled()
 
@@ -1103,6 +1156,9 @@ def run(args: argparse.Namespace) -> None:
     if BASE_BATCH:  # from here on, args.lr is this run's
         args.lr = args.lr * args.global_batch / BASE_BATCH
     run_dir = Path(args.run_dir)
+    place = (args.process, args.processes)
+    if args.process:  # a JAX process other than the first: its copy of the run's files
+        run_dir = run_dir / f"process-{args.process}"  # (saving is collective)
     start = backup_epoch(run_dir / "backup")
     earlier = [
         run_dir / "model.weights.h5",
@@ -1128,18 +1184,24 @@ def run(args: argparse.Namespace) -> None:
 
         def make_train(first: int):
             if args.data == "synthetic":
-                return repeated(arrays, steps, args.epochs - first)
+                return repeated(arrays, steps, args.epochs - first, place)
             if TF_DATA:
                 epochs = range(first, args.epochs)
                 return tf_dataset(arrays, args.global_batch, args.seed, epochs)
-            return Batches(arrays, args.global_batch, args.seed, first)
+            return Batches(arrays, args.global_batch, args.seed, place, first)
 
         train = make_train(start)
+        split = args.processes > 1  # Keras splits only whole batches among processes
+        if val_arrays is not None and split and len(val_arrays[1]) % args.global_batch:
+            kept = len(val_arrays[1]) // args.global_batch * args.global_batch
+            print(
+                f"held out: {kept} of {len(val_arrays[1])} samples (whole global batches)"
+            )
         if val_arrays is not None:
             val = (
-                tf_dataset(val_arrays, args.global_batch, args.seed)
+                tf_dataset(val_arrays, args.global_batch, args.seed, whole=split)
                 if TF_DATA
-                else Batches(val_arrays, args.global_batch, args.seed)
+                else Batches(val_arrays, args.global_batch, args.seed, place)
             )
     if steps == 0:
         raise TrainingError(
@@ -1178,7 +1240,10 @@ def run(args: argparse.Namespace) -> None:
         fit(args, model, whole, train, val, steps, run_dir)
     if chief:
         whole.save_weights(run_dir / "model.weights.h5")
-        print(f"final weights: {run_dir / 'model.weights.h5'}", flush=True)
+        if args.process:  # the first process's files are the run's
+            shutil.rmtree(run_dir)
+        else:
+            print(f"final weights: {run_dir / 'model.weights.h5'}", flush=True)
 
 
 def main(argv: list[str] | None = None) -> int:
