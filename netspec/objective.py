@@ -54,6 +54,8 @@ class Objective:
     whose target is `ignore_index` left out) and accuracy each sample's fraction of correct
     steps."""
     ignore_index: int | None = None
+    label_smoothing: float | None = None
+    """cross_entropy: the share of each target spread evenly over the classes."""
     output: str = ""
     """The node whose output the loss applies to (`train.output`, or the first output)."""
     data: Data | None = None
@@ -202,6 +204,7 @@ def objective(
         autoencoder=loss == "mse" and output == input_shape,
         per_step=per_step,
         ignore_index=train.ignore_index,
+        label_smoothing=train.label_smoothing,
         output=trained,
         data=train.data
         if train.data is not None
@@ -258,6 +261,21 @@ def check(
             source.problem(
                 ("train", "ignore_index"),
                 f"ignore_index is for the loss cross_entropy; the loss is {loss}",
+            )
+        )
+    if train.label_smoothing is not None and loss != "cross_entropy":
+        problems.append(
+            source.problem(
+                ("train", "label_smoothing"),
+                f"label_smoothing is for the loss cross_entropy; the loss is {loss}",
+            )
+        )
+    elif train.label_smoothing is not None and train.ignore_index is not None:
+        problems.append(
+            source.problem(
+                ("train", "label_smoothing"),
+                "label_smoothing with ignore_index is not supported (Keras has no sparse "
+                "loss that does both); leave one out",
             )
         )
     if train.data is not None:

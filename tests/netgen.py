@@ -25,7 +25,8 @@ bidirectional, returning the sequence or the last state), the kinds that act on 
 per-step gate, transformer-style residuals; and the readouts back to vectors (select with a
 negative index, global 1-D pools, a recurrent layer's last state, flatten), in blocks and
 repeats too; and a dense layer tied to the embedding (`share:`), a language model's output.
-Per-step losses: cross_entropy (with an `ignore_index` in its focus, on vectors now and then)
+Per-step losses: cross_entropy (with an `ignore_index` in its focus, on vectors now and then;
+otherwise now and then with `label_smoothing`)
 and nll (after a log_softmax, fused or a layer) on a (T, K) output, class scores at each step
 (a dense layer on each step, or one tied to the embedding: a language model's logits).
 And several named inputs and outputs (`inputs:`, `outputs:`, `train.output`): 2 or 3 inputs of
@@ -2466,6 +2467,8 @@ def networks(draw: st.DrawFn, focus: str | None = None) -> Net:
     if loss == "cross_entropy" and gen.wants("per_step_cross_entropy", 10):
         classes = b.expect.shapes[b.scope.outputs[trained]][-1]
         train["ignore_index"] = gen.pick([-1, 0, classes - 1])
+    elif loss == "cross_entropy" and gen.flip(25):
+        train["label_smoothing"] = 0.1
     return Net(
         shape,
         b.layers,

@@ -45,6 +45,16 @@ STEPS_ALL = STEPS_RNG.integers(0, 4, (N, 5))
 """Per-step targets of a loss without ignore_index (nll): every step counts."""
 
 
+def smoothed(target: np.ndarray, e: float = 0.2) -> np.ndarray:
+    """Label smoothing: (1 - e) x the target distribution + e / K."""
+    return (1 - e) * target + e / target.shape[-1]
+
+
+def log_softmax_last(o: np.ndarray) -> np.ndarray:
+    shifted = o - o.max(axis=-1, keepdims=True)
+    return shifted - np.log(np.exp(shifted).sum(axis=-1, keepdims=True))
+
+
 def per_step_cross_entropy(o: np.ndarray, y: np.ndarray) -> float:
     """The mean over the batch's counted steps of -log softmax(o)[y]."""
     shifted = o - o.max(axis=-1, keepdims=True)
@@ -76,6 +86,32 @@ CASES = {
         rows(RNG, 4),
         lambda o, y: -(y * log_softmax(o)).sum(1).mean(),
         lambda o, y: (o.argmax(1) == y.argmax(1)).mean(),
+    ),
+    "cross_entropy_smoothed_indices": (
+        spec("CeSmooth", "  - {type: dense, units: 4}\n", "cross_entropy, label_smoothing: 0.2"),
+        X,
+        INDICES,
+        lambda o, y: -(smoothed(np.eye(4)[y]) * log_softmax(o)).sum(1).mean(),
+        lambda o, y: (o.argmax(1) == y).mean(),
+    ),
+    "cross_entropy_smoothed_probabilities": (
+        spec("CeSmoothP", "  - {type: dense, units: 4}\n", "cross_entropy, label_smoothing: 0.2"),
+        X,
+        rows(RNG, 4),
+        lambda o, y: -(smoothed(y) * log_softmax(o)).sum(1).mean(),
+        lambda o, y: (o.argmax(1) == y.argmax(1)).mean(),
+    ),
+    "cross_entropy_smoothed_per_step": (
+        spec(
+            "CeSmoothSteps",
+            "  - {type: dense, units: 4}\n",
+            "cross_entropy, label_smoothing: 0.2",
+            "[5, 6]",
+        ),
+        np.random.default_rng(9).standard_normal((N, 5, 6)).astype("float32"),
+        STEPS_ALL,
+        lambda o, y: -(smoothed(np.eye(4)[y]) * log_softmax_last(o)).sum(-1).mean(),
+        per_step_accuracy,
     ),
     "cross_entropy_per_step": (
         spec("CeSteps", "  - {type: dense, units: 4}\n", "cross_entropy", "[5, 3]").replace(

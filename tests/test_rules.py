@@ -931,6 +931,19 @@ CASES: dict[str, list[tuple[str, str]]] = {
             "input 'a_val' would be read from the same .npz array as input a's held-out",
         ),
     ],
+    "objective.check: label_smoothing is for the loss cross_entropy; the loss is {}": [
+        (
+            net("{type: dense, units: 3}", train="{loss: mse, label_smoothing: 0.1}"),
+            "label_smoothing is for the loss cross_entropy; the loss is mse",
+        ),
+    ],
+    "objective.check: label_smoothing with ignore_index is not supported (Keras has no "
+    "sparse loss that does both); leave one out": [
+        (
+            net("{type: dense, units: 3}", train="{label_smoothing: 0.1, ignore_index: 0}"),
+            "label_smoothing with ignore_index is not supported",
+        ),
+    ],
     "objective.check: ignore_index is for the loss cross_entropy; the loss is {}": [
         (
             net("{type: dense, units: 3}", train="{loss: mse, ignore_index: 0}"),

@@ -2,7 +2,9 @@
 of losses, outputs and formulas).
 
 - `cross_entropy` (logits): torch `nn.CrossEntropyLoss()`; Keras
-  `SparseCategoricalCrossentropy` or `CategoricalCrossentropy` with `from_logits=True`.
+  `SparseCategoricalCrossentropy` or `CategoricalCrossentropy` with `from_logits=True`. With
+  `label_smoothing`, Keras's `CategoricalCrossentropy(label_smoothing=...)`, class indices
+  through the program's `SmoothedSparseCrossentropy` (Keras's sparse loss has no smoothing).
 - `nll` (log-probabilities): torch `nn.NLLLoss()`; Keras the program's `NLLLoss`.
 - `kl_div` (log-probabilities): torch `nn.KLDivLoss(reduction="batchmean")`; Keras the
   program's `KLDivLoss`.
@@ -70,13 +72,13 @@ def expected_targets(objective: Objective, output: tuple[int, ...]) -> str:
 def torch_loss(objective: Objective) -> LossCode:
     if objective.loss == "binary_cross_entropy" and not objective.from_logits:
         return LossCode(["    return ClippedBCELoss()"], ["clipped_bce"])
-    ignore = objective.ignore_index
+    options = []
+    if objective.ignore_index is not None:
+        options.append(f"ignore_index={objective.ignore_index}")
+    if objective.label_smoothing is not None:
+        options.append(f"label_smoothing={objective.label_smoothing!r}")
     expression = {
-        "cross_entropy": (
-            "nn.CrossEntropyLoss()"
-            if ignore is None
-            else f"nn.CrossEntropyLoss(ignore_index={ignore})"
-        ),
+        "cross_entropy": f"nn.CrossEntropyLoss({', '.join(options)})",
         "nll": "nn.NLLLoss()",
         "kl_div": 'nn.KLDivLoss(reduction="batchmean")',
         "binary_cross_entropy": "nn.BCEWithLogitsLoss()",
@@ -86,6 +88,17 @@ def torch_loss(objective: Objective) -> LossCode:
 
 
 def keras_loss(objective: Objective) -> LossCode:
+    if objective.loss == "cross_entropy" and objective.label_smoothing is not None:
+        smoothing = f"label_smoothing={objective.label_smoothing!r}"
+        dense = f"keras.losses.CategoricalCrossentropy(from_logits=True, {smoothing}"
+        return LossCode(
+            [
+                "    if sparse:",
+                wrap(f"return SmoothedSparseCrossentropy({smoothing}, reduction=reduction)", 8),
+                wrap(f"return {dense}, reduction=reduction)", 4),
+            ],
+            ["smoothed_sparse_ce"],
+        )
     if objective.loss == "cross_entropy":
         sparse = "keras.losses.SparseCategoricalCrossentropy"
         dense = "keras.losses.CategoricalCrossentropy"

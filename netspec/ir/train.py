@@ -163,6 +163,9 @@ class Train(IRModel):
     weight) is at most this (torch's `clip_grad_norm_`, Keras's `global_clipnorm`)."""
     ignore_index: Annotated[int, Field(ge=-1, le=1 << 20)] | None = None
     """cross_entropy: targets equal to it (padding) count in neither the loss nor accuracy."""
+    label_smoothing: Annotated[float, Field(gt=0.0, lt=1.0)] | None = None
+    """cross_entropy: the target distribution is (1 - e) x the target + e / K, spread over
+    the K classes (torch's `CrossEntropyLoss(label_smoothing=e)`; Szegedy et al. 2016)."""
     output: Annotated[str, Field(max_length=64)] | None = None
     """The output the loss applies to, one of the spec's `outputs:` (None: the first)."""
     data: Data | None = None
