@@ -214,7 +214,10 @@ def _classes(annotation: Any) -> list[type[BaseModel]]:
 
 
 def _field_model(owner: Any, key: Any) -> Any:
-    if isinstance(owner, type) and issubclass(owner, BaseModel) and key in owner.model_fields:
+    """The model (or union members) that the value at `key` of an `owner` is validated by."""
+    if isinstance(owner, type) and issubclass(owner, BaseModel):
+        if key not in owner.model_fields:  # a name in a mapping field (`blocks: {b: ...}`),
+            return owner  # whose values `owner` already is
         classes = _classes(owner.model_fields[key].annotation)
         return classes if len(classes) > 1 else (classes[0] if classes else None)
     return owner if isinstance(owner, list) else None

@@ -231,6 +231,22 @@ spec.yaml:5:20: layers[0].filter: unknown key 'filter'; did you mean 'filters'? 
     pytest.param(
         IMAGE
         + """\
+blocks:
+  stage:
+    paramz: {width: 8}
+    layers:
+      - {type: conv2d, filters: 8, kernel: 3}
+layers:
+  - {type: block, block: stage}
+""",
+        """\
+spec.yaml:6:5: blocks.stage.paramz: unknown key 'paramz'; did you mean 'params'? (valid keys: doc, layers, params)
+""",
+        id="unknown key in a block definition suggests the closest",
+    ),
+    pytest.param(
+        IMAGE
+        + """\
 layers:
   - {type: conv2D, filters: 8, kernel: 3}
 """,
