@@ -11,6 +11,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -160,3 +161,85 @@ def test_the_recipe_trains_from_a_folder_of_mixed_sizes(backend: str, packages: 
     )
     records = [json.loads(x) for x in (run_dir / "metrics.jsonl").read_text().splitlines()]
     assert [r["epoch"] for r in records] == [1, 2] and "val_loss" in records[-1], done.stdout
+
+
+# ----------------------------------------------------------------------------- --decode device
+
+REFERENCE_PYTHON = os.environ.get("NETSPEC_REFERENCE_PYTHON")
+"""A Python with torchvision (`make references`), for decoding on the device."""
+
+DECODE = """
+import json, sys, torch
+from pathlib import Path
+from crops import train as program
+root = Path(sys.argv[1])
+pillow = program.ImageFolder(root, False, seed=3)
+device = program.ImageFolder(root, False, seed=3, encoded=True)
+spec = program.INPUTS["x"]
+diffs = []
+for item in [(i, epoch) for epoch in (0, 1) for i in range(len(pillow))] + [0, 1, 2]:
+    (a,), _ = pillow[item]
+    (batch,), _ = program.collate([device[item]])
+    b = program.decode_on_device(batch, spec, torch.device("cpu"))[0]
+    diffs.append(float((a.float() - b.float()).abs().mean()))
+print(json.dumps({"diffs": diffs}))
+"""
+
+
+@pytest.fixture(scope="module")
+def jpegs(packages: Path) -> Path:
+    """JPEG files of several sizes, one class folder each: smooth left-to-right and
+    top-to-bottom ramps, so that a wrong crop, resize or flip shows as a large difference."""
+    from PIL import Image
+
+    root = packages / "jpegs"
+    for i, (width, height) in enumerate([(40, 30), (30, 45), (64, 48), (48, 64)]):
+        folder = root / str(i % 2)  # the spec's two classes
+        folder.mkdir(parents=True, exist_ok=True)
+        x, y = np.meshgrid(np.linspace(0, 255, width), np.linspace(0, 255, height))
+        pixels = np.stack([x, y, 255 - x], axis=-1).astype(np.uint8)
+        Image.fromarray(pixels).save(folder / f"{i}.jpg", quality=95)
+    return root
+
+
+def test_decoding_on_the_device_needs_torchvision_and_says_so(packages: Path, jpegs: Path) -> None:
+    """(The test environment has no torchvision: it needs a torch build of its own.)"""
+    done = test_train_torch.train(
+        packages / "torch", "--data", jpegs, "--decode", "device", package="crops"
+    )
+    assert done.returncode == 2, done.stderr[-2000:]
+    assert "--decode device needs torchvision: pip install torchvision" in done.stderr
+
+
+@pytest.mark.skipif(REFERENCE_PYTHON is None, reason="needs torchvision: run `make references`")
+def test_decoding_on_the_device_sees_what_pillow_sees_and_trains(
+    packages: Path, jpegs: Path
+) -> None:
+    """--decode device: torchvision decodes the JPEG files (here on the CPU; nvJPEG on CUDA)
+    and crops, resizes and flips them as the Pillow path does, to a rounding, for training
+    views of two epochs and held-out views; and a run trains with it."""
+    done = subprocess.run(
+        [REFERENCE_PYTHON, "-c", DECODE, str(jpegs)],
+        cwd=packages / "torch",
+        env=test_train_torch.env(),
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    diffs = json.loads(done.stdout.splitlines()[-1])["diffs"]
+    assert len(diffs) == 11 and max(diffs) < 2.0, diffs  # in uint8 steps; a flip is ~100
+    run_dir = packages / "run_decode_device"
+    command = [REFERENCE_PYTHON, "-m", "crops.train", "--no-progress", "--data", str(jpegs)]
+    command += ["--decode", "device", "--device", "cpu", "--run-dir", str(run_dir)]
+    done = subprocess.run(
+        command,
+        cwd=packages / "torch",
+        env=test_train_torch.env(),
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    records = [json.loads(x) for x in (run_dir / "metrics.jsonl").read_text().splitlines()]
+    assert [r["epoch"] for r in records] == [1, 2]

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import importlib.util
 import itertools
 import json
 import math
@@ -180,6 +181,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--resize",
         action="store_true",
         help="resize images to the spec's input size instead of refusing a mismatch",
+    )
+    add(
+        "--decode",
+        choices=["workers", "device"],
+        default="workers",
+        help="where an image folder's files are decoded: 'workers' (Pillow, in the "
+        "data-loader workers) or 'device' (JPEG files only: torchvision's decode_jpeg on "
+        "the training device, nvJPEG on CUDA; the workers only read the files)",
     )
     add("--seed", type=int, default=0, help="seed of the initialisation and data order")
     add("--run-dir", default=RUN_DIR, help=f"folder of the run's files ({RUN_DIR})")
@@ -447,12 +456,24 @@ def eval_view(
     return (width - w) // 2, (height - h) // 2, w, h
 
 
+class Encoded(NamedTuple):
+    """An image file's bytes and the part of it the network sees, (left, top, width, height,
+    flipped): decoded, cropped and resized on the device (--decode device)."""
+
+    data: torch.Tensor | list[torch.Tensor]
+    """One file's bytes; a batch's: one tensor per file."""
+    view: torch.Tensor
+
+
 class ImageFolder(Dataset):
     """Images in one sub-folder per class (sorted names are the class indices), decoded
-    on demand with Pillow; training images augmented (train_view) when the sampler gives
-    (sample, epoch) pairs, held-out ones cropped as eval_view says."""
+    on demand with Pillow, or read only (`encoded`, for decoding on the device); training
+    images augmented (train_view) when the sampler gives (sample, epoch) pairs, held-out ones
+    cropped as eval_view says."""
 
-    def __init__(self, root: Path, resize: bool, seed: int = 0) -> None:
+    def __init__(
+        self, root: Path, resize: bool, seed: int = 0, encoded: bool = False
+    ) -> None:
         if len(INPUTS) > 1:
             raise TrainingError(
                 f"{root}: an image folder feeds one input; the network takes {len(INPUTS)} "
@@ -485,14 +506,43 @@ class ImageFolder(Dataset):
         self.resize = resize or EVAL_RESIZE is not None
         self.seed = seed
         self.augments = CROP_SCALE is not None or FLIP
+        self.encoded = encoded
+        if encoded and importlib.util.find_spec("torchvision") is None:
+            raise TrainingError(
+                "--decode device needs torchvision: pip install torchvision"
+            )
+        if encoded and TARGETS == "input":
+            raise TrainingError(
+                "--decode device gives no images for an autoencoder's targets"
+            )
         self[0]  # a wrong size or a missing Pillow fails here, not in a worker
 
     def __len__(self) -> int:
         return len(self.files)
 
+    def view(
+        self, path: Path, index: int, epoch: int | None, size: tuple[int, int]
+    ) -> tuple[int, int, int, int, bool]:
+        """The part of image `index` (of `size`, width x height) that the network sees,
+        (left, top, width, height), and whether it is flipped."""
+        _, height, width = self.spec.shape
+        flip = False
+        if epoch is not None:  # training, augmented
+            *box, flip = train_view(self.seed, epoch, index, *size)
+        else:
+            box = eval_view(*size, (height, width))
+        resized = (box[2], box[3]) != (width, height) or size != (box[2], box[3])
+        cropped = epoch is not None and CROP_SCALE is not None  # resized by design
+        if resized and not (self.resize or cropped):
+            raise TrainingError(
+                f"{path}: image is {size[1]}x{size[0]}, the network takes "
+                f"{height}x{width}; pass --resize to resize"
+            )
+        return (*box, flip)
+
     def __getitem__(
         self, item: int | tuple[int, int]
-    ) -> tuple[tuple[torch.Tensor], torch.Tensor | int]:
+    ) -> tuple[tuple[torch.Tensor | Encoded], torch.Tensor | int]:
         index, epoch = item if isinstance(item, tuple) else (item, None)
         try:
             from PIL import Image
@@ -503,19 +553,18 @@ class ImageFolder(Dataset):
         path, label = self.files[index]
         channels, height, width = self.spec.shape
         with Image.open(path) as image:
-            image = image.convert("L" if channels == 1 else "RGB")
-            flip = False
-            if epoch is not None:  # training, augmented
-                *box, flip = train_view(self.seed, epoch, index, *image.size)
-            else:
-                box = eval_view(*image.size, (height, width))
-            left, top, w, h = box
-            if (w, h) != (width, height) or image.size != (w, h):
-                if not (self.resize or epoch is not None and CROP_SCALE is not None):
+            if self.encoded:  # the header alone is read here: the size
+                if image.format != "JPEG":
                     raise TrainingError(
-                        f"{path}: image is {image.size[1]}x{image.size[0]}, the network "
-                        f"takes {height}x{width}; pass --resize to resize"
+                        f"{path}: --decode device reads JPEG files only, not "
+                        f"{image.format}"
                     )
+                view = self.view(path, index, epoch, image.size)
+                data = torch.from_numpy(np.fromfile(path, dtype=np.uint8))
+                return (Encoded(data, torch.tensor(view)),), label
+            image = image.convert("L" if channels == 1 else "RGB")
+            left, top, w, h, flip = self.view(path, index, epoch, image.size)
+            if (w, h) != (width, height) or image.size != (w, h):
                 image = image.resize(
                     (width, height), Image.BILINEAR, box=(left, top, left + w, top + h)
                 )
@@ -525,6 +574,39 @@ class ImageFolder(Dataset):
         pixels = pixels[None] if channels == 1 else pixels.transpose(2, 0, 1)
         x = torch.from_numpy(np.ascontiguousarray(pixels))
         return (x,), (x if TARGETS == "input" else label)
+
+
+def collate(samples: list) -> tuple:
+    """default_collate, but a batch of encoded images (their byte lengths differ) stays a
+    list of files and a tensor of views."""
+    (first,), _ = samples[0]
+    if not isinstance(first, Encoded):
+        return default_collate(samples)
+    files = [x.data for (x,), _ in samples]
+    views = torch.stack([x.view for (x,), _ in samples])
+    return (Encoded(files, views),), default_collate([y for _, y in samples])
+
+
+def decode_on_device(batch: Encoded, spec: Input, device: torch.device) -> torch.Tensor:
+    """(N, C, H, W) uint8 pixels of a batch of JPEG files, decoded on `device` (nvJPEG on
+    CUDA, libjpeg-turbo on the CPU), each cropped to its view, resized as Pillow resizes
+    (bilinear, antialiased) and flipped where its view says."""
+    from torchvision.io import ImageReadMode, decode_jpeg
+
+    channels, height, width = spec.shape
+    mode = ImageReadMode.GRAY if channels == 1 else ImageReadMode.RGB
+    images = decode_jpeg(list(batch.data), mode=mode, device=device)
+    out = torch.empty((len(images), channels, height, width), dtype=torch.uint8)
+    out = out.to(device)
+    for i, (image, view) in enumerate(zip(images, batch.view.tolist())):
+        left, top, w, h, flip = view
+        crop = image[None, :, top : top + h, left : left + w].float()
+        if (w, h) != (width, height):
+            crop = F.interpolate(
+                crop, size=(height, width), mode="bilinear", antialias=True
+            )
+        out[i] = (crop[0].flip(-1) if flip else crop[0]).round().clamp(0, 255)
+    return out
 
 
 def check_samples(x: np.ndarray, spec: Input, resize: bool, what: str) -> np.ndarray:
@@ -621,15 +703,17 @@ def load_data(
         size = args.synthetic_samples or (200 if cuda else 16) * global_batch
         return Synthetic(size, args.seed), None
     path = Path(args.data)
+    encoded = args.decode == "device"
     if path.is_dir():
         if (path / "train").is_dir():
             val = (
-                ImageFolder(path / "val", args.resize)
+                ImageFolder(path / "val", args.resize, encoded=encoded)
                 if (path / "val").is_dir()
                 else None
             )
-            return ImageFolder(path / "train", args.resize, args.seed), val
-        return ImageFolder(path, args.resize, args.seed), None
+            train = ImageFolder(path / "train", args.resize, args.seed, encoded)
+            return train, val
+        return ImageFolder(path, args.resize, args.seed, encoded), None
     if path.suffix != ".npz" or not path.is_file():
         raise TrainingError(
             f"--data {args.data}: not 'synthetic', a folder or an .npz file"
@@ -770,7 +854,9 @@ class Trainer:
         self.nan_step = int(os.environ.get(NAN_ENV, "0"))
         self.steps = 0
 
-    def input(self, x: torch.Tensor, spec: Input) -> torch.Tensor:
+    def input(self, x: torch.Tensor | Encoded, spec: Input) -> torch.Tensor:
+        if isinstance(x, Encoded):
+            x = decode_on_device(x, spec, self.device)
         x = x.to(self.device, non_blocking=True)
         if x.dtype == torch.uint8:
             x = x.float().div_(255)
@@ -1112,6 +1198,7 @@ def train(args: argparse.Namespace, procs: Processes, writer: CheckpointWriter) 
         "pin_memory": cuda,
         "persistent_workers": workers > 0,
         "worker_init_fn": ignore_interrupts,
+        "collate_fn": collate,
     }
     loader = DataLoader(data, sampler=sampler, drop_last=True, **loader_args)
     steps_per_epoch = len(sampler) // local_batch
