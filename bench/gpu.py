@@ -9,8 +9,12 @@ percentage of), then VGG-16 training steps, batch 128 at 224x224, on one device-
   * hand-written best - a hand-written VGG-16 and loop with bf16 autocast + channels_last +
                   torch.compile (the reference configuration of the issue);
   * hand-written eager bf16 and fp32 - for scale;
-  * generated end to end - `python -m <pkg>.train --data synthetic` as a user runs it (data
-                  loader, logging, no checkpoint inside the window), images/s from its log.
+  * generated end to end - `python -m <pkg>.train` as a user runs it, images/s from its log
+                  (median of its windows after compilation): on `--data synthetic` (one batch
+                  kept on the device), and on a folder of 2,560 JPEG files of 500x375 made
+                  here, decoded by the data-loader workers (Pillow) and, where torchvision is
+                  installed, on the device (`--decode device`: nvJPEG); each also as a ratio
+                  to the best hand-written step.
 
 Keras (a subprocess, KERAS_BACKEND=jax): the generated VGG-16 compiled as the generated
 train.py compiles it (its optimizer, loss, metrics; mixed_bfloat16 chosen by its `configure`)
@@ -46,6 +50,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import importlib.util
 import json
 import os
 import re
@@ -293,34 +298,77 @@ def torch_part(args: argparse.Namespace, folder: Path, results: dict, save) -> N
     if cuda:
         torch.cuda.empty_cache()
 
-    # -- generated end to end: the program as a user runs it
+    # -- generated end to end: the program as a user runs it, on synthetic data and on a
+    # folder of JPEG files decoded by the data-loader workers or on the device
     if not args.skip_e2e:
-        steps = 6 if args.smoke else 150
-        interval = 2 if args.smoke else 25
-        command = [sys.executable, "-m", "vgg16_torch.train", "--data", "synthetic"]
-        command += ["--batch-size", str(batch), "--max-steps", str(steps)]
-        command += ["--log-interval", str(interval), "--no-progress", "--epochs", "1"]
+        with tempfile.TemporaryDirectory() as scratch:
+            images = jpeg_folder(Path(scratch) / "jpegs", args)
+            runs = {"generated_end_to_end": ["--data", "synthetic"]}
+            runs["generated_jpeg_workers"] = ["--data", str(images), "--decode", "workers"]
+            if importlib.util.find_spec("torchvision") is not None:
+                runs["generated_jpeg_device"] = ["--data", str(images), "--decode", "device"]
+            for name, data in runs.items():
+                images_per_s, windows = end_to_end(args, folder, batch, data)
+                results[name] = {
+                    "images_per_s": images_per_s,
+                    "percent_of_matmul_peak": 100 * images_per_s * train_flops / peak,
+                    "vs_best_handwritten_step": images_per_s / best,
+                    "windows": windows,
+                }
+                print(f"  {name:28s} {images_per_s:10.1f} images/s", flush=True)
+                save()
+
+
+JPEG_SIZE = (500, 375)
+"""ImageNet's typical image size (width, height)."""
+
+
+def jpeg_folder(root: Path, args: argparse.Namespace) -> Path:
+    """A folder of JPEG files in 10 classes, made here: 2,560 of 500x375 (64 of 64x48 for
+    --smoke), smooth colour ramps with noise, saved at quality 90."""
+    import numpy as np
+    from PIL import Image
+
+    count, (width, height) = (64, (64, 48)) if args.smoke else (2560, JPEG_SIZE)
+    rng = np.random.default_rng(0)
+    x, y = np.meshgrid(np.linspace(0, 1, width), np.linspace(0, 1, height))
+    for i in range(count):
+        folder = root / f"class{i % 10}"
+        folder.mkdir(parents=True, exist_ok=True)
+        base = np.stack([x, y, 1 - x * y], axis=-1) * rng.uniform(100, 255, 3)
+        noisy = base + rng.normal(0, 12, base.shape)
+        pixels = np.clip(noisy, 0, 255).astype(np.uint8)
+        Image.fromarray(pixels).save(folder / f"{i}.jpg", quality=90)
+    return root
+
+
+def end_to_end(
+    args: argparse.Namespace, folder: Path, batch: int, data: list[str]
+) -> tuple[float, list[float]]:
+    """Images/s of `python -m vgg16_torch.train` on `data`, the median of its logged windows
+    after the first two (which include compilation), and all the windows."""
+    steps = 6 if args.smoke else 150
+    interval = 2 if args.smoke else 25
+    command = [sys.executable, "-m", "vgg16_torch.train", *data]
+    command += ["--batch-size", str(batch), "--max-steps", str(steps), "--epochs", "1000"]
+    command += ["--log-interval", str(interval), "--no-progress"]
+    if data[1] == "synthetic":
         command += ["--synthetic-samples", str(batch * steps)]
-        with tempfile.TemporaryDirectory() as run_dir:
-            done = subprocess.run(
-                [*command, "--run-dir", run_dir],
-                cwd=folder,
-                capture_output=True,
-                text=True,
-                timeout=180,
-            )
-        if done.returncode != 0:
-            raise RuntimeError(f"the generated train.py failed:\n{done.stderr[-2000:]}")
-        else:
-            rates = [float(r) for r in re.findall(r"img/s ([0-9.e+]+)", done.stdout)]
-            steady = rates[2:] or rates  # the first windows include compilation
-            images = sorted(steady)[len(steady) // 2]
-            results["generated_end_to_end"] = {
-                "images_per_s": images,
-                "percent_of_matmul_peak": 100 * images * train_flops / peak,
-                "windows": rates,
-            }
-            print(f"  {'generated_end_to_end':28s} {images:10.1f} images/s", flush=True)
+    else:  # (--smoke's 32x32 network has no crop recipe: its images are resized)
+        command += ["--resize"]
+    with tempfile.TemporaryDirectory() as run_dir:
+        done = subprocess.run(
+            [*command, "--run-dir", run_dir],
+            cwd=folder,
+            capture_output=True,
+            text=True,
+            timeout=240,
+        )
+    if done.returncode != 0:
+        raise RuntimeError(f"the generated train.py failed ({data}):\n{done.stderr[-2000:]}")
+    rates = [float(r) for r in re.findall(r"img/s ([0-9.e+]+)", done.stdout)]
+    steady = rates[2:] or rates
+    return sorted(steady)[len(steady) // 2], rates
 
 
 # ----------------------------------------------------------------------------- modern networks

@@ -167,6 +167,8 @@ def test_the_recipe_trains_from_a_folder_of_mixed_sizes(backend: str, packages: 
 
 REFERENCE_PYTHON = os.environ.get("NETSPEC_REFERENCE_PYTHON")
 """A Python with torchvision (`make references`), for decoding on the device."""
+if REFERENCE_PYTHON is not None:  # (a venv's python: absolute, but not resolved)
+    REFERENCE_PYTHON = os.path.abspath(REFERENCE_PYTHON)
 
 DECODE = """
 import json, sys, torch
