@@ -71,7 +71,8 @@ import argparse, sys, numpy as np
 from crops import train as program
 args = argparse.Namespace(data=sys.argv[1], resize=False, global_batch=64, seed=0, epochs=1)
 _, val, _ = program.folder_datasets(args)
-images, _ = next(iter(val))
+images, _ = next(iter(val))  # uint8, scaled and normalised in the trained model:
+images = program.scaled(images, program.INPUTS["x"])
 np.save(sys.argv[2], np.asarray(images).transpose(0, 3, 1, 2))
 """
 

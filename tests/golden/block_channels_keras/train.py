@@ -434,12 +434,12 @@ def repeated(arrays: tuple, steps: int, epochs: int, place: tuple[int, int]):
         import tensorflow as tf
 
         def prepare(xs, y):
-            inputs = {name: prepared(x, INPUTS[name]) for name, x in xs.items()}
+            inputs = {name: tf_input(x, INPUTS[name]) for name, x in xs.items()}
             return features(inputs), prepared(y, TARGET)
 
         once = tf.data.Dataset.from_tensors((xs, y)).map(prepare).cache()
         return once.repeat(steps * epochs)
-    inputs = {name: to_float(share(x, place), INPUTS[name]) for name, x in xs.items()}
+    inputs = {name: host_input(share(x, place), INPUTS[name]) for name, x in xs.items()}
     batch = (features(inputs), to_float(share(y, place), TARGET))
     return Repeated(keras.tree.map_structure(keras.ops.convert_to_tensor, batch), steps)
 
@@ -512,7 +512,7 @@ def to_float(x: np.ndarray, spec: Input | None) -> np.ndarray:
 
 
 def prepared(values, spec: Input | None):
-    """to_float in a tf.data pipeline: uint8 images leave host memory as uint8."""
+    """to_float in a tf.data pipeline."""
     import tensorflow as tf
 
     if values.dtype == tf.uint8:
@@ -520,6 +520,22 @@ def prepared(values, spec: Input | None):
     if spec is not None and spec.kind == "image" and MEAN is not None:
         values = (values - tf.constant(MEAN)) / tf.constant(STD)
     return values
+
+
+def on_device(values, spec: Input) -> bool:
+    """uint8 images leave host memory as they are, a quarter of float32's bytes: the
+    trained model scales and normalises them on the device (`scaled`)."""
+    return spec.kind == "image" and values.dtype in (np.uint8, "uint8")
+
+
+def host_input(x, spec: Input):
+    """An input batch as it leaves host memory (numpy): see on_device, else to_float."""
+    return x if on_device(x, spec) else to_float(x, spec)
+
+
+def tf_input(values, spec: Input):
+    """host_input in a tf.data pipeline."""
+    return values if on_device(values, spec) else prepared(values, spec)
 
 
 def epoch_order(count: int, seed: int, epoch):
@@ -563,7 +579,7 @@ def tf_dataset(
 
     def gather(index):
         batch_inputs = {
-            name: prepared(tf.gather(x, index), INPUTS[name])
+            name: tf_input(tf.gather(x, index), INPUTS[name])
             for name, x in inputs.items()
         }
         return features(batch_inputs), prepared(tf.gather(ys, index), TARGET)
@@ -608,7 +624,7 @@ class Batches(keras.utils.PyDataset):
     def __getitem__(self, index: int):
         part = self.order[index * self.batch : (index + 1) * self.batch]
         samples = share(part, self.place)
-        xs = {name: to_float(x[samples], INPUTS[name]) for name, x in self.xs.items()}
+        xs = {name: host_input(x[samples], INPUTS[name]) for name, x in self.xs.items()}
         return features(xs), to_float(self.y[samples], TARGET)
 
     def on_epoch_end(self) -> None:
@@ -756,9 +772,9 @@ def folder_datasets(args: argparse.Namespace):
             image = tf.cond(
                 flip > 0, lambda: tf.image.flip_left_right(image), lambda: image
             )
-            image = prepared(image / 255.0, spec)
+            image = tf.cast(tf.round(tf.clip_by_value(image, 0, 255)), tf.uint8)
             if TARGETS == "input":  # an autoencoder: the image is the target
-                return image, image
+                return image, prepared(image, spec)
             label = tf.gather(labels, index)
             return image, tf.one_hot(label, NUM_CLASSES) if ONE_HOT else label
 
@@ -857,6 +873,39 @@ class TorchSGD(keras.optimizers.Optimizer):
             momentum=self.momentum, nesterov=self.nesterov, weight_decay=self.decay
         )
         return config
+
+
+def scaled(x, spec: Input):
+    """uint8 pixels as the network takes them, computed in the trained model (on the
+    device): scaled to [0, 1] and normalised per channel (channels last) when MEAN is set,
+    as to_float does on the host."""
+    x = keras.ops.cast(x, "float32") / 255.0
+    if MEAN is not None:
+        x = (x - np.float32(MEAN)) / np.float32(STD)
+    return x
+
+
+def with_scaling(model: keras.Model, uint8: set[str]) -> keras.Model:
+    """The model that is trained: `model` after `scaled` for the inputs (by name) that come
+    as uint8 images (on_device); `model` itself where none does."""
+    if not uint8:
+        return model
+    tensors = model.input  # one input, or a dict of them by name
+    if not isinstance(tensors, dict):
+        tensors = {next(iter(INPUTS)): tensors}
+    inputs = {
+        name: keras.Input(
+            batch_shape=tensor.shape,
+            dtype="uint8" if name in uint8 else tensor.dtype,
+            name=name,
+        )
+        for name, tensor in tensors.items()
+    }
+    xs = {
+        name: scaled(x, INPUTS[name]) if name in uint8 else x
+        for name, x in inputs.items()
+    }
+    return keras.Model(features(inputs), model(features(xs)))
 
 
 def make_optimizer(lr: float) -> keras.optimizers.Optimizer:
@@ -1171,10 +1220,12 @@ def run(args: argparse.Namespace) -> None:
         )
     if Path(args.data).is_dir():
         make_train, val, steps = folder_datasets(args)
+        uint8 = set(INPUTS)  # the folder's one image input, decoded to uint8
         train = make_train(start)
         sparse = not ONE_HOT and TARGETS != "input"
     else:
         arrays, val_arrays = load_arrays(args)
+        uint8 = {name for name, x in arrays[0].items() if on_device(x, INPUTS[name])}
         sparse = np.issubdtype(arrays[1].dtype, np.integer) and TARGETS != "input"
         steps = len(arrays[1]) // args.global_batch
         val = val_arrays
@@ -1216,6 +1267,7 @@ def run(args: argparse.Namespace) -> None:
         model = whole  # what is trained: the whole model, or the part computing
         if OUTPUT is not None:  # the trained output
             model = keras.Model(whole.input, whole.outputs[OUTPUT])
+        model = with_scaling(model, uint8)  # uint8 images are scaled on the device
         optimizer = make_optimizer(args.lr)
         model.compile(
             optimizer=optimizer, loss=make_loss(sparse), metrics=make_metrics(sparse)

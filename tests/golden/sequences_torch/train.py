@@ -579,8 +579,8 @@ class ImageFolder(Dataset):
 def collate(samples: list) -> tuple:
     """default_collate, but a batch of encoded images (their byte lengths differ) stays a
     list of files and a tensor of views."""
-    (first,), _ = samples[0]
-    if not isinstance(first, Encoded):
+    xs, _ = samples[0]
+    if not isinstance(xs[0], Encoded):  # (an image folder's samples have one input)
         return default_collate(samples)
     files = [x.data for (x,), _ in samples]
     views = torch.stack([x.view for (x,), _ in samples])
