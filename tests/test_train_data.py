@@ -5,7 +5,10 @@
   asked for;
 - held-out images from a folder are cropped and normalised alike in both programs (to a
   rounding: Pillow resizes in uint8, TensorFlow in floats);
-- a spec with the full recipe trains from an image folder of mixed sizes in both backends.
+- a spec with the full recipe trains from an image folder of mixed sizes in both backends;
+- images cross to the device as uint8 and are scaled and normalised there, in both programs;
+- torch's `--decode device` sees what the Pillow path sees (with torchvision: `make
+  references`), and says what it needs without it.
 """
 
 from __future__ import annotations
@@ -246,3 +249,53 @@ def test_decoding_on_the_device_sees_what_pillow_sees_and_trains(
     assert done.returncode == 0, done.stderr[-3000:]
     records = [json.loads(x) for x in (run_dir / "metrics.jsonl").read_text().splitlines()]
     assert [r["epoch"] for r in records] == [1, 2]
+
+
+# ----------------------------------------------------------------------------- uint8 transfer
+
+UINT8_TORCH = """
+import json, sys, torch
+from pathlib import Path
+from torch.utils.data import DataLoader
+from crops import train as program
+data = program.ImageFolder(Path(sys.argv[1]) / "train", False, seed=0)
+(x,), _ = next(iter(DataLoader(data, batch_size=4, collate_fn=program.collate)))
+trainer = program.Trainer(torch.nn.Identity(), None, torch.device("cpu"), "off", False)
+float_x = trainer.input(x, program.INPUTS["x"])
+mean, std = (torch.tensor(v).view(1, 3, 1, 1) for v in (program.MEAN, program.STD))
+expected = (x.float() / 255 - mean) / std
+print(json.dumps({"loaded": str(x.dtype), "diff": float((float_x - expected).abs().max())}))
+"""
+
+UINT8_KERAS = """
+import argparse, json, sys, numpy as np
+from crops import train as program
+from crops.model import build_model
+args = argparse.Namespace(data=sys.argv[1], resize=False, global_batch=4, seed=0, epochs=1)
+make_train, _, _ = program.folder_datasets(args)
+images, _ = next(iter(make_train(0)))
+model = build_model()
+trained = program.with_scaling(model, {"x"})
+x = np.asarray(images)
+direct = model(program.to_float(x, program.INPUTS["x"]))
+print(json.dumps({
+    "loaded": str(images.dtype.name),
+    "model_input": str(trained.inputs[0].dtype),
+    "diff": float(np.abs(np.asarray(trained(x)) - np.asarray(direct)).max()),
+}))
+"""
+
+
+@pytest.mark.parametrize("backend", ["torch", "keras"])
+def test_images_leave_host_memory_as_uint8_and_are_scaled_on_the_device(
+    backend: str, packages: Path
+) -> None:
+    """Image batches cross to the device as uint8 (a quarter of float32's bytes); the torch
+    step (Trainer.input) and the Keras trained model (with_scaling) scale and normalise them
+    there, to what the host would have computed."""
+    script = UINT8_TORCH if backend == "torch" else UINT8_KERAS
+    result = json.loads(run(backend, packages, script, packages / "images").splitlines()[-1])
+    assert result["loaded"] in ("torch.uint8", "uint8")
+    if backend == "keras":
+        assert result["model_input"] == "uint8"
+    assert result["diff"] < 1e-5, result
