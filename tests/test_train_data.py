@@ -13,10 +13,12 @@
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import subprocess
 import sys
+import tarfile
 from pathlib import Path
 
 import numpy as np
@@ -299,3 +301,59 @@ def test_images_leave_host_memory_as_uint8_and_are_scaled_on_the_device(
     if backend == "keras":
         assert result["model_input"] == "uint8"
     assert result["diff"] < 1e-5, result
+
+
+# ----------------------------------------------------------------------------- tar shards
+
+
+def shards_of(folder: Path, out: Path, per_shard: int = 3) -> None:
+    """The images of a class-folder tree as WebDataset-style tar shards (`<key>.png` and
+    `<key>.cls`), in the folder's sample order (classes, then names), `per_shard` a shard."""
+    classes = sorted(p.name for p in folder.iterdir() if p.is_dir())
+    samples = [
+        (path, label)
+        for label, name in enumerate(classes)
+        for path in sorted((folder / name).iterdir())
+    ]
+    out.mkdir(parents=True)
+    for start in range(0, len(samples), per_shard):
+        with tarfile.open(out / f"shard-{start // per_shard:04d}.tar", "w") as tar:
+            for i, (path, label) in enumerate(samples[start : start + per_shard], start):
+                tar.add(path, arcname=f"{i:06d}{path.suffix}")
+                text = str(label).encode()
+                info = tarfile.TarInfo(f"{i:06d}.cls")
+                info.size = len(text)
+                tar.addfile(info, io.BytesIO(text))
+
+
+def test_tar_shards_train_exactly_as_the_same_images_in_class_folders(packages: Path) -> None:
+    """torch's train.py reads WebDataset-style shards (a folder of .tar files, or train/ and
+    val/ folders of them) as it reads class folders: the same samples in the same order, so
+    the same augmentation and exactly the same weights; a sample without a class index is
+    refused with its name."""
+    shards = packages / "shards"
+    for part in ("train", "val"):
+        shards_of(packages / "images" / part, shards / part)
+    runs = {}
+    for name, data in (("folders", packages / "images"), ("shards", shards)):
+        runs[name] = packages / f"run_torch_{name}"
+        done = test_train_torch.ok(
+            test_train_torch.train(
+                packages / "torch", "--data", data, "--run-dir", runs[name], package="crops"
+            )
+        )
+        assert "16 samples of" in done.stdout
+    diff = test_train_torch.compare(runs["folders"] / "model.pt", runs["shards"] / "model.pt")
+    assert diff["max_diff"] == 0.0, diff
+    broken = packages / "broken_shards"
+    shards_of(packages / "images" / "train", broken)
+    with tarfile.open(broken / "shard-0000.tar", "a") as tar:
+        tar.add(next((packages / "images" / "train" / "a").iterdir()), arcname="extra.png")
+    done = test_train_torch.train(packages / "torch", "--data", broken, package="crops")
+    assert done.returncode == 2
+    assert (
+        "shard-0000.tar:extra.png: needs extra.cls holding a class index in [0, 2)" in done.stderr
+    )
+    done = test_train_keras.train(packages / "keras", "--data", shards, package="crops")
+    assert done.returncode == 2
+    assert ".tar shards are read by the torch program only" in done.stderr

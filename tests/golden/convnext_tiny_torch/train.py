@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import importlib.util
+import io
 import itertools
 import json
 import math
@@ -23,6 +24,7 @@ import os
 import re
 import signal
 import sys
+import tarfile
 import time
 import warnings
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -167,7 +169,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--data",
         default="synthetic",
         help="'synthetic' (random samples of the input shape), a folder with one "
-        "sub-folder of images per class (or train/ and val/ folders of those), or an "
+        "sub-folder of images per class or of WebDataset-style .tar shards (<key>.jpg "
+        "and <key>.cls; or train/ and val/ folders of those), or an "
         f".npz with {ARRAYS} and optionally the same names ending in _val",
     )
     add(
@@ -465,11 +468,83 @@ class Encoded(NamedTuple):
     view: torch.Tensor
 
 
+class Member(NamedTuple):
+    """A file in a tar shard: where its bytes are."""
+
+    shard: Path
+    offset: int
+    size: int
+    name: str
+
+    def __str__(self) -> str:
+        return f"{self.shard}:{self.name}"
+
+    def read(self) -> bytes:
+        with open(self.shard, "rb") as handle:
+            handle.seek(self.offset)
+            return handle.read(self.size)
+
+
+def folder_files(root: Path) -> list[tuple[Path, int]]:
+    """(image, class index) of the images in one sub-folder per class of `root` (sorted
+    names are the class indices)."""
+    classes = sorted(p.name for p in root.iterdir() if p.is_dir())
+    if not classes or len(classes) > NUM_CLASSES:
+        raise TrainingError(
+            f"{root}: expected 1 to {NUM_CLASSES} class sub-folders (or .tar shards), "
+            f"found {len(classes)}"
+        )
+    return [
+        (path, label)
+        for label, name in enumerate(classes)
+        for path in sorted((root / name).rglob("*"))
+        if path.suffix.lower() in IMAGE_SUFFIXES
+    ]
+
+
+def shard_members(shards: list[Path]) -> list[tuple[Member, int]]:
+    """(image, class index) of WebDataset-style tar shards, in shard and key order: a sample
+    is the members of one key, `<key>.<image suffix>` and `<key>.cls` (its class index as
+    text). Only the headers and the .cls members are read here; an image is read when its
+    sample is (a seek into its shard), so shards on a network file system serve as files
+    would, without a file per image."""
+    samples = []
+    for shard in shards:
+        try:
+            images, classes = shard_index(shard)
+        except (OSError, tarfile.TarError) as exc:
+            raise TrainingError(f"{shard}: not a readable tar shard ({exc})") from exc
+        for key in sorted(images):
+            label = classes.get(key, b"")
+            if not label.isdigit() or int(label) >= NUM_CLASSES:
+                raise TrainingError(
+                    f"{images[key]}: needs {key}.cls holding a class index in "
+                    f"[0, {NUM_CLASSES})"
+                )
+            samples.append((images[key], int(label)))
+    return samples
+
+
+def shard_index(shard: Path) -> tuple[dict[str, Member], dict[str, bytes]]:
+    """A shard's images and the text of its .cls members, by key."""
+    images, classes = {}, {}
+    with tarfile.open(shard) as tar:
+        for info in tar:
+            key, _, suffix = info.name.rpartition(".")
+            if not info.isfile() or not key:
+                continue
+            if f".{suffix.lower()}" in IMAGE_SUFFIXES:
+                images[key] = Member(shard, info.offset_data, info.size, info.name)
+            elif suffix == "cls":
+                classes[key] = tar.extractfile(info).read(32).strip()
+    return images, classes
+
+
 class ImageFolder(Dataset):
-    """Images in one sub-folder per class (sorted names are the class indices), decoded
-    on demand with Pillow, or read only (`encoded`, for decoding on the device); training
-    images augmented (train_view) when the sampler gives (sample, epoch) pairs, held-out ones
-    cropped as eval_view says."""
+    """Images in one sub-folder per class (sorted names are the class indices), or in tar
+    shards (shard_members), decoded on demand with Pillow, or read only (`encoded`, for
+    decoding on the device); training images augmented (train_view) when the sampler gives
+    (sample, epoch) pairs, held-out ones cropped as eval_view says."""
 
     def __init__(
         self, root: Path, resize: bool, seed: int = 0, encoded: bool = False
@@ -485,18 +560,8 @@ class ImageFolder(Dataset):
                 f"{root}: an image folder gives class labels; the loss needs "
                 f"{EXPECTED_TARGETS}: use an .npz"
             )
-        classes = sorted(p.name for p in root.iterdir() if p.is_dir())
-        if not classes or len(classes) > NUM_CLASSES:
-            raise TrainingError(
-                f"{root}: expected 1 to {NUM_CLASSES} class sub-folders, "
-                f"found {len(classes)}"
-            )
-        self.files = [
-            (path, label)
-            for label, name in enumerate(classes)
-            for path in sorted((root / name).rglob("*"))
-            if path.suffix.lower() in IMAGE_SUFFIXES
-        ]
+        shards = sorted(root.glob("*.tar"))
+        self.files = shard_members(shards) if shards else folder_files(root)
         if not self.files:
             raise TrainingError(f"{root}: no images ({', '.join(IMAGE_SUFFIXES)})")
         if self.spec.kind != "image":
@@ -521,7 +586,7 @@ class ImageFolder(Dataset):
         return len(self.files)
 
     def view(
-        self, path: Path, index: int, epoch: int | None, size: tuple[int, int]
+        self, path: Path | Member, index: int, epoch: int | None, size: tuple[int, int]
     ) -> tuple[int, int, int, int, bool]:
         """The part of image `index` (of `size`, width x height) that the network sees,
         (left, top, width, height), and whether it is flipped."""
@@ -552,7 +617,8 @@ class ImageFolder(Dataset):
             ) from exc
         path, label = self.files[index]
         channels, height, width = self.spec.shape
-        with Image.open(path) as image:
+        raw = path.read() if isinstance(path, Member) else None
+        with Image.open(path if raw is None else io.BytesIO(raw)) as image:
             if self.encoded:  # the header alone is read here: the size
                 if image.format != "JPEG":
                     raise TrainingError(
@@ -560,7 +626,8 @@ class ImageFolder(Dataset):
                         f"{image.format}"
                     )
                 view = self.view(path, index, epoch, image.size)
-                data = torch.from_numpy(np.fromfile(path, dtype=np.uint8))
+                raw = path.read_bytes() if raw is None else raw
+                data = torch.frombuffer(bytearray(raw), dtype=torch.uint8)
                 return (Encoded(data, torch.tensor(view)),), label
             image = image.convert("L" if channels == 1 else "RGB")
             left, top, w, h, flip = self.view(path, index, epoch, image.size)

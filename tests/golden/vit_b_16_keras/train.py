@@ -696,6 +696,11 @@ def eval_view(
 def folder_files(root: Path) -> list[tuple[str, int]]:
     """(path, class index) of the images in one sub-folder per class (sorted names are the
     class indices)."""
+    if any(root.glob("*.tar")):
+        raise TrainingError(
+            f"{root}: .tar shards are read by the torch program only; extract them into "
+            "one sub-folder per class"
+        )
     classes = sorted(p.name for p in root.iterdir() if p.is_dir())
     if not classes or len(classes) > NUM_CLASSES:
         raise TrainingError(
