@@ -16,6 +16,7 @@ from __future__ import annotations
 import io
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tarfile
@@ -357,3 +358,20 @@ def test_tar_shards_train_exactly_as_the_same_images_in_class_folders(packages: 
     done = test_train_keras.train(packages / "keras", "--data", shards, package="crops")
     assert done.returncode == 2
     assert ".tar shards are read by the torch program only" in done.stderr
+
+
+def test_a_broken_image_read_by_a_worker_is_one_line_naming_it(packages: Path, jpegs: Path) -> None:
+    """A truncated JPEG (not the first file, which is read before any worker starts) stops
+    torch's run with exit status 2 and one line naming the file, not a worker's traceback."""
+    broken = packages / "broken_jpegs"
+    shutil.copytree(jpegs, broken)
+    victim = sorted(broken.rglob("*.jpg"))[-1]
+    victim.write_bytes(victim.read_bytes()[:300])
+    done = test_train_torch.train(
+        packages / "torch", "--data", broken, "--workers", "1", "--resize", package="crops"
+    )
+    assert done.returncode == 2, done.stderr[-2000:]
+    assert (
+        done.stderr.strip().splitlines()[-1].startswith(f"error: {victim}: cannot read the image")
+    )
+    assert "Traceback" not in done.stderr

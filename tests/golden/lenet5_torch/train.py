@@ -138,6 +138,14 @@ these while its last one is, is channels last, and refused."""
 class TrainingError(Exception):
     """A problem the user can fix (data, checkpoints, flags); printed as one line."""
 
+    def __str__(self) -> str:
+        """The message, also when a data-loader worker raised it: torch then makes a new
+        error whose message is the worker's whole traceback, ending with this line."""
+        text = super().__str__()
+        if "Original Traceback" in text:
+            text = text.rstrip().splitlines()[-1].split("Error: ", 1)[-1]
+        return text
+
 
 class NonFiniteLoss(TrainingError):
     """The loss became NaN or Inf."""
@@ -609,13 +617,21 @@ class ImageFolder(Dataset):
         self, item: int | tuple[int, int]
     ) -> tuple[tuple[torch.Tensor | Encoded], torch.Tensor | int]:
         index, epoch = item if isinstance(item, tuple) else (item, None)
+        path, label = self.files[index]
+        try:
+            return self.load(path, label, index, epoch)
+        except OSError as exc:  # missing, unreadable, truncated or not an image
+            raise TrainingError(f"{path}: cannot read the image ({exc})") from exc
+
+    def load(
+        self, path: Path | Member, label: int, index: int, epoch: int | None
+    ) -> tuple[tuple[torch.Tensor | Encoded], torch.Tensor | int]:
         try:
             from PIL import Image
         except ImportError as exc:
             raise TrainingError(
                 "reading image folders needs Pillow: pip install pillow"
             ) from exc
-        path, label = self.files[index]
         channels, height, width = self.spec.shape
         raw = path.read() if isinstance(path, Member) else None
         with Image.open(path if raw is None else io.BytesIO(raw)) as image:
