@@ -525,7 +525,7 @@ def prepared(values, spec: Input | None):
 def on_device(values, spec: Input) -> bool:
     """uint8 images leave host memory as they are, a quarter of float32's bytes: the
     trained model scales and normalises them on the device (`scaled`)."""
-    return spec.kind == "image" and values.dtype in (np.uint8, "uint8")
+    return spec.kind == "image" and values.dtype == np.uint8
 
 
 def host_input(x, spec: Input):
