@@ -276,7 +276,7 @@ from crops import train as program
 from crops.model import build_model
 args = argparse.Namespace(data=sys.argv[1], resize=False, global_batch=4, seed=0, epochs=1)
 make_train, _, _ = program.folder_datasets(args)
-images, _ = next(iter(make_train(0)))
+images, _ = next(iter(make_train(0, 0)))
 model = build_model()
 trained = program.with_scaling(model, {"x"})
 x = np.asarray(images)

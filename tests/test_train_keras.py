@@ -214,6 +214,71 @@ def test_nan_loss_stops_before_the_checkpoint(pkgdir: Path) -> None:
     assert compare(run / "checkpoints" / "last.weights.h5")["finite"]
 
 
+WITHOUT_TENSORFLOW = """
+import runpy, sys
+sys.modules["tensorflow"] = None  # as on a machine with JAX alone
+sys.argv = ["train", *sys.argv[1:]]
+runpy.run_module("tiny.train", run_name="__main__")
+"""
+
+
+RESUMES = {
+    # backend, program, TF_CONFIG: which data pipeline and loop a resume goes through
+    "tf.data": ("tensorflow", ["-m", "tiny.train"], False),
+    "pydataset": ("jax", ["-c", WITHOUT_TENSORFLOW], False),
+    "multi-worker loop": ("tensorflow", ["-m", "tiny.train"], True),
+}
+
+
+@pytest.mark.parametrize("path", RESUMES)
+def test_a_rerun_resumes_mid_epoch_exactly(pkgdir: Path, path: str) -> None:
+    """--checkpoint-every 5 backs up the state every 5 steps (16 steps an epoch). A NaN at
+    step 24 stops the run before any backup of it, leaving the one of step 20, 4 steps into
+    epoch 2; the rerun continues from there and ends with the weights of an uninterrupted
+    run (each data pipeline skips the batches already trained on)."""
+    backend, program, multi_worker = RESUMES[path]
+    rng = np.random.default_rng(2)
+    data = pkgdir / "resume.npz"
+    if not data.exists():
+        np.savez(
+            data,
+            x=rng.integers(0, 256, (256, 1, 8, 8), dtype=np.uint8),
+            y=rng.integers(0, 10, 256),
+        )
+    extra = {"KERAS_BACKEND": backend}
+    if multi_worker:  # a cluster of one worker: the custom loop
+        cluster = {"worker": [f"127.0.0.1:{free_port()}"]}
+        extra["TF_CONFIG"] = json.dumps({"cluster": cluster, "task": {"type": "worker", "index": 0}})
+
+    def run(folder: Path, **more: str) -> subprocess.CompletedProcess:
+        args = ["--data", data, "--checkpoint-every", "5", "--run-dir", folder]
+        return subprocess.run(
+            [sys.executable, *program, *map(str, args)],
+            cwd=pkgdir,
+            env=env(**extra, **more),
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+
+    whole, resumed = pkgdir / "runs" / f"whole_{path}", pkgdir / "runs" / f"resumed_{path}"
+    ok(run(whole))
+    stopped = run(resumed, NETSPEC_INJECT_NAN_STEP="24")
+    assert stopped.returncode == 3, stopped.stderr[-3000:]
+    if not multi_worker:
+        position = json.loads((resumed / "backup" / "position.json").read_text())
+        assert (position["epoch"], position["step"]) == (1, 4), position
+        names = sorted(path.name for path in (resumed / "backup").iterdir())
+        assert names == ["position.json", "state-20.weights.h5"]  # no partial file
+    done = ok(run(resumed))
+    assert "resumed from" in done.stdout, done.stdout
+    records = [json.loads(x) for x in (resumed / "metrics.jsonl").read_text().splitlines()]
+    assert [r["epoch"] for r in records] == [1, 2]
+    assert not (resumed / "backup").exists()  # removed once the run is complete
+    diff = compare(whole / "model.weights.h5", resumed / "model.weights.h5")
+    assert diff["max_diff"] <= 1e-6, diff
+
+
 def test_npz_shape_mismatch_is_an_error(pkgdir: Path) -> None:
     rng = np.random.default_rng(0)
     data = pkgdir / "small.npz"
@@ -249,12 +314,6 @@ def test_lenet5_learns_digits(tmp_path: Path) -> None:
     assert accuracy >= 0.95, done.stdout
 
 
-WITHOUT_TENSORFLOW = """
-import runpy, sys
-sys.modules["tensorflow"] = None  # as on a machine with JAX alone
-sys.argv = ["train", *sys.argv[1:]]
-runpy.run_module("tiny.train", run_name="__main__")
-"""
 
 
 @pytest.mark.parametrize("tensorflow", ["installed", "absent"])

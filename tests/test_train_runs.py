@@ -6,6 +6,7 @@ lost or mixed runs, and launchers other than torchrun):
 - the two backends' programs of one spec never share a run folder;
 - a finished Keras run is not silently retrained from scratch by a second command;
 - Keras's --max-steps ends the run there;
+- --checkpoint-every in epochs checkpoints those epochs only, in both programs;
 - images saved channels last are refused with the fix, never averaged as if rows were channels;
 - two torch processes started with Slurm's variables (no torchrun) train as one process does.
 """
@@ -78,7 +79,8 @@ def test_ctrl_c_stops_cleanly_and_says_where_to_resume(
     if backend == "torch":
         assert "interrupted: the last checkpoint is" in err and "--resume" in err, err
     else:
-        assert f"interrupted: the last finished epoch is saved in {run / 'backup'}" in err, err
+        saved = f"interrupted: the training state after 1 epoch(s) is saved in {run / 'backup'}"
+        assert saved in err, err
 
 
 def test_the_two_programs_of_one_spec_keep_their_runs_apart(pkgdirs: dict[str, Path]) -> None:
@@ -133,6 +135,28 @@ def test_channels_last_images_are_refused_with_the_fix(
     assert done.returncode == 2, done.stderr
     assert "holds images of shape (6, 6, 1), channels last" in done.stderr
     assert "x.transpose(0, 3, 1, 2)" in done.stderr
+
+
+@pytest.mark.parametrize("backend", ["torch", "keras"])
+def test_checkpoint_every_n_epochs_keeps_only_those_epochs(
+    backend: str, pkgdirs: dict[str, Path]
+) -> None:
+    """--checkpoint-every 2epochs (4 steps an epoch): a NaN at step 14, in epoch 4, stops the
+    run; what is left is the checkpoint of epoch 2, none of epochs 1 or 3."""
+    folder, program = pkgdirs[backend], PROGRAMS[backend]
+    run = folder / "every_2_epochs"
+    args = ["--synthetic-samples", "64", "--epochs", "4", "--checkpoint-every", "2epochs"]
+    nan = {"NETSPEC_INJECT_NAN_STEP": "14"}
+    done = program.train(folder, *args, "--run-dir", run, extra_env=nan)
+    assert done.returncode == 3, done.stderr[-3000:]
+    if backend == "torch":
+        assert [p.name for p in program.newest(run / "checkpoints")] == ["ckpt-000000008.pt"]
+    else:
+        position = json.loads((run / "backup" / "position.json").read_text())
+        assert (position["epoch"], position["step"]) == (2, 0), position
+    bad = program.train(folder, "--checkpoint-every", "3days", "--run-dir", folder / "bad")
+    assert bad.returncode == 2
+    assert "'3days': expected N, Nsteps or Nepochs with N >= 1" in bad.stderr, bad.stderr
 
 
 def free_port() -> int:

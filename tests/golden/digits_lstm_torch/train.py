@@ -151,6 +151,18 @@ class NonFiniteLoss(TrainingError):
     """The loss became NaN or Inf."""
 
 
+def checkpoint_every(text: str) -> tuple[int, str]:
+    """--checkpoint-every as (N, "steps" or "epochs"): "N" or "Nsteps" checkpoints every N
+    steps and at the end of each epoch; "Nepochs" at the end of every Nth epoch and of the
+    run."""
+    match = re.fullmatch(r"(\d+)\s*(steps?|epochs?)?", text.strip())
+    if match is None or int(match[1]) == 0:
+        raise argparse.ArgumentTypeError(
+            f"{text!r}: expected N, Nsteps or Nepochs with N >= 1 (e.g. 1000, 2epochs)"
+        )
+    return int(match[1]), "epochs" if (match[2] or "").startswith("epoch") else "steps"
+
+
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         prog=f"python -m {__package__}.train",
@@ -206,9 +218,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     add("--checkpoint-dir", help="checkpoint folder (default: RUN_DIR/checkpoints)")
     add(
         "--checkpoint-every",
-        type=int,
-        default=0,
-        help="also checkpoint every N steps (default: at the end of each epoch only)",
+        type=checkpoint_every,
+        default="1epoch",
+        metavar="EVERY",
+        help="when to checkpoint: N or Nsteps (every N steps, and at the end of each "
+        "epoch; a resume continues mid-epoch exactly) or Nepochs (at the end of every "
+        "Nth epoch and of the run) (1epoch)",
     )
     add(
         "--resume",
@@ -1324,6 +1339,8 @@ def train(args: argparse.Namespace, procs: Processes, writer: CheckpointWriter) 
         }
         return writer.save(ckpt_dir, state) if procs.main else None
 
+    every, unit = args.checkpoint_every
+    every_steps = every if unit == "steps" else 0
     stop = False
     while epoch < args.epochs and not stop:
         progress.start(epoch, args.epochs, steps_per_epoch, epoch_step)
@@ -1344,7 +1361,7 @@ def train(args: argparse.Namespace, procs: Processes, writer: CheckpointWriter) 
             progress.update()
             stop = bool(args.max_steps) and step >= args.max_steps
             end = epoch_step == steps_per_epoch or stop
-            due = args.checkpoint_every and step % args.checkpoint_every == 0
+            due = every_steps and step % every_steps == 0
             if step % args.log_interval == 0 or end or due:
                 counts = torch.tensor(
                     [window_samples, window_steps], device=procs.device
@@ -1391,7 +1408,8 @@ def train(args: argparse.Namespace, procs: Processes, writer: CheckpointWriter) 
         if epoch_step == steps_per_epoch:
             scheduler.step()
             epoch, epoch_step = epoch + 1, 0
-        last_good = checkpoint()
+        if every_steps or epoch % every == 0 or epoch == args.epochs or stop:
+            last_good = checkpoint()
         procs.log(
             f"epoch {record['epoch']}/{args.epochs}: "
             + ", ".join(f"{k} {v:.4g}" for k, v in record.items() if k != "epoch")

@@ -6,7 +6,7 @@
     srun env KERAS_BACKEND=jax python -m modern_keras.train    # JAX, one process per node
 
 Defaults come from the spec's `train:` section. Loss cross_entropy (targets: (N,) class indices in [0, 10) or (N, 10) class probabilities).
-Rerunning the same command after a crash resumes from RUN_DIR/backup (BackupAndRestore).
+Rerunning the same command after a crash resumes exactly from RUN_DIR/backup.
 """
 
 from __future__ import annotations
@@ -17,9 +17,11 @@ import importlib.util
 import json
 import math
 import os
+import re
 import shutil
 import sys
 import time
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import NamedTuple
 
@@ -90,11 +92,12 @@ STRATEGIES = ["auto", "default", "mirrored", "multi-worker", "data-parallel"]
 
 EPILOG = f"""
 files written: RUN_DIR/metrics.jsonl (one JSON object per epoch), RUN_DIR/model.weights.h5
-(final weights), RUN_DIR/checkpoints/last.weights.h5 (after each epoch), RUN_DIR/backup/
-(BackupAndRestore's state, removed when the run completes), RUN_DIR/tensorboard/ (when
-TensorBoard is installed, TensorFlow backend). A NaN or Inf loss stops the run with
-"error: loss is not finite" and exit status 3 before that epoch's checkpoint or backup is
-written. {NAN_ENV}=N makes the weights NaN at step N.
+(final weights), RUN_DIR/checkpoints/last.weights.h5 (the whole model, at each backed-up
+epoch end), RUN_DIR/backup/ (the training state at --checkpoint-every, written atomically;
+rerunning the command resumes from it exactly; removed when the run completes),
+RUN_DIR/tensorboard/ (when TensorBoard is installed, TensorFlow backend). A NaN or Inf loss
+stops the run with "error: loss is not finite" and exit status 3 before any checkpoint or
+backup of it is written. {NAN_ENV}=N makes the weights NaN at step N.
 """
 
 
@@ -116,6 +119,18 @@ class TrainingError(Exception):
 
 class NonFiniteLoss(TrainingError):
     """The loss became NaN or Inf."""
+
+
+def checkpoint_every(text: str) -> tuple[int, str]:
+    """--checkpoint-every as (N, "steps" or "epochs"): "N" or "Nsteps" checkpoints every N
+    steps and at the end of each epoch; "Nepochs" at the end of every Nth epoch and of the
+    run."""
+    match = re.fullmatch(r"(\d+)\s*(steps?|epochs?)?", text.strip())
+    if match is None or int(match[1]) == 0:
+        raise argparse.ArgumentTypeError(
+            f"{text!r}: expected N, Nsteps or Nepochs with N >= 1 (e.g. 1000, 2epochs)"
+        )
+    return int(match[1]), "epochs" if (match[2] or "").startswith("epoch") else "steps"
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -180,6 +195,15 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         type=int,
         default=0,
         help="split the CPU into N logical devices (TensorFlow; to try strategies)",
+    )
+    add(
+        "--checkpoint-every",
+        type=checkpoint_every,
+        default="1epoch",
+        metavar="EVERY",
+        help="when to back up the training state: N or Nsteps (every N steps, and at the "
+        "end of each epoch; a rerun continues mid-epoch exactly) or Nepochs (at the end of "
+        "every Nth epoch and of the run) (1epoch)",
     )
     add("--max-steps", type=int, default=0, help="stop after this many steps in all")
     return parser.parse_args(argv)
@@ -425,10 +449,10 @@ def share(batch, place: tuple[int, int]):
     return batch[process * local : (process + 1) * local]
 
 
-def repeated(arrays: tuple, steps: int, epochs: int, place: tuple[int, int]):
-    """--data synthetic: its one global batch for each of `steps` steps of `epochs` epochs,
-    prepared once (as DeepLearningExamples' synthetic loaders do), so that a run measures the
-    network and not the input pipeline."""
+def repeated(arrays: tuple, steps: int, total: int, place: tuple[int, int]):
+    """--data synthetic: its one global batch `total` times (`steps` an epoch), prepared
+    once (as DeepLearningExamples' synthetic loaders do), so that a run measures the network
+    and not the input pipeline."""
     xs, y = arrays
     if TF_DATA:
         import tensorflow as tf
@@ -438,7 +462,7 @@ def repeated(arrays: tuple, steps: int, epochs: int, place: tuple[int, int]):
             return features(inputs), prepared(y, TARGET)
 
         once = tf.data.Dataset.from_tensors((xs, y)).map(prepare).cache()
-        return once.repeat(steps * epochs)
+        return once.repeat(total)
     inputs = {name: host_input(share(x, place), INPUTS[name]) for name, x in xs.items()}
     batch = (features(inputs), to_float(share(y, place), TARGET))
     return Repeated(keras.tree.map_structure(keras.ops.convert_to_tensor, batch), steps)
@@ -547,18 +571,27 @@ def epoch_order(count: int, seed: int, epoch):
     return tf.random.experimental.stateless_shuffle(samples, key)
 
 
+def rest_of_epoch(order, epoch, epochs: range, skipped: int):
+    """An epoch's sample order, without the `skipped` samples a resumed run has trained on
+    when `epoch` is the first of `epochs`."""
+    import tensorflow as tf
+
+    return order[tf.where(tf.equal(epoch, epochs.start), skipped, 0) :]
+
+
 def tf_dataset(
     arrays: tuple,
     batch: int,
     seed: int,
     epochs: range | None = None,
     whole: bool = False,
+    skip: int = 0,
 ):
     """A tf.data pipeline: batches of (inputs scaled to floats, y), prefetched. For training
     (`epochs` given) it runs through those epochs, each in an order fixed by (seed, epoch)
     with stateless ops, so that a distribution strategy's copy of the pipeline and a resumed
-    run see exactly the same batches. Held out, every sample in order (with `whole`, only
-    whole batches)."""
+    run see exactly the same batches; the first epoch without its `skip` first batches (a
+    resume mid-epoch). Held out, every sample in order (with `whole`, only whole batches)."""
     import tensorflow as tf
 
     xs, y = arrays
@@ -568,6 +601,7 @@ def tf_dataset(
 
     def shuffled(epoch):
         order = epoch_order(count, seed, epoch)
+        order = rest_of_epoch(order, epoch, epochs, skip * batch)
         return tf.data.Dataset.from_tensor_slices(order).batch(
             batch, drop_remainder=True
         )
@@ -592,8 +626,13 @@ class Batches(keras.utils.PyDataset):
     """In-memory arrays in batches, where TensorFlow (tf.data) is not installed: each batch
     is converted to floats when it is taken (never the whole set at once), by up to 8
     threads ahead of the step, and only this process's share of it (`share`). Training
-    batches (`first` given) come in an order fixed by (seed, epoch), from epoch `first` on;
-    held-out ones in order, every sample."""
+    batches (`first` given) come in an order fixed by (seed, epoch), from epoch `first` on,
+    that one without its `skip` first batches (a resume mid-epoch); held-out ones in order,
+    every sample.
+
+    The threads are the program's, not Keras's: Keras's (PyDataset workers) hand the batches
+    they prepared ahead for one epoch to the next (keras 3.15, JAX: epoch 2 trained mostly on
+    epoch 1's batches), so Keras takes these batches one by one, each already on its way."""
 
     def __init__(
         self,
@@ -602,15 +641,20 @@ class Batches(keras.utils.PyDataset):
         seed: int,
         place: tuple[int, int],
         first: int | None = None,
+        skip: int = 0,
     ) -> None:
+        super().__init__()
         cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else 1
-        super().__init__(workers=min(8, cpus), use_multiprocessing=False)
+        self.threads = min(8, cpus)
+        self.pool = ThreadPoolExecutor(self.threads, thread_name_prefix="batches")
+        self.ahead: dict[tuple[int, int], Future] = {}  # (epoch, batch): being prepared
         self.xs, self.y = arrays
         self.batch = batch
         self.place = place
         self.seed = seed
         self.training = first is not None
         self.epoch = first or 0
+        self.skip = skip
         self.order = self.shuffled() if self.training else np.arange(len(self.y))
 
     def shuffled(self) -> np.ndarray:
@@ -618,28 +662,46 @@ class Batches(keras.utils.PyDataset):
 
     def __len__(self) -> int:
         if self.training:
-            return len(self.y) // self.batch
+            return len(self.y) // self.batch - self.skip
         return math.ceil(len(self.y) / self.batch)
 
     def __getitem__(self, index: int):
-        part = self.order[index * self.batch : (index + 1) * self.batch]
+        index += self.skip
+        end = len(self) + self.skip
+        for ahead in range(index, min(index + 2 * self.threads, end)):
+            if (self.epoch, ahead) not in self.ahead:
+                self.ahead[self.epoch, ahead] = self.pool.submit(
+                    self.load, self.order, ahead
+                )
+        return self.ahead.pop((self.epoch, index)).result()
+
+    def load(self, order: np.ndarray, index: int):
+        part = order[index * self.batch : (index + 1) * self.batch]
         samples = share(part, self.place)
         xs = {name: host_input(x[samples], INPUTS[name]) for name, x in self.xs.items()}
         return features(xs), to_float(self.y[samples], TARGET)
 
-    def on_epoch_end(self) -> None:
-        if self.training:
-            self.epoch += 1
+    def set_epoch(self, epoch: int) -> None:
+        """Called by `EpochOf` as each epoch begins: Keras also calls a PyDataset's
+        on_epoch_end outside the epochs (JAX's fit, once before the first), so it cannot
+        count them."""
+        if epoch != self.epoch:
+            self.epoch, self.skip = epoch, 0
             self.order = self.shuffled()
+            self.ahead = {
+                key: future for key, future in self.ahead.items() if key[0] == epoch
+            }
 
 
-def backup_epoch(backup: Path) -> int:
-    """The epoch BackupAndRestore will resume at (0 without a backup)."""
-    try:
-        text = (backup / "training_metadata.json").read_text(encoding="utf-8")
-        return int(json.loads(text)["epoch"])
-    except (OSError, ValueError, KeyError):
-        return 0
+class EpochOf(keras.callbacks.Callback):
+    """Tells training `Batches` which epoch fit begins."""
+
+    def __init__(self, batches: Batches) -> None:
+        super().__init__()
+        self.batches = batches
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.batches.set_epoch(epoch)
 
 
 def crop_box(
@@ -718,9 +780,10 @@ def folder_files(root: Path) -> list[tuple[str, int]]:
 
 
 def folder_datasets(args: argparse.Namespace):
-    """(make_train(first epoch), val or None, steps per epoch): tf.data pipelines from a
-    folder of class sub-folders (or of train/ and val/ folders of those). Images are decoded
-    and cropped in the pipeline as train_view (training) and eval_view (held-out) say."""
+    """(make_train(first epoch, batches of it to skip), val or None, steps per epoch):
+    tf.data pipelines from a folder of class sub-folders (or of train/ and val/ folders of
+    those). Images are decoded and cropped in the pipeline as train_view (training) and
+    eval_view (held-out) say."""
     import tensorflow as tf
 
     root = Path(args.data)
@@ -796,9 +859,12 @@ def folder_datasets(args: argparse.Namespace):
             .prefetch(tf.data.AUTOTUNE)
         )
 
-    def make_train(first: int):
+    def make_train(first: int, skip: int):
+        epochs = range(first, args.epochs)
+
         def epoch_batches(epoch):  # batches never straddle two epochs
             order = epoch_order(len(train_files), args.seed, epoch)
+            order = rest_of_epoch(order, epoch, epochs, skip * args.global_batch)
             images = tf.data.Dataset.from_tensor_slices(order).map(
                 lambda index: load_train(index, epoch),
                 num_parallel_calls=tf.data.AUTOTUNE,
@@ -970,26 +1036,39 @@ def make_metrics(sparse: bool) -> list:
 # ----------------------------------------------------------------------------- callbacks
 
 
-class StrictTerminateOnNaN(keras.callbacks.TerminateOnNaN):
-    """TerminateOnNaN that raises, so that neither the checkpoint nor BackupAndRestore can
-    write the broken weights at the end of the epoch. It is async-safe: on backends that
-    dispatch batch-end callbacks to a thread (JAX, TensorFlow), the check never makes a step
-    wait for the previous one; its error reaches the run a step or so later, and at the latest
-    when the epoch ends, before any callback saves."""
-
-    async_safe = True
+class Counting(keras.callbacks.Callback):
+    """A callback that knows the run's step: fit counts the batches of each of its epochs
+    from 0, and a resumed run's first fit starts `skipped` steps into its epoch."""
 
     def __init__(self, steps_per_epoch: int) -> None:
         super().__init__()
         self.steps_per_epoch = steps_per_epoch
         self.epoch = 0
-        self.nan_step = int(os.environ.get(NAN_ENV, "0"))
+        self.skipped = 0
 
     def on_epoch_begin(self, epoch, logs=None):
         self.epoch = epoch
 
+    def done(self, batch: int) -> int:
+        """Steps of the run done before fit's batch `batch` of this epoch."""
+        return self.epoch * self.steps_per_epoch + self.skipped + batch
+
+
+class StrictTerminateOnNaN(Counting):
+    """TerminateOnNaN that raises, so that neither the checkpoint nor the backup can write
+    the broken weights. It is async-safe: on backends that dispatch batch-end callbacks to a
+    thread (JAX, TensorFlow), the check never makes a step wait for the previous one; its
+    error reaches the run a step or so later, and at the latest when the epoch ends, before
+    any callback saves (a backup mid-epoch checks the loss itself: `Backup`)."""
+
+    async_safe = True
+
+    def __init__(self, steps_per_epoch: int) -> None:
+        super().__init__(steps_per_epoch)
+        self.nan_step = int(os.environ.get(NAN_ENV, "0"))
+
     def on_train_batch_begin(self, batch, logs=None):
-        if self.epoch * self.steps_per_epoch + batch + 1 == self.nan_step:
+        if self.done(batch) + 1 == self.nan_step:
             # the last weights (the output's): on some CPUs a NaN in earlier ones comes
             # out of a ReLU or a max pooling as a number
             weights = self.model.trainable_variables[-1]
@@ -1000,39 +1079,128 @@ class StrictTerminateOnNaN(keras.callbacks.TerminateOnNaN):
         if loss is not None and not math.isfinite(float(loss)):
             raise NonFiniteLoss(
                 f"loss is not finite (NaN or Inf) in epoch {self.epoch + 1} at step "
-                f"{batch + 1}; stopped before this epoch's checkpoint"
+                f"{self.skipped + batch + 1}; stopped before this epoch's checkpoint"
             )
 
 
-class SaveWeights(keras.callbacks.Callback):
-    """Saves the whole model's weights after each epoch (the model being fitted may be the
-    part of it that computes the trained output)."""
-
-    def __init__(self, model: keras.Model, path: Path) -> None:
-        super().__init__()
-        self.whole = model
-        self.path = path
-
-    def on_epoch_end(self, epoch, logs=None):
-        self.whole.save_weights(self.path)
-
-
-class StopAfter(keras.callbacks.Callback):
-    """--max-steps: ends the run after that many steps in all, counting the epochs a resumed
+class StopAfter(Counting):
+    """--max-steps: ends the run after that many steps in all, counting the steps a resumed
     run skips; the epoch's metrics, checkpoint and backup are still written."""
 
     def __init__(self, max_steps: int, steps_per_epoch: int) -> None:
-        super().__init__()
+        super().__init__(steps_per_epoch)
         self.max_steps = max_steps
-        self.steps_per_epoch = steps_per_epoch
-        self.epoch = 0
-
-    def on_epoch_begin(self, epoch, logs=None):
-        self.epoch = epoch
 
     def on_train_batch_begin(self, batch, logs=None):  # (not the end: no sync per step)
-        if self.epoch * self.steps_per_epoch + batch + 1 >= self.max_steps:
+        if self.done(batch) + 1 >= self.max_steps:
             self.model.stop_training = True  # after this step
+
+
+def save_weights(model: keras.Model, path: Path) -> None:
+    """model.save_weights, atomically: written under another name, flushed to the disk,
+    then renamed over `path`, so that a kill leaves the earlier file whole."""
+    part = path.with_name(f"part-{path.name}")  # Keras wants the .weights.h5 suffix
+    model.save_weights(part)
+    with open(part, "rb") as handle:
+        os.fsync(handle.fileno())
+    os.replace(part, path)
+
+
+def write_json(path: Path, record: dict) -> None:
+    """`record` in `path`, atomically (as save_weights)."""
+    part = path.with_name(f"part-{path.name}")
+    with open(part, "w", encoding="utf-8") as handle:
+        handle.write(json.dumps(record))
+        handle.flush()
+        os.fsync(handle.fileno())
+    os.replace(part, path)
+
+
+def backup_position(folder: Path) -> dict | None:
+    """RUN_DIR/backup's position.json: the "epoch", the "step" done in it and the
+    "weights" file of the training state to resume from (None: no backup)."""
+    try:
+        return json.loads((folder / "position.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+
+
+def reached(position: dict) -> str:
+    """A backup's position in words: "2 epoch(s)", "2 epoch(s) and 40 step(s)"."""
+    steps = f" and {position['step']} step(s)" if position["step"] else ""
+    return f"{position['epoch']} epoch(s){steps}"
+
+
+def restore(model: keras.Model, folder: Path) -> tuple[int, int]:
+    """(epoch, steps done in it) where this run starts: the backup's training state (the
+    weights and the optimizer's) loaded into `model`, or (0, 0) without a backup."""
+    position = backup_position(folder)
+    if position is None:
+        return 0, 0
+    if not model.optimizer.built:
+        model.optimizer.build(model.trainable_variables)
+    model.load_weights(folder / position["weights"])
+    print(f"resumed from {folder}, after {reached(position)}", flush=True)
+    return position["epoch"], position["step"]
+
+
+def backed_up(args: argparse.Namespace, finished: int) -> bool:
+    """Whether the end of epoch `finished` (1-based) is backed up (--checkpoint-every)."""
+    every, unit = args.checkpoint_every
+    return unit == "steps" or finished % every == 0 or finished == args.epochs
+
+
+class Backup(Counting):
+    """Writes the training state (the fitted model's weights with its optimizer's) to
+    RUN_DIR/backup as --checkpoint-every says, and the whole model's weights to
+    RUN_DIR/checkpoints/last.weights.h5 at the epoch ends it backs up (the model being
+    fitted may be the part of it that computes the trained output). Each state is a new
+    file, and position.json, written after it, names it: a kill at any moment leaves the
+    previous state whole, and `restore` resumes from it exactly."""
+
+    def __init__(self, args, steps_per_epoch: int, run_dir: Path, whole: keras.Model):
+        super().__init__(steps_per_epoch)
+        self.args = args
+        self.every, self.unit = args.checkpoint_every
+        self.folder = run_dir / "backup"
+        self.whole = whole
+        self.last = run_dir / "checkpoints" / "last.weights.h5"
+        self.steps = 0
+
+    def on_train_batch_begin(self, batch, logs=None):
+        # before the next step rather than after one: here Keras waits for no step
+        self.steps = self.skipped + batch  # done in this epoch
+        step = self.done(batch)
+        if self.unit == "steps" and self.steps and step % self.every == 0:
+            model = self.model  # (on JAX, this brings the state back to the model)
+            losses = [metric for metric in model.metrics if metric.name == "loss"]
+            loss = float(losses[0].result()) if losses else 0.0  # this epoch's mean
+            if not math.isfinite(loss):
+                raise NonFiniteLoss(
+                    f"loss is not finite (NaN or Inf) in epoch {self.epoch + 1} before "
+                    f"step {self.steps + 1}; stopped before the backup of step {step}"
+                )
+            self.save(model, self.epoch, self.steps)
+
+    def on_epoch_end(self, epoch, logs=None):
+        self.steps += 1
+        if self.steps < self.steps_per_epoch:  # --max-steps ended it part-way
+            self.save(self.model, epoch, self.steps)
+        elif backed_up(self.args, epoch + 1):
+            self.save(self.model, epoch + 1, 0)
+        else:
+            return
+        save_weights(self.whole, self.last)
+
+    def save(self, model: keras.Model, epoch: int, steps: int) -> None:
+        self.folder.mkdir(parents=True, exist_ok=True)
+        name = f"state-{epoch * self.steps_per_epoch + steps}.weights.h5"
+        save_weights(model, self.folder / name)
+        record = {"epoch": epoch, "step": steps, "weights": name}
+        write_json(self.folder / "position.json", record)
+        for path in self.folder.glob("*.weights.h5"):
+            if path.name != name:
+                path.unlink()
 
 
 class MetricsLog(keras.callbacks.Callback):
@@ -1067,35 +1235,52 @@ class MetricsLog(keras.callbacks.Callback):
 # ----------------------------------------------------------------------------- the run
 
 
-def fit(args, model, whole, train, val, steps: int, run_dir: Path) -> None:
-    """model.fit with the callbacks a long run needs; `whole` is the model to save."""
-    samples = steps * args.global_batch
+def fit(args, model, whole, make_train, val, steps: int, run_dir: Path, start) -> None:
+    """model.fit with the callbacks a long run needs, from `start` (epoch, steps done in
+    it): a run resumed part-way through an epoch first fits the rest of that epoch, as one
+    shorter epoch. `whole` is the model to save."""
+    nan = StrictTerminateOnNaN(steps)
+    backup = Backup(args, steps, run_dir, whole)
+    log = MetricsLog(run_dir / "metrics.jsonl", 0, args.epochs)
     callbacks = [
-        StrictTerminateOnNaN(steps),
+        nan,
         keras.callbacks.LearningRateScheduler(
             lambda epoch: learning_rate(epoch, args.lr, args.epochs)
         ),
-        keras.callbacks.BackupAndRestore(
-            str(run_dir / "backup"), double_checkpoint=True
-        ),
-        SaveWeights(whole, run_dir / "checkpoints" / "last.weights.h5"),
-        MetricsLog(run_dir / "metrics.jsonl", samples, args.epochs),
+        backup,
+        log,
     ]
     if args.max_steps:
         callbacks.insert(0, StopAfter(args.max_steps, steps))
     tensorboard = importlib.util.find_spec("tensorboard") is not None
     if tensorboard and keras.backend.backend() == "tensorflow":
         callbacks.append(keras.callbacks.TensorBoard(str(run_dir / "tensorboard")))
-    kwargs = {"x": train, "validation_data": val, "shuffle": False}
-    kwargs["steps_per_epoch"] = steps
-    model.fit(
-        epochs=args.epochs,
-        callbacks=callbacks,
-        # a progress bar on a terminal; else MetricsLog's line per epoch alone (Keras's
-        # per-epoch log would print it twice, and its batch hook syncs every step)
-        verbose="auto" if sys.stdout.isatty() else 0,
-        **kwargs,
-    )
+    epoch, done = start
+    parts = [(epoch, epoch + 1, done)] if done else []  # (first epoch, end, skipped)
+    parts.append((epoch + 1 if done else epoch, args.epochs, 0))
+    for first, end, skipped in parts:
+        if first >= end:
+            break
+        for callback in callbacks:
+            if isinstance(callback, Counting):
+                callback.skipped = skipped
+        log.samples = (steps - skipped) * args.global_batch
+        train = make_train(first, skipped)
+        epoch_of = [EpochOf(train)] if isinstance(train, Batches) else []
+        model.fit(
+            x=train,
+            validation_data=val,
+            shuffle=False,
+            initial_epoch=first,
+            epochs=end,
+            steps_per_epoch=steps - skipped,
+            callbacks=epoch_of + callbacks,
+            # a progress bar on a terminal; else MetricsLog's line per epoch alone (Keras's
+            # per-epoch log would print it twice, and its batch hook syncs every step)
+            verbose="auto" if sys.stdout.isatty() else 0,
+        )
+        if model.stop_training:  # --max-steps
+            break
 
 
 def custom_loop(
@@ -1112,26 +1297,28 @@ def custom_loop(
     """The multi-worker loop: Keras 3's model.fit fails under MultiWorkerMirroredStrategy
     (keras-team/keras#20585), so strategy.run with tf.nn.compute_average_loss instead; each
     replica's forward and backward pass is compiled with XLA, the loss summed on the device
-    (one host sync an epoch)."""
+    (one host sync an epoch, and one a backup). The backup, a tf.train.Checkpoint, holds the
+    steps done, so a rerun continues mid-epoch exactly as `fit` does."""
     import tensorflow as tf
 
     chief = is_chief(strategy)
     with strategy.scope():
         loss_fn = make_loss(sparse, reduction=None)
         metrics = make_metrics(sparse)
-        epoch_var = tf.Variable(0, dtype=tf.int64, trainable=False)
+        step_var = tf.Variable(0, dtype=tf.int64, trainable=False)
     if keras.mixed_precision.global_policy().name == "mixed_float16":
         optimizer = keras.optimizers.LossScaleOptimizer(optimizer)
     backup = run_dir / "backup"
     if not chief:  # every worker saves (a collective); only the chief's copy is kept
         backup = backup / f"worker-{strategy.cluster_resolver.task_id}"
-    state = tf.train.Checkpoint(model=model, optimizer=optimizer, epoch=epoch_var)
+    state = tf.train.Checkpoint(model=model, optimizer=optimizer, step=step_var)
     manager = tf.train.CheckpointManager(state, str(backup), max_to_keep=2)
     if manager.latest_checkpoint:
         state.restore(manager.latest_checkpoint)
         print(f"resumed from {manager.latest_checkpoint}", flush=True)
-    start = int(epoch_var.numpy())
-    batches = iter(strategy.experimental_distribute_dataset(make_train(start)))
+    start, skipped = divmod(int(step_var.numpy()), steps)
+    batches = iter(strategy.experimental_distribute_dataset(make_train(start, skipped)))
+    every, unit = args.checkpoint_every
     global_batch = args.global_batch
 
     @tf.function(jit_compile=True)  # XLA; the all-reduce and update stay outside
@@ -1168,34 +1355,46 @@ def custom_loop(
     log = MetricsLog(run_dir / "metrics.jsonl" if chief else None, 0, args.epochs)
     log.set_model(model)
     nan_step = int(os.environ.get(NAN_ENV, "0"))
+
+    def check(total, epoch: int) -> None:
+        if not math.isfinite(float(total)):
+            raise NonFiniteLoss(
+                f"loss is not finite (NaN or Inf) in epoch {epoch + 1}; stopped before "
+                "its checkpoint"
+            )
+
     for epoch in range(start, args.epochs):
-        if args.max_steps and epoch * steps >= args.max_steps:
+        first = skipped if epoch == start else 0  # steps done in this epoch
+        if args.max_steps and epoch * steps + first >= args.max_steps:
             break
         optimizer.learning_rate = learning_rate(epoch, args.lr, args.epochs)
         for metric in metrics:
             metric.reset_state()
         log.on_epoch_begin(epoch)
         total, count = tf.constant(0.0), 0  # summed on the device: no sync per step
-        for _ in range(steps):
+        for done in range(first + 1, steps + 1):
             x, y = next(batches)
             count += 1
-            if epoch * steps + count == nan_step:
+            step = epoch * steps + done
+            if step == nan_step:
                 last = model.trainable_variables[-1]  # as StrictTerminateOnNaN
                 last.assign(tf.fill(last.shape, float("nan")))
             total += train_step(x, y)
-            if args.max_steps and epoch * steps + count >= args.max_steps:
+            if args.max_steps and step >= args.max_steps:
                 break
+            if unit == "steps" and step % every == 0 and done < steps:
+                check(total, epoch)
+                step_var.assign(step)
+                manager.save()
         total = float(total)
-        if not math.isfinite(total):
-            raise NonFiniteLoss(
-                f"loss is not finite (NaN or Inf) in epoch {epoch + 1}; stopped before "
-                "this epoch's checkpoint"
-            )
+        check(total, epoch)
         log.samples = count * global_batch
-        epoch_var.assign(epoch + 1)
-        manager.save()
-        if chief:
-            whole.save_weights(run_dir / "checkpoints" / "last.weights.h5")
+        step_var.assign(epoch * steps + first + count)
+        stopped = args.max_steps and step >= args.max_steps
+        if stopped or backed_up(args, epoch + 1):
+            manager.save()
+            if chief:
+                save_weights(whole, run_dir / "checkpoints" / "last.weights.h5")
         logs = {"loss": total / max(count, 1)}
         logs.update({m.name: float(m.result()) for m in metrics})
         log.on_epoch_end(epoch, logs)
@@ -1213,7 +1412,6 @@ def run(args: argparse.Namespace) -> None:
     place = (args.process, args.processes)
     if args.process:  # a JAX process other than the first: its copy of the run's files
         run_dir = run_dir / f"process-{args.process}"  # (saving is collective)
-    start = backup_epoch(run_dir / "backup")
     earlier = [
         run_dir / "model.weights.h5",
         run_dir / "checkpoints" / "last.weights.h5",
@@ -1226,7 +1424,6 @@ def run(args: argparse.Namespace) -> None:
     if Path(args.data).is_dir():
         make_train, val, steps = folder_datasets(args)
         uint8 = set(INPUTS)  # the folder's one image input, decoded to uint8
-        train = make_train(start)
         sparse = not ONE_HOT and TARGETS != "input"
     else:
         arrays, val_arrays = load_arrays(args)
@@ -1238,15 +1435,16 @@ def run(args: argparse.Namespace) -> None:
             default = (200 if args.gpus else 16) * args.global_batch
             steps = (args.synthetic_samples or default) // args.global_batch
 
-        def make_train(first: int):
+        def make_train(first: int, skip: int):
             if args.data == "synthetic":
-                return repeated(arrays, steps, args.epochs - first, place)
+                total = steps * (args.epochs - first) - skip
+                return repeated(arrays, steps, total, place)
             if TF_DATA:
                 epochs = range(first, args.epochs)
-                return tf_dataset(arrays, args.global_batch, args.seed, epochs)
-            return Batches(arrays, args.global_batch, args.seed, place, first)
+                batch = args.global_batch
+                return tf_dataset(arrays, batch, args.seed, epochs, skip=skip)
+            return Batches(arrays, args.global_batch, args.seed, place, first, skip)
 
-        train = make_train(start)
         split = args.processes > 1  # Keras splits only whole batches among processes
         if val_arrays is not None and split and len(val_arrays[1]) % args.global_batch:
             kept = len(val_arrays[1]) // args.global_batch * args.global_batch
@@ -1277,6 +1475,8 @@ def run(args: argparse.Namespace) -> None:
         model.compile(
             optimizer=optimizer, loss=make_loss(sparse), metrics=make_metrics(sparse)
         )
+        if name != "multi-worker":  # (its loop restores its own backup)
+            start = restore(model, run_dir / "backup")
     data = args.data
     if args.data == "synthetic":
         data = (
@@ -1294,9 +1494,10 @@ def run(args: argparse.Namespace) -> None:
             args, strategy, model, whole, optimizer, make_train, steps, run_dir, sparse
         )
     else:
-        fit(args, model, whole, train, val, steps, run_dir)
+        fit(args, model, whole, make_train, val, steps, run_dir, start)
     if chief:
-        whole.save_weights(run_dir / "model.weights.h5")
+        save_weights(whole, run_dir / "model.weights.h5")
+        shutil.rmtree(run_dir / "backup", ignore_errors=True)  # the run is complete
         if args.process:  # the first process's files are the run's
             shutil.rmtree(run_dir)
         else:
@@ -1315,11 +1516,14 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     except KeyboardInterrupt:
         backup = Path(args.run_dir) / "backup"
+        position = backup_position(backup)
         where = (
-            f"the last finished epoch is saved in {backup}; rerun the same command to "
-            "resume from it"
+            f"the training state after {reached(position)} is saved in {backup}; rerun "
+            "the same command to resume from it"
+            if position is not None
+            else f"the last backup is in {backup}; rerun the same command to resume from it"
             if backup.exists()
-            else "no epoch finished, nothing was saved"
+            else "nothing was saved yet"
         )
         print(f"\ninterrupted: {where}", file=sys.stderr, flush=True)
         return 130
