@@ -8,7 +8,8 @@ lost or mixed runs, and launchers other than torchrun):
 - Keras's --max-steps ends the run there;
 - --checkpoint-every in epochs checkpoints those epochs only, in both programs;
 - images saved channels last are refused with the fix, never averaged as if rows were channels;
-- two torch processes started with Slurm's variables (no torchrun) train as one process does.
+- two torch processes started with Slurm's variables (no torchrun) train as one process does;
+- a batch script's own process, not started by srun, trains alone instead of waiting.
 """
 
 from __future__ import annotations
@@ -165,6 +166,18 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
+BATCH_SCRIPT = {"SLURM_JOB_ID": "7", "SLURM_NTASKS": "2", "SLURM_PROCID": "0", "SLURM_LOCALID": "0"}
+"""What a process started by an sbatch script itself (no srun) finds: the job's task count."""
+SRUN = {
+    **BATCH_SCRIPT,
+    "SLURM_STEP_NUM_TASKS": "2",
+    "SLURM_STEP_TASKS_PER_NODE": "2",
+    "SLURM_STEP_NODELIST": "localhost",
+}
+"""What srun adds for each of the 2 tasks it starts on one node (each also gets its own
+SLURM_PROCID and SLURM_LOCALID)."""
+
+
 def test_slurm_variables_start_two_ranks_that_train_as_one_process(
     pkgdirs: dict[str, Path],
 ) -> None:
@@ -182,11 +195,9 @@ def test_slurm_variables_start_two_ranks_that_train_as_one_process(
             cwd=folder,
             env={
                 **test_train_torch.env(),
+                **SRUN,
                 "SLURM_PROCID": str(rank),
                 "SLURM_LOCALID": str(rank),
-                "SLURM_NTASKS": "2",
-                "SLURM_TASKS_PER_NODE": "2",
-                "SLURM_JOB_NODELIST": "localhost",
                 "MASTER_PORT": port,
             },
             stdout=subprocess.PIPE,
@@ -201,6 +212,24 @@ def test_slurm_variables_start_two_ranks_that_train_as_one_process(
     assert "training on 2 x cpu (slurm)" in outputs[0][0]
     diff = test_train_torch.compare(single / "model.pt", slurm / "model.pt")
     assert diff["max_diff"] <= 1e-5, diff
+
+
+@pytest.mark.parametrize("backend", ["torch", "keras"])
+def test_a_batch_script_without_srun_trains_alone_and_says_so(
+    backend: str, pkgdirs: dict[str, Path]
+) -> None:
+    """The job has 2 tasks, but only the batch script's own process runs the program: it must
+    not wait for a second process that never comes (Keras on JAX: no
+    keras.distribution.initialize)."""
+    folder, program = pkgdirs[backend], PROGRAMS[backend]
+    extra = {**BATCH_SCRIPT, **({"KERAS_BACKEND": "jax"} if backend == "keras" else {})}
+    run = folder / "batch_script"
+    done = program.train(
+        folder, "--epochs", "1", "--synthetic-samples", "32", "--run-dir", run, extra_env=extra
+    )
+    program.ok(done)
+    assert "the Slurm job has 2 tasks but srun did not start this process" in done.stderr
+    assert "training on 1 " in done.stdout, done.stdout
 
 
 def test_the_rendezvous_host_is_the_first_of_slurms_node_list(pkgdirs: dict[str, Path]) -> None:

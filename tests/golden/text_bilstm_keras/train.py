@@ -214,17 +214,27 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 PROCESS_COUNTS = (
     "KERAS_DISTRIBUTION_NUM_PROCESSES",
-    "SLURM_NTASKS",
+    "SLURM_STEP_NUM_TASKS",
     "OMPI_COMM_WORLD_SIZE",
 )
 """Where launchers put the number of processes they started: Keras's own variables, Slurm
-(srun) or Open MPI (mpirun). On JAX they become one run (jax.distributed reads them)."""
+(srun) or Open MPI (mpirun). On JAX they become one run (jax.distributed reads them).
+Slurm's is the job step's, which srun sets: a batch script's own process has the job's
+SLURM_NTASKS too, and would wait forever for tasks nobody started."""
 
 
 def launched_processes(env: dict[str, str]) -> int:
     for name in PROCESS_COUNTS:
         if env.get(name, "").isdigit():
             return int(env[name])
+    tasks = env.get("SLURM_NTASKS", "1")
+    if tasks.isdigit() and int(tasks) > 1:
+        print(
+            f"note: the Slurm job has {tasks} tasks but srun did not start this process: "
+            "it trains alone (start it with srun to use them)",
+            file=sys.stderr,
+            flush=True,
+        )
     return 1
 
 

@@ -266,7 +266,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 LAUNCHERS = {
     "torchrun": ("RANK", "WORLD_SIZE", "LOCAL_RANK", "LOCAL_WORLD_SIZE"),
-    "slurm": ("SLURM_PROCID", "SLURM_NTASKS", "SLURM_LOCALID", "SLURM_TASKS_PER_NODE"),
+    "slurm": (
+        "SLURM_PROCID",
+        "SLURM_STEP_NUM_TASKS",
+        "SLURM_LOCALID",
+        "SLURM_STEP_TASKS_PER_NODE",
+    ),
     "mpirun": (
         "OMPI_COMM_WORLD_RANK",
         "OMPI_COMM_WORLD_SIZE",
@@ -275,7 +280,9 @@ LAUNCHERS = {
     ),
 }
 """Each launcher's variables: rank, world size, local rank, processes on this node. The first
-launcher whose rank variable is set wins (torchrun inside an srun allocation is torchrun)."""
+launcher whose rank variable is set wins (torchrun inside an srun allocation is torchrun).
+Slurm's counts are the job step's, which srun sets: a batch script's own process has the
+job's SLURM_NTASKS too, and would wait forever for tasks nobody started."""
 
 
 def first_host(nodelist: str) -> str:
@@ -296,8 +303,16 @@ def launch_environment(env: dict[str, str]) -> tuple[str, int, int, int, int]:
         rank, world, local_rank = (int(env.get(name, "0")) for name in names[:3])
         per_node = re.match(r"\d+", env.get(names[3], "1"))
         local_world = int(per_node.group()) if per_node else 1
+        tasks = env.get("SLURM_NTASKS", "1")
+        if launcher == "slurm" and world == 0 and tasks.isdigit() and int(tasks) > 1:
+            print(
+                f"note: the Slurm job has {tasks} tasks but srun did not start this "
+                "process: it trains alone (start it with srun to use them)",
+                file=sys.stderr,
+                flush=True,
+            )
         if launcher != "torchrun" and world > 1:
-            nodes = env.get("SLURM_JOB_NODELIST", "localhost")
+            nodes = env.get("SLURM_STEP_NODELIST", "localhost")
             env.setdefault("MASTER_ADDR", first_host(nodes))
             env.setdefault("MASTER_PORT", "29500")
             env["RANK"], env["WORLD_SIZE"] = str(rank), str(world)
