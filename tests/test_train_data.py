@@ -76,7 +76,7 @@ EVAL_KERAS = """
 import argparse, sys, numpy as np
 from crops import train as program
 args = argparse.Namespace(data=sys.argv[1], resize=False, global_batch=64, seed=0, epochs=1)
-_, val, _ = program.folder_datasets(args)
+_, val, _, _ = program.folder_datasets(args)
 images, _ = next(iter(val))  # uint8, scaled and normalised in the trained model:
 images = program.scaled(images, program.INPUTS["x"])
 np.save(sys.argv[2], np.asarray(images).transpose(0, 3, 1, 2))
@@ -275,7 +275,7 @@ import argparse, json, sys, numpy as np
 from crops import train as program
 from crops.model import build_model
 args = argparse.Namespace(data=sys.argv[1], resize=False, global_batch=4, seed=0, epochs=1)
-make_train, _, _ = program.folder_datasets(args)
+make_train, _, _, _ = program.folder_datasets(args)
 images, _ = next(iter(make_train(0, 0)))
 model = build_model()
 trained = program.with_scaling(model, {"x"})
@@ -360,18 +360,21 @@ def test_tar_shards_train_exactly_as_the_same_images_in_class_folders(packages: 
     assert ".tar shards are read by the torch program only" in done.stderr
 
 
-def test_a_broken_image_read_by_a_worker_is_one_line_naming_it(packages: Path, jpegs: Path) -> None:
+@pytest.mark.parametrize("backend", ["torch", "keras"])
+def test_a_broken_image_is_one_line_naming_it(backend: str, packages: Path, jpegs: Path) -> None:
     """A truncated JPEG (not the first file, which is read before any worker starts) stops
-    torch's run with exit status 2 and one line naming the file, not a worker's traceback."""
-    broken = packages / "broken_jpegs"
+    the run with exit status 2 and one line naming the file: not a torch worker's traceback,
+    nor TensorFlow's, whose error does not name the file."""
+    broken = packages / f"broken_jpegs_{backend}"
     shutil.copytree(jpegs, broken)
     victim = sorted(broken.rglob("*.jpg"))[-1]
     victim.write_bytes(victim.read_bytes()[:300])
-    done = test_train_torch.train(
-        packages / "torch", "--data", broken, "--workers", "1", "--resize", package="crops"
-    )
+    args = ["--data", broken, "--resize", "--run-dir", packages / f"broken_run_{backend}"]
+    if backend == "torch":
+        done = test_train_torch.train(packages / "torch", *args, "--workers", "1", package="crops")
+    else:
+        done = test_train_keras.train(packages / "keras", *args, package="crops")
     assert done.returncode == 2, done.stderr[-2000:]
-    assert (
-        done.stderr.strip().splitlines()[-1].startswith(f"error: {victim}: cannot read the image")
-    )
+    last = done.stderr.strip().splitlines()[-1]
+    assert last.startswith(f"error: {victim}: cannot read the image"), last
     assert "Traceback" not in done.stderr

@@ -790,10 +790,11 @@ def folder_files(root: Path) -> list[tuple[str, int]]:
 
 
 def folder_datasets(args: argparse.Namespace):
-    """(make_train(first epoch, batches of it to skip), val or None, steps per epoch):
-    tf.data pipelines from a folder of class sub-folders (or of train/ and val/ folders of
-    those). Images are decoded and cropped in the pipeline as train_view (training) and
-    eval_view (held-out) say."""
+    """(make_train(first epoch, batches of it to skip), val or None, steps per epoch,
+    locate): tf.data pipelines from a folder of class sub-folders (or of train/ and val/
+    folders of those). Images are decoded and cropped in the pipeline as train_view
+    (training) and eval_view (held-out) say. TensorFlow's error for an image it cannot read
+    does not name the file: locate(epoch, step) finds it, looking from that batch on."""
     import tensorflow as tf
 
     root = Path(args.data)
@@ -884,7 +885,20 @@ def folder_datasets(args: argparse.Namespace):
         data = tf.data.Dataset.range(first, args.epochs).flat_map(epoch_batches)
         return data.prefetch(tf.data.AUTOTUNE)
 
-    return make_train, val, len(train_files) // args.global_batch
+    def locate(epoch: int, step: int) -> str:
+        order = epoch_order(len(train_files), args.seed, epoch).numpy()
+        start = step * args.global_batch
+        files = [train_files[i] for i in [*order[start:], *order[:start]]]
+        for path, _ in files + (val_files or []):
+            try:
+                contents = tf.io.read_file(path)
+                tf.io.decode_image(contents, channels=channels, expand_animations=False)
+            except (tf.errors.InvalidArgumentError, tf.errors.NotFoundError) as exc:
+                reason = exc.message.split("}} ")[-1].split(" [Op:")[0]
+                return f"{path}: cannot read the image ({reason})"
+        return f"{root}: an image could not be read"
+
+    return make_train, val, len(train_files) // args.global_batch, locate
 
 
 # ----------------------------------------------------------------------------- model
@@ -1168,8 +1182,11 @@ class Backup(Counting):
     file, and position.json, written after it, names it: a kill at any moment leaves the
     previous state whole, and `restore` resumes from it exactly."""
 
-    def __init__(self, args, steps_per_epoch: int, run_dir: Path, whole: keras.Model):
+    def __init__(
+        self, args, steps_per_epoch: int, run_dir: Path, whole: keras.Model, progress
+    ):
         super().__init__(steps_per_epoch)
+        self.progress = progress
         self.args = args
         self.every, self.unit = args.checkpoint_every
         self.folder = run_dir / "backup"
@@ -1180,6 +1197,7 @@ class Backup(Counting):
     def on_train_batch_begin(self, batch, logs=None):
         # before the next step rather than after one: here Keras waits for no step
         self.steps = self.skipped + batch  # done in this epoch
+        self.progress.update(epoch=self.epoch, step=self.steps)
         step = self.done(batch)
         if self.unit == "steps" and self.steps and step % self.every == 0:
             model = self.model  # (on JAX, this brings the state back to the model)
@@ -1245,12 +1263,12 @@ class MetricsLog(keras.callbacks.Callback):
 # ----------------------------------------------------------------------------- the run
 
 
-def fit(args, model, whole, make_train, val, steps: int, run_dir: Path, start) -> None:
+def fit(args, model, whole, make_train, val, steps, run_dir, start, progress) -> None:
     """model.fit with the callbacks a long run needs, from `start` (epoch, steps done in
     it): a run resumed part-way through an epoch first fits the rest of that epoch, as one
-    shorter epoch. `whole` is the model to save."""
+    shorter epoch. `whole` is the model to save; `progress` follows the epoch and step."""
     nan = StrictTerminateOnNaN(steps)
-    backup = Backup(args, steps, run_dir, whole)
+    backup = Backup(args, steps, run_dir, whole, progress)
     log = MetricsLog(run_dir / "metrics.jsonl", 0, args.epochs)
     callbacks = [
         nan,
@@ -1303,6 +1321,7 @@ def custom_loop(
     steps: int,
     run_dir: Path,
     sparse: bool,
+    progress: dict,
 ):
     """The multi-worker loop: Keras 3's model.fit fails under MultiWorkerMirroredStrategy
     (keras-team/keras#20585), so strategy.run with tf.nn.compute_average_loss instead; each
@@ -1383,6 +1402,7 @@ def custom_loop(
         log.on_epoch_begin(epoch)
         total, count = tf.constant(0.0), 0  # summed on the device: no sync per step
         for done in range(first + 1, steps + 1):
+            progress.update(epoch=epoch, step=done - 1)
             x, y = next(batches)
             count += 1
             step = epoch * steps + done
@@ -1432,10 +1452,14 @@ def run(args: argparse.Namespace) -> None:
             "it (an interrupted run leaves RUN_DIR/backup and resumes from it by itself)"
         )
     if Path(args.data).is_dir():
-        make_train, val, steps = folder_datasets(args)
+        import tensorflow as tf
+
+        make_train, val, steps, locate = folder_datasets(args)
+        data_errors = (tf.errors.InvalidArgumentError, tf.errors.NotFoundError)
         uint8 = set(INPUTS)  # the folder's one image input, decoded to uint8
         sparse = not ONE_HOT and TARGETS != "input"
     else:
+        data_errors = ()
         arrays, val_arrays = load_arrays(args)
         uint8 = {name for name, x in arrays[0].items() if on_device(x, INPUTS[name])}
         sparse = np.issubdtype(arrays[1].dtype, np.integer) and TARGETS != "input"
@@ -1499,12 +1523,15 @@ def run(args: argparse.Namespace) -> None:
         f"replica (global {args.global_batch}), lr {args.lr:.4g}, data {data}",
         flush=True,
     )
-    if name == "multi-worker":
-        custom_loop(
-            args, strategy, model, whole, optimizer, make_train, steps, run_dir, sparse
-        )
-    else:
-        fit(args, model, whole, make_train, val, steps, run_dir, start)
+    progress = {"epoch": 0, "step": 0}  # where training is, for `locate`
+    try:
+        if name == "multi-worker":
+            loop = (optimizer, make_train, steps, run_dir, sparse, progress)
+            custom_loop(args, strategy, model, whole, *loop)
+        else:
+            fit(args, model, whole, make_train, val, steps, run_dir, start, progress)
+    except data_errors as exc:  # an image folder's file TensorFlow cannot read
+        raise TrainingError(locate(progress["epoch"], progress["step"])) from exc
     if chief:
         save_weights(whole, run_dir / "model.weights.h5")
         shutil.rmtree(run_dir / "backup", ignore_errors=True)  # the run is complete
