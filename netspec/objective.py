@@ -179,6 +179,46 @@ def _check_data(data: Data, inputs: list[Shape], source: SourceMap) -> list[Prob
     return problems
 
 
+def _check_mixing(
+    data: Data, train: Train, loss: str, output: Shape, inputs: int, source: SourceMap
+) -> list[Problem]:
+    """MixUp and CutMix mix the images of a batch and their class targets: one image input,
+    a vector of class scores and cross_entropy, whose targets may be probability rows."""
+    used = [name for name in ("mixup", "cutmix") if getattr(data, name) is not None]
+    if not used:
+        return []
+    where = ("train", "data", used[0])
+    if loss != "cross_entropy":
+        return [
+            source.problem(
+                where, f"{used[0]} mixes class targets: the loss must be cross_entropy, not {loss}"
+            )
+        ]
+    if len(output) != 1:
+        return [
+            source.problem(
+                where,
+                f"{used[0]} mixes one class target per sample: the "
+                f"output must be (K,) class scores, not {fmt(output)}",
+            )
+        ]
+    if train.ignore_index is not None:
+        return [
+            source.problem(
+                where,
+                f"{used[0]} with ignore_index: a mixed target has no "
+                "class index to ignore; leave one out",
+            )
+        ]
+    if inputs != 1:
+        return [
+            source.problem(
+                where, f"{used[0]} mixes the images of one input; the network takes {inputs}"
+            )
+        ]
+    return []
+
+
 def objective(
     loss: str,
     train: Train,
@@ -280,6 +320,7 @@ def check(
         )
     if train.data is not None:
         problems += _check_data(train.data, [shapes[name] for name in graph.inputs], source)
+        problems += _check_mixing(train.data, train, loss, output, len(graph.inputs), source)
     if problems:
         raise SpecError(problems)
     single = shapes[graph.inputs[0]] if len(graph.inputs) == 1 else None

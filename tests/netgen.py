@@ -26,7 +26,8 @@ per-step gate, transformer-style residuals; and the readouts back to vectors (se
 negative index, global 1-D pools, a recurrent layer's last state, flatten), in blocks and
 repeats too; and a dense layer tied to the embedding (`share:`), a language model's output.
 Per-step losses: cross_entropy (with an `ignore_index` in its focus, on vectors now and then;
-otherwise now and then with `label_smoothing`)
+otherwise now and then with `label_smoothing`; a classifier of one image now and then mixes its
+batches, `data: {mixup, cutmix}`)
 and nll (after a log_softmax, fused or a layer) on a (T, K) output, class scores at each step
 (a dense layer on each step, or one tied to the embedding: a language model's logits).
 And several named inputs and outputs (`inputs:`, `outputs:`, `train.output`): 2 or 3 inputs of
@@ -2469,6 +2470,11 @@ def networks(draw: st.DrawFn, focus: str | None = None) -> Net:
         train["ignore_index"] = gen.pick([-1, 0, classes - 1])
     elif loss == "cross_entropy" and gen.flip(25):
         train["label_smoothing"] = 0.1
+    scores = len(b.expect.shapes[b.scope.outputs[trained]]) == 1
+    one_image = len(shape) == 3 and (b.inputs is None or len(b.inputs) == 1)
+    mixable = loss == "cross_entropy" and scores and one_image
+    if mixable and "ignore_index" not in train and gen.flip(40):
+        train["data"] = gen.pick([{"mixup": 0.2}, {"cutmix": 1.0}, {"mixup": 0.8, "cutmix": 1.0}])
     return Net(
         shape,
         b.layers,

@@ -885,6 +885,9 @@ def test_every_yaml_example_in_the_reference_is_valid(example: str) -> None:
         if example.startswith("- "):
             example = "layers:\n" + "".join(f"  {line}\n" for line in example.splitlines())
         elif example.startswith("train:"):
-            example = "layers: [{type: relu}]\n" + example
+            layers = "{type: relu}"
+            if "data:" in example:  # (it may mix batches: a classifier's)
+                layers += ", {type: flatten}, {type: dense, units: 4}"
+            example = f"layers: [{layers}]\n" + example
         example = f"netspec: 1\nname: Example\ninput: {{shape: {shape}}}\n" + example
     load(example)

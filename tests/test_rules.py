@@ -912,6 +912,48 @@ CASES: dict[str, list[tuple[str, str]]] = {
             "eval_resize 4 is below the input size 8: the center crop would not fit",
         ),
     ],
+    "objective._check_mixing: {} mixes class targets: the loss must be cross_entropy, not {}": [
+        (
+            net(
+                "{type: conv2d, filters: 2, kernel: 3}",
+                *LOGITS,
+                shape=IMAGE,
+                train="{loss: mse, data: {mixup: 0.2}}",
+            ),
+            "mixup mixes class targets: the loss must be cross_entropy, not mse",
+        ),
+    ],
+    "objective._check_mixing: {} mixes one class target per sample: the output must be (K,) class scores, not {}": [
+        (
+            net(
+                "{type: to_sequence}",
+                "{type: dense, units: 4}",
+                shape=IMAGE,
+                train="{loss: cross_entropy, data: {cutmix: 1.0}}",
+            ),
+            "cutmix mixes one class target per sample: the output must be (K,) class scores, "
+            "not (64, 4)",
+        ),
+    ],
+    "objective._check_mixing: {} with ignore_index: a mixed target has no class index to ignore; leave one out": [
+        (
+            net(
+                "{type: conv2d, filters: 2, kernel: 3}",
+                *LOGITS,
+                shape=IMAGE,
+                train="{ignore_index: 0, data: {cutmix: 1.0}}",
+            ),
+            "cutmix with ignore_index: a mixed target has no class index to ignore",
+        ),
+    ],
+    "objective._check_mixing: {} mixes the images of one input; the network takes {}": [
+        (
+            "netspec: 1\nname: Net\ninputs:\n  a: {shape: [3, 8, 8]}\n  b: {shape: [4]}\n"
+            "layers:\n  - {type: flatten, name: f, inputs: [a]}\n  - {type: concat, inputs: [f, b]}\n"
+            "  - {type: dense, units: 2}\ntrain: {data: {mixup: 0.2}}\n",
+            "mixup mixes the images of one input; the network takes 2",
+        ),
+    ],
     "objective.check: train.output {} is not an output of the network (outputs: {})": [
         (
             net("{type: dense, name: a, units: 3}", "{type: dense, name: b, units: 2}")

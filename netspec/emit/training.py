@@ -83,6 +83,10 @@ class TrainingView:
     """Training images from folders are flipped left-right half of the time."""
     eval_resize: str
     """Held-out images from folders: the shorter side resized to it, then center-cropped."""
+    mixup: str
+    """MixUp's Beta(alpha, alpha) parameter (None: no MixUp)."""
+    cutmix: str
+    """CutMix's (None: no CutMix)."""
     data_note: str
     """How images are prepared, in words (README)."""
     arrays_text: str
@@ -123,7 +127,10 @@ def view(network: Network, backend: str) -> dict[str, Any]:
             output_shape=literal(out),
             targets=pystr(target_kind),
             expected_targets=pystr(losses.expected_targets(objective, out)),
-            one_hot=literal(target_kind in ("probabilities", "values") and num_classes > 1),
+            one_hot=literal(
+                (target_kind in ("probabilities", "values") and num_classes > 1)
+                or _mixing(network)  # mixed targets are probability rows
+            ),
             per_step=literal(objective.per_step),
             ignore_index=literal(objective.ignore_index),
             inputs=_inputs(network),
@@ -147,6 +154,12 @@ def view(network: Network, backend: str) -> dict[str, Any]:
     }
 
 
+def _mixing(network: Network) -> bool:
+    """Training batches are mixed (MixUp or CutMix)."""
+    data = network.objective.data
+    return data is not None and (data.mixup is not None or data.cutmix is not None)
+
+
 def _data(network: Network) -> dict[str, str]:
     """The `data:` recipe (netspec.objective decides it) as the programs' constants."""
     data = network.objective.data
@@ -158,6 +171,8 @@ def _data(network: Network) -> dict[str, str]:
         "crop_ratio": literal(crop.ratio if crop else None),
         "flip": literal(bool(data and data.augment.horizontal_flip)),
         "eval_resize": literal(data.eval_resize if data else None),
+        "mixup": literal(data.mixup if data else None),
+        "cutmix": literal(data.cutmix if data else None),
     }
     if data is None:
         note = "image pixels are scaled to [0, 1]; no augmentation"
@@ -174,6 +189,16 @@ def _data(network: Network) -> dict[str, str]:
             )
         if data.augment.horizontal_flip:
             parts.append("a horizontal flip half of the time")
+        mixing = [
+            f"{name} (alpha {alpha!r})"
+            for name, alpha in (("MixUp", data.mixup), ("CutMix", data.cutmix))
+            if alpha is not None
+        ]
+        if mixing:
+            parts.append(
+                f"each training batch gets {' or '.join(mixing)}"
+                + (", one of them at random" if len(mixing) > 1 else "")
+            )
         if data.eval_resize:
             parts.append(
                 f"held-out images are resized to {data.eval_resize} on the shorter side and "

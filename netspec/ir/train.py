@@ -105,16 +105,29 @@ Channels = Annotated[
 ]
 
 
+Alpha = Annotated[float, Field(gt=0.0, le=100.0)]
+"""The parameter of a symmetric Beta(alpha, alpha) distribution."""
+
+
 class Data(IRModel):
     """How image inputs are prepared: pixels scaled to [0, 1], then `(x - mean) / std` per
     channel (every data source, training and held-out); image folders get `augment` in
     training, and held-out images are resized to `eval_resize` on the shorter side and
-    center-cropped to the input size (without it: resized to the input size)."""
+    center-cropped to the input size (without it: resized to the input size). `mixup` and
+    `cutmix` mix each training batch, from any source (netspec.objective requires a class
+    loss); with both, each batch gets one of them, half of the time each."""
 
     mean: Channels | None = None
     std: Channels | None = None
     augment: Augment = Augment()
     eval_resize: Annotated[int, Field(ge=1, le=1 << 16)] | None = None
+    mixup: Alpha | None = None
+    """MixUp (Zhang et al. 2018): each sample and its targets become lam x themselves +
+    (1 - lam) x the previous sample's in the batch, lam ~ Beta(mixup, mixup)."""
+    cutmix: Alpha | None = None
+    """CutMix (Yun et al. 2019): a box of the previous sample in the batch is pasted into each
+    sample, its area a share 1 - lam (lam ~ Beta(cutmix, cutmix)) clipped to the image; the
+    targets are mixed by the areas."""
 
     @model_validator(mode="after")
     def _mean_and_std_together(self) -> "Data":

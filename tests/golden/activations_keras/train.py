@@ -78,6 +78,11 @@ resized to the input size (None: the whole image)."""
 FLIP = False
 """Training images from folders are flipped left-right half of the time."""
 EVAL_RESIZE = None
+MIXUP = None
+CUTMIX = None
+"""Each training batch is mixed (batch_mix): MixUp's and CutMix's Beta(alpha, alpha)
+parameter (None: not used); with both, one of them, half of the time each."""
+MIXING = MIXUP is not None or CUTMIX is not None
 """Held-out images from folders: resized to this on the shorter side, then the center crop
 of the input size (None: resized to the input size)."""
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif")
@@ -436,18 +441,30 @@ def synthetic(args: argparse.Namespace) -> tuple[dict, np.ndarray]:
 
 
 class Repeated(keras.utils.PyDataset):
-    """One batch, converted once and kept on the device, given `steps` times an epoch."""
+    """One batch, converted once and kept on the device, given `steps` times an epoch; when
+    MIXING, mixed anew for each step (from epoch `first`, `skip` steps into it, on)."""
 
-    def __init__(self, batch, steps: int) -> None:
+    def __init__(self, batch, steps: int, seed: int, first: int, skip: int) -> None:
         super().__init__()
         self.batch = batch
         self.steps = steps
+        self.seed = seed
+        self.epoch = first
+        self.skip = skip
 
     def __len__(self) -> int:
-        return self.steps
+        return self.steps - self.skip
 
     def __getitem__(self, index: int):
+        if MIXING:
+            step = self.epoch * self.steps + self.skip + index
+            return np_mixed(self.seed, step, *self.batch)
         return self.batch
+
+    def set_epoch(self, epoch: int) -> None:
+        """As Batches.set_epoch."""
+        if epoch != self.epoch:
+            self.epoch, self.skip = epoch, 0
 
 
 def share(batch, place: tuple[int, int]):
@@ -459,10 +476,11 @@ def share(batch, place: tuple[int, int]):
     return batch[process * local : (process + 1) * local]
 
 
-def repeated(arrays: tuple, steps: int, total: int, place: tuple[int, int]):
+def repeated(arrays: tuple, steps: int, first: tuple[int, int], total: int, args):
     """--data synthetic: its one global batch `total` times (`steps` an epoch), prepared
     once (as DeepLearningExamples' synthetic loaders do), so that a run measures the network
-    and not the input pipeline."""
+    and not the input pipeline; mixed anew for each step when MIXING, from `first` (epoch,
+    steps done in it) on."""
     xs, y = arrays
     if TF_DATA:
         import tensorflow as tf
@@ -472,10 +490,18 @@ def repeated(arrays: tuple, steps: int, total: int, place: tuple[int, int]):
             return features(inputs), prepared(y, TARGET)
 
         once = tf.data.Dataset.from_tensors((xs, y)).map(prepare).cache()
-        return once.repeat(total)
+        data = once.repeat(total)
+        if MIXING:
+            data = data.enumerate(first[0] * steps + first[1]).map(
+                lambda step, xy: tf_mixed(args.seed, step, xy)
+            )
+        return data
+    place = (args.process, args.processes)
     inputs = {name: host_input(share(x, place), INPUTS[name]) for name, x in xs.items()}
     batch = (features(inputs), to_float(share(y, place), TARGET))
-    return Repeated(keras.tree.map_structure(keras.ops.convert_to_tensor, batch), steps)
+    if not MIXING:  # (mixed batches are made on the host, each step)
+        batch = keras.tree.map_structure(keras.ops.convert_to_tensor, batch)
+    return Repeated(batch, steps, args.seed, *first)
 
 
 def load_arrays(args: argparse.Namespace) -> tuple[tuple, tuple | None]:
@@ -558,8 +584,9 @@ def prepared(values, spec: Input | None):
 
 def on_device(values, spec: Input) -> bool:
     """uint8 images leave host memory as they are, a quarter of float32's bytes: the
-    trained model scales and normalises them on the device (`scaled`)."""
-    return spec.kind == "image" and values.dtype == np.uint8
+    trained model scales and normalises them on the device (`scaled`). Not when batches are
+    mixed: the pipeline mixes them as floats."""
+    return spec.kind == "image" and values.dtype == np.uint8 and not MIXING
 
 
 def host_input(x, spec: Input):
@@ -629,6 +656,9 @@ def tf_dataset(
         return features(batch_inputs), prepared(tf.gather(ys, index), TARGET)
 
     data = data.map(gather, num_parallel_calls=tf.data.AUTOTUNE)
+    if epochs is not None and MIXING:
+        first = epochs.start * (count // batch) + skip
+        data = data.enumerate(first).map(lambda step, xy: tf_mixed(seed, step, xy))
     return data.prefetch(tf.data.AUTOTUNE)
 
 
@@ -670,9 +700,14 @@ class Batches(keras.utils.PyDataset):
     def shuffled(self) -> np.ndarray:
         return np.random.default_rng([self.seed, self.epoch]).permutation(len(self.y))
 
+    @property
+    def batches(self) -> int:
+        """Whole batches in an epoch."""
+        return len(self.y) // self.batch
+
     def __len__(self) -> int:
         if self.training:
-            return len(self.y) // self.batch - self.skip
+            return self.batches - self.skip
         return math.ceil(len(self.y) / self.batch)
 
     def __getitem__(self, index: int):
@@ -681,15 +716,16 @@ class Batches(keras.utils.PyDataset):
         for ahead in range(index, min(index + 2 * self.threads, end)):
             if (self.epoch, ahead) not in self.ahead:
                 self.ahead[self.epoch, ahead] = self.pool.submit(
-                    self.load, self.order, ahead
+                    self.load, self.order, ahead, self.epoch * self.batches + ahead
                 )
         return self.ahead.pop((self.epoch, index)).result()
 
-    def load(self, order: np.ndarray, index: int):
+    def load(self, order: np.ndarray, index: int, step: int):
         part = order[index * self.batch : (index + 1) * self.batch]
         samples = share(part, self.place)
         xs = {name: host_input(x[samples], INPUTS[name]) for name, x in self.xs.items()}
-        return features(xs), to_float(self.y[samples], TARGET)
+        batch = features(xs), to_float(self.y[samples], TARGET)
+        return np_mixed(self.seed, step, *batch) if self.training and MIXING else batch
 
     def set_epoch(self, epoch: int) -> None:
         """Called by `EpochOf` as each epoch begins: Keras also calls a PyDataset's
@@ -704,9 +740,9 @@ class Batches(keras.utils.PyDataset):
 
 
 class EpochOf(keras.callbacks.Callback):
-    """Tells training `Batches` which epoch fit begins."""
+    """Tells training `Batches` (or `Repeated`) which epoch fit begins."""
 
-    def __init__(self, batches: Batches) -> None:
+    def __init__(self, batches) -> None:
         super().__init__()
         self.batches = batches
 
@@ -763,6 +799,69 @@ def eval_view(
     scale = min(width, height) / EVAL_RESIZE
     w, h = min(width, round(size[1] * scale)), min(height, round(size[0] * scale))
     return (width - w) // 2, (height - h) // 2, w, h
+
+
+def batch_mix(
+    seed: int, step: int, height: int, width: int
+) -> tuple[float, tuple[int, int, int, int] | None]:
+    """How training batch `step` (0-based, counted over the run) is mixed: (lam, None) for
+    MixUp, each sample becoming lam x itself + (1 - lam) x the previous one in its batch;
+    (lam, (left, top, right, bottom)) for CutMix, that box of the previous sample pasted in,
+    lam then the share of the image left. torchvision's v2 MixUp and CutMix draws, made from
+    (seed, step) alone, so that ranks, a resumed run and the other backend's program draw
+    the same."""
+    rng = np.random.default_rng([seed, step, 1 << 32])  # (train_view's keys stay below)
+    cut = CUTMIX is not None and (MIXUP is None or rng.random() < 0.5)
+    lam = float(rng.beta(CUTMIX, CUTMIX) if cut else rng.beta(MIXUP, MIXUP))
+    if not cut:
+        return lam, None
+    x, y = int(rng.integers(0, width)), int(rng.integers(0, height))
+    half = 0.5 * math.sqrt(1.0 - lam)
+    w, h = int(half * width), int(half * height)
+    box = (max(x - w, 0), max(y - h, 0), min(x + w, width), min(y + h, height))
+    return 1.0 - (box[2] - box[0]) * (box[3] - box[1]) / (width * height), box
+
+
+def np_mixed(seed: int, step: int, x: np.ndarray, y: np.ndarray):
+    """Training batch `step`: images (N, H, W, C) and probability rows mixed as batch_mix
+    drew, each sample with the previous one (the last with the first); torch's `mixed`."""
+    lam, box = batch_mix(seed, step, x.shape[1], x.shape[2])
+    rolled = np.roll(x, 1, axis=0)
+    if box is None:
+        x = x * np.float32(lam) + rolled * np.float32(1.0 - lam)
+    else:
+        left, top, right, bottom = box
+        x = x.copy()
+        x[:, top:bottom, left:right] = rolled[:, top:bottom, left:right]
+    return x, y * np.float32(lam) + np.roll(y, 1, axis=0) * np.float32(1.0 - lam)
+
+
+def tf_mixed(seed: int, step, batch):
+    """np_mixed in a tf.data pipeline (its draw, batch_mix, made by numpy)."""
+    import tensorflow as tf
+
+    x, y = batch
+    height, width = x.shape[1], x.shape[2]
+
+    def draw(step):
+        lam, box = batch_mix(seed, int(step), height, width)
+        weights = np.array([lam, 1.0 - lam], np.float32)
+        return weights, np.array([box is not None, *(box or (0, 0, 0, 0))], np.int32)
+
+    types = [tf.float32, tf.int32]
+    weights, box = tf.numpy_function(draw, [step], types, stateful=False)
+    weights.set_shape([2])
+    box.set_shape([5])
+    rolled = tf.roll(x, 1, axis=0)
+    rows = tf.range(height)[:, None]
+    cols = tf.range(width)[None, :]
+    inside = (cols >= box[1]) & (rows >= box[2]) & (cols < box[3]) & (rows < box[4])
+    x = tf.cond(
+        box[0] > 0,
+        lambda: tf.where(inside[None, :, :, None], rolled, x),
+        lambda: x * weights[0] + rolled * weights[1],
+    )
+    return x, y * weights[0] + tf.roll(y, 1, axis=0) * weights[1]
 
 
 def folder_files(root: Path) -> list[tuple[str, int]]:
@@ -860,6 +959,7 @@ def folder_datasets(args: argparse.Namespace):
         return load
 
     load_train = loader(train_files, True)
+    steps = len(train_files) // args.global_batch
     val = None
     if val_files:
         load_val = loader(val_files, False)
@@ -883,6 +983,12 @@ def folder_datasets(args: argparse.Namespace):
             return images.batch(args.global_batch, drop_remainder=True)
 
         data = tf.data.Dataset.range(first, args.epochs).flat_map(epoch_batches)
+        if MIXING:
+            data = data.enumerate(first * steps + skip).map(
+                lambda step, xy: tf_mixed(
+                    args.seed, step, (prepared(xy[0], spec), xy[1])
+                )
+            )
         return data.prefetch(tf.data.AUTOTUNE)
 
     def locate(epoch: int, step: int) -> str:
@@ -898,7 +1004,7 @@ def folder_datasets(args: argparse.Namespace):
                 return f"{path}: cannot read the image ({reason})"
         return f"{root}: an image could not be read"
 
-    return make_train, val, len(train_files) // args.global_batch, locate
+    return make_train, val, steps, locate
 
 
 # ----------------------------------------------------------------------------- model
@@ -1271,11 +1377,11 @@ def fit(args, model, whole, make_train, val, steps, run_dir, start, progress) ->
     backup = Backup(args, steps, run_dir, whole, progress)
     log = MetricsLog(run_dir / "metrics.jsonl", 0, args.epochs)
     callbacks = [
+        backup,  # (first: a backup before a step never holds NAN_ENV's poisoned weights)
         nan,
         keras.callbacks.LearningRateScheduler(
             lambda epoch: learning_rate(epoch, args.lr, args.epochs)
         ),
-        backup,
         log,
     ]
     if args.max_steps:
@@ -1294,7 +1400,7 @@ def fit(args, model, whole, make_train, val, steps, run_dir, start, progress) ->
                 callback.skipped = skipped
         log.samples = (steps - skipped) * args.global_batch
         train = make_train(first, skipped)
-        epoch_of = [EpochOf(train)] if isinstance(train, Batches) else []
+        epoch_of = [EpochOf(train)] if hasattr(train, "set_epoch") else []
         model.fit(
             x=train,
             validation_data=val,
@@ -1472,7 +1578,7 @@ def run(args: argparse.Namespace) -> None:
         def make_train(first: int, skip: int):
             if args.data == "synthetic":
                 total = steps * (args.epochs - first) - skip
-                return repeated(arrays, steps, total, place)
+                return repeated(arrays, steps, (first, skip), total, args)
             if TF_DATA:
                 epochs = range(first, args.epochs)
                 batch = args.global_batch

@@ -104,6 +104,11 @@ resized to the input size (None: the whole image)."""
 FLIP = False
 """Training images from folders are flipped left-right half of the time."""
 EVAL_RESIZE = None
+MIXUP = None
+CUTMIX = None
+"""Each training batch is mixed (batch_mix): MixUp's and CutMix's Beta(alpha, alpha)
+parameter (None: not used); with both, one of them, half of the time each."""
+MIXING = MIXUP is not None or CUTMIX is not None
 """Held-out images from folders: resized to this on the shorter side, then the center crop
 of the input size (None: resized to the input size)."""
 ACCURACY = "categorical"
@@ -495,6 +500,27 @@ def eval_view(
     scale = min(width, height) / EVAL_RESIZE
     w, h = min(width, round(size[1] * scale)), min(height, round(size[0] * scale))
     return (width - w) // 2, (height - h) // 2, w, h
+
+
+def batch_mix(
+    seed: int, step: int, height: int, width: int
+) -> tuple[float, tuple[int, int, int, int] | None]:
+    """How training batch `step` (0-based, counted over the run) is mixed: (lam, None) for
+    MixUp, each sample becoming lam x itself + (1 - lam) x the previous one in its batch;
+    (lam, (left, top, right, bottom)) for CutMix, that box of the previous sample pasted in,
+    lam then the share of the image left. torchvision's v2 MixUp and CutMix draws, made from
+    (seed, step) alone, so that ranks, a resumed run and the other backend's program draw
+    the same."""
+    rng = np.random.default_rng([seed, step, 1 << 32])  # (train_view's keys stay below)
+    cut = CUTMIX is not None and (MIXUP is None or rng.random() < 0.5)
+    lam = float(rng.beta(CUTMIX, CUTMIX) if cut else rng.beta(MIXUP, MIXUP))
+    if not cut:
+        return lam, None
+    x, y = int(rng.integers(0, width)), int(rng.integers(0, height))
+    half = 0.5 * math.sqrt(1.0 - lam)
+    w, h = int(half * width), int(half * height)
+    box = (max(x - w, 0), max(y - h, 0), min(x + w, width), min(y + h, height))
+    return 1.0 - (box[2] - box[0]) * (box[3] - box[1]) / (width * height), box
 
 
 class Encoded(NamedTuple):
@@ -934,6 +960,23 @@ def loss_of(loss_fn: nn.Module, output: torch.Tensor, y: torch.Tensor) -> torch.
     return loss_fn(output, y)
 
 
+def mixed(
+    x: torch.Tensor, y: torch.Tensor, lam: float, box: tuple[int, int, int, int] | None
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """A batch of images (N, C, H, W) and its class targets (indices or probability rows)
+    mixed as batch_mix drew: each sample with the previous one (the last with the first).
+    The targets come out as probability rows."""
+    if not y.is_floating_point():
+        y = F.one_hot(y, NUM_CLASSES).float()
+    if box is None:
+        x = x.mul(lam).add_(x.roll(1, 0).mul_(1.0 - lam))
+    else:
+        left, top, right, bottom = box
+        x = x.clone()
+        x[..., top:bottom, left:right] = x.roll(1, 0)[..., top:bottom, left:right]
+    return x, y.mul(lam).add_(y.roll(1, 0).mul_(1.0 - lam))
+
+
 class Trainer:
     """One optimisation step as the run does it (AMP, memory format, loss, scaler)."""
 
@@ -944,6 +987,7 @@ class Trainer:
         device: torch.device,
         amp: str,
         channels_last: bool,
+        seed: int = 0,
     ) -> None:
         self.model = model
         self.optimizer = optimizer
@@ -961,6 +1005,7 @@ class Trainer:
                 torch.tensor(v, device=device).view(-1, 1, 1) for v in (MEAN, STD)
             )
         self.scaler = torch.amp.GradScaler(device.type, enabled=amp == "fp16")
+        self.seed = seed  # of batch_mix's draws
         self.loss_fn = make_loss()
         self.nan_step = int(os.environ.get(NAN_ENV, "0"))
         self.steps = 0
@@ -978,15 +1023,19 @@ class Trainer:
         return x
 
     def forward(
-        self, xs: tuple[torch.Tensor, ...], y: torch.Tensor
+        self, xs: tuple[torch.Tensor, ...], y: torch.Tensor, mix: bool = False
     ) -> tuple[torch.Tensor, ...]:
-        """(loss, correct predictions) of one batch."""
+        """(loss, correct predictions) of one batch; `mix`: a training batch, mixed when
+        MIXUP or CUTMIX is set."""
+        y = y.to(self.device, non_blocking=True)
         with self.autocast:
             inputs = [self.input(x, spec) for x, spec in zip(xs, INPUTS.values())]
+            if mix and MIXING:
+                lam, box = batch_mix(self.seed, self.steps - 1, *inputs[0].shape[2:])
+                inputs[0], y = mixed(inputs[0], y, lam, box)
             output = self.model(*inputs)
         if OUTPUT is not None:
             output = output[OUTPUT]
-        y = y.to(self.device, non_blocking=True)
         if TARGETS == "input":  # an autoencoder's images, prepared as its input
             y = self.input(y, next(iter(INPUTS.values())))
         elif ONE_HOT and y.ndim == 1:
@@ -998,7 +1047,7 @@ class Trainer:
         self, xs: tuple[torch.Tensor, ...], y: torch.Tensor
     ) -> tuple[torch.Tensor, ...]:
         self.steps += 1
-        loss, correct = self.forward(xs, y)
+        loss, correct = self.forward(xs, y, mix=True)
         if self.steps == self.nan_step:
             loss = loss * float("nan")
         self.optimizer.zero_grad(set_to_none=True)
@@ -1261,7 +1310,7 @@ def train(args: argparse.Namespace, procs: Processes, writer: CheckpointWriter) 
         model.to(memory_format=torch.channels_last)
     optimizer = make_optimizer(model.parameters(), lr, True if cuda else None)
     scheduler = make_scheduler(optimizer, args.epochs)
-    trainer = Trainer(model, optimizer, procs.device, amp, channels_last)
+    trainer = Trainer(model, optimizer, procs.device, amp, channels_last, args.seed)
 
     epoch, epoch_step, step, last_good = 0, 0, 0, None
     if not resume and checkpoints(ckpt_dir):
