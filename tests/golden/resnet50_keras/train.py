@@ -1338,27 +1338,36 @@ class Backup(Counting):
 
 
 class MetricsLog(keras.callbacks.Callback):
-    """Appends each epoch's logs, the learning rate and images/s to metrics.jsonl."""
+    """Appends each epoch's logs, the learning rate, training images/s and seconds, and the
+    held-out evaluation's seconds apart (fit evaluates before the epoch ends), to
+    metrics.jsonl."""
 
     def __init__(self, path: Path | None, samples: int, epochs: int) -> None:
         super().__init__()
         self.path = path
         self.samples = samples
         self.epochs = epochs
-        self.started = 0.0
+        self.started = self.evaluating = 0.0
 
     def on_epoch_begin(self, epoch, logs=None):
         self.started = time.perf_counter()
+        self.evaluating = 0.0
+
+    def on_test_begin(self, logs=None):
+        self.evaluating = time.perf_counter()
 
     def on_epoch_end(self, epoch, logs=None):
-        seconds = time.perf_counter() - self.started
+        now = time.perf_counter()
+        seconds = (self.evaluating or now) - self.started
         lr = keras.ops.convert_to_numpy(self.model.optimizer.learning_rate)
         record = {"epoch": epoch + 1, "lr": float(f"{float(lr):.7g}")}  # float32 digits
         record.update(
             {k: float(v) for k, v in (logs or {}).items() if k != "learning_rate"}
         )
-        record["images_per_s"] = self.samples / seconds
+        record["images_per_s"] = self.samples / seconds  # training alone
         record["seconds"] = seconds
+        if self.evaluating:
+            record["eval_seconds"] = now - self.evaluating
         if self.path is not None:
             with open(self.path, "a", encoding="utf-8") as handle:
                 handle.write(json.dumps(record) + "\n")
