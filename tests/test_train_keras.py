@@ -379,15 +379,50 @@ def test_jax_data_parallel_batch_is_per_device_and_matches_one_device(pkgdir: Pa
     assert diff["max_diff"] <= 1e-5, diff
 
 
-@pytest.mark.parametrize("tensorflow", ["installed", "absent"])
+def launcher_env(launcher: str, index: int, address: str, job: int) -> dict[str, str]:
+    """The variables a launcher gives process `index` of 2 on this machine: Keras's own
+    (the first process listening at `address`), or srun's (JAX's Slurm detection makes the
+    coordinator's address of the step's node list and a port of the job id)."""
+    if launcher == "keras":
+        return {
+            "KERAS_DISTRIBUTION_JOB_ADDRESSES": address,
+            "KERAS_DISTRIBUTION_NUM_PROCESSES": "2",
+            "KERAS_DISTRIBUTION_PROCESS_ID": str(index),
+        }
+    return {
+        "SLURM_JOB_ID": str(job),
+        "SLURM_NTASKS": "2",
+        "SLURM_STEP_NUM_TASKS": "2",
+        "SLURM_STEP_NODELIST": "localhost",
+        "SLURM_STEP_NUM_NODES": "1",
+        "SLURM_PROCID": str(index),
+        "SLURM_LOCALID": str(index),
+    }
+
+
+def free_slurm_job_id() -> int:
+    """A job id whose port, as JAX makes it (61440 + id % 4096), is free here."""
+    for job in range(1000, 1000 + 4096):
+        with socket.socket() as sock:
+            try:
+                sock.bind(("127.0.0.1", 61440 + job % 4096))
+            except OSError:
+                continue
+            return job
+    raise RuntimeError("no free port for JAX's coordinator")
+
+
+@pytest.mark.parametrize(
+    ("tensorflow", "launcher"),
+    [("installed", "keras"), ("absent", "keras"), ("installed", "slurm")],
+)
 def test_two_jax_processes_train_as_one_process_with_their_devices(
-    pkgdir: Path, tensorflow: str
+    pkgdir: Path, tensorflow: str, launcher: str
 ) -> None:
-    """Two processes started with Keras's distribution variables (as srun or mpirun would
-    start them) join one JAX run through keras.distribution.initialize: each feeds its share
-    of every global batch (Keras splits tf.data; without TensorFlow the program does), only
-    the first writes the run's files, and the weights are those of one process driving two
-    devices."""
+    """Two processes started with Keras's distribution variables, or with those srun sets,
+    join one JAX run through keras.distribution.initialize: each feeds its share of every
+    global batch (Keras splits tf.data; without TensorFlow the program does), only the first
+    writes the run's files, and the weights are those of one process driving two devices."""
     rng = np.random.default_rng(1)
     data = pkgdir / "processes.npz"
     np.savez(
@@ -399,7 +434,7 @@ def test_two_jax_processes_train_as_one_process_with_their_devices(
     )
     program = ["-m", "tiny.train"] if tensorflow == "installed" else ["-c", WITHOUT_TENSORFLOW]
     common = ["--data", str(data)]
-    one = pkgdir / "runs" / f"jax_one_process_{tensorflow}"
+    one = pkgdir / "runs" / f"jax_one_process_{tensorflow}_{launcher}"
     flags = {"KERAS_BACKEND": "jax", "XLA_FLAGS": "--xla_force_host_platform_device_count=2"}
     ok(
         subprocess.run(
@@ -411,18 +446,13 @@ def test_two_jax_processes_train_as_one_process_with_their_devices(
             timeout=300,
         )
     )
-    two = pkgdir / "runs" / f"jax_two_processes_{tensorflow}"
-    address = f"127.0.0.1:{free_port()}"
+    two = pkgdir / "runs" / f"jax_two_processes_{tensorflow}_{launcher}"
+    address, job = f"127.0.0.1:{free_port()}", free_slurm_job_id()
     procs = [
         subprocess.Popen(
             [sys.executable, *program, *common, "--run-dir", str(two)],
             cwd=pkgdir,
-            env=env(
-                KERAS_BACKEND="jax",
-                KERAS_DISTRIBUTION_JOB_ADDRESSES=address,
-                KERAS_DISTRIBUTION_NUM_PROCESSES="2",
-                KERAS_DISTRIBUTION_PROCESS_ID=str(index),
-            ),
+            env=env(KERAS_BACKEND="jax", **launcher_env(launcher, index, address, job)),
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,
