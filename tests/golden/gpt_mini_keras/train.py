@@ -78,13 +78,13 @@ resized to the input size (None: the whole image)."""
 FLIP = False
 """Training images from folders are flipped left-right half of the time."""
 EVAL_RESIZE = None
+"""Held-out images from folders: resized to this on the shorter side, then the center crop
+of the input size (None: resized to the input size)."""
 MIXUP = None
 CUTMIX = None
 """Each training batch is mixed (batch_mix): MixUp's and CutMix's Beta(alpha, alpha)
 parameter (None: not used); with both, one of them, half of the time each."""
 MIXING = MIXUP is not None or CUTMIX is not None
-"""Held-out images from folders: resized to this on the shorter side, then the center crop
-of the input size (None: resized to the input size)."""
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif")
 """What an image folder's files may be (TensorFlow's decode_image reads these)."""
 ACCURACY = "categorical"
@@ -951,6 +951,8 @@ def folder_datasets(args: argparse.Namespace):
                 flip > 0, lambda: tf.image.flip_left_right(image), lambda: image
             )
             image = tf.cast(tf.round(tf.clip_by_value(image, 0, 255)), tf.uint8)
+            if MIXING:  # batches mixed as floats in the pipeline (on_device)
+                image = prepared(image, spec)
             if TARGETS == "input":  # an autoencoder: the image is the target
                 return image, prepared(image, spec)
             label = tf.gather(labels, index)
@@ -985,9 +987,7 @@ def folder_datasets(args: argparse.Namespace):
         data = tf.data.Dataset.range(first, args.epochs).flat_map(epoch_batches)
         if MIXING:
             data = data.enumerate(first * steps + skip).map(
-                lambda step, xy: tf_mixed(
-                    args.seed, step, (prepared(xy[0], spec), xy[1])
-                )
+                lambda step, xy: tf_mixed(args.seed, step, xy)
             )
         return data.prefetch(tf.data.AUTOTUNE)
 
@@ -1270,12 +1270,20 @@ def write_json(path: Path, record: dict) -> None:
 
 
 def backup_position(folder: Path) -> dict | None:
-    """RUN_DIR/backup's position.json: the "epoch", the "step" done in it and the
-    "weights" file of the training state to resume from (None: no backup)."""
+    """RUN_DIR/backup's position.json: the "epoch", the "step" done in it, the "weights"
+    file of the training state to resume from and the "random" generators' states (None: no
+    backup)."""
     try:
         return json.loads((folder / "position.json").read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return None
+
+
+def random_states(model: keras.Model) -> list:
+    """The states of the model's random-number generators (dropout's and the like): weights
+    files leave them out, and a resumed run must draw the numbers the run it continues would
+    have drawn."""
+    return [v for v in model.variables if v.path.endswith("seed_generator_state")]
 
 
 def reached(position: dict) -> str:
@@ -1293,6 +1301,8 @@ def restore(model: keras.Model, folder: Path) -> tuple[int, int]:
     if not model.optimizer.built:
         model.optimizer.build(model.trainable_variables)
     model.load_weights(folder / position["weights"])
+    for state, value in zip(random_states(model), position["random"]):
+        state.assign(np.asarray(value, dtype=state.dtype))
     print(f"resumed from {folder}, after {reached(position)}", flush=True)
     return position["epoch"], position["step"]
 
@@ -1353,7 +1363,8 @@ class Backup(Counting):
         self.folder.mkdir(parents=True, exist_ok=True)
         name = f"state-{epoch * self.steps_per_epoch + steps}.weights.h5"
         save_weights(model, self.folder / name)
-        record = {"epoch": epoch, "step": steps, "weights": name}
+        random = [keras.ops.convert_to_numpy(s).tolist() for s in random_states(model)]
+        record = {"epoch": epoch, "step": steps, "weights": name, "random": random}
         write_json(self.folder / "position.json", record)
         for path in self.folder.glob("*.weights.h5"):
             if path.name != name:
@@ -1478,7 +1489,9 @@ def custom_loop(
     backup = run_dir / "backup"
     if not chief:  # every worker saves (a collective); only the chief's copy is kept
         backup = backup / f"worker-{strategy.cluster_resolver.task_id}"
-    state = tf.train.Checkpoint(model=model, optimizer=optimizer, step=step_var)
+    state = tf.train.Checkpoint(
+        model=model, optimizer=optimizer, step=step_var, random=random_states(model)
+    )
     manager = tf.train.CheckpointManager(state, str(backup), max_to_keep=2)
     if manager.latest_checkpoint:
         state.restore(manager.latest_checkpoint)
@@ -1594,7 +1607,7 @@ def run(args: argparse.Namespace) -> None:
 
         make_train, val, steps, locate = folder_datasets(args)
         data_errors = (tf.errors.InvalidArgumentError, tf.errors.NotFoundError)
-        uint8 = set(INPUTS)  # the folder's one image input, decoded to uint8
+        uint8 = set() if MIXING else set(INPUTS)  # (the folder's one image input)
         sparse = not ONE_HOT and TARGETS != "input"
     else:
         data_errors = ()

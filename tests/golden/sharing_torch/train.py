@@ -104,13 +104,13 @@ resized to the input size (None: the whole image)."""
 FLIP = False
 """Training images from folders are flipped left-right half of the time."""
 EVAL_RESIZE = None
+"""Held-out images from folders: resized to this on the shorter side, then the center crop
+of the input size (None: resized to the input size)."""
 MIXUP = None
 CUTMIX = None
 """Each training batch is mixed (batch_mix): MixUp's and CutMix's Beta(alpha, alpha)
 parameter (None: not used); with both, one of them, half of the time each."""
 MIXING = MIXUP is not None or CUTMIX is not None
-"""Held-out images from folders: resized to this on the shorter side, then the center crop
-of the input size (None: resized to the input size)."""
 ACCURACY = "categorical"
 """None, "categorical" (the arg-max is the class) or "binary" (each unit above THRESHOLD)."""
 THRESHOLD = 0.0
@@ -1361,6 +1361,9 @@ def train(args: argparse.Namespace, procs: Processes, writer: CheckpointWriter) 
         "persistent_workers": workers > 0,
         "worker_init_fn": ignore_interrupts,
         "collate_fn": collate,
+        # the workers' seeds: drawn from the global generator, they would shift the
+        # dropout of a run resumed mid-epoch against the run it continues
+        "generator": torch.Generator().manual_seed(args.seed),
     }
     loader = DataLoader(data, sampler=sampler, drop_last=True, **loader_args)
     steps_per_epoch = len(sampler) // local_batch
