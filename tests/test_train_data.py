@@ -378,3 +378,18 @@ def test_a_broken_image_is_one_line_naming_it(backend: str, packages: Path, jpeg
     last = done.stderr.strip().splitlines()[-1]
     assert last.startswith(f"error: {victim}: cannot read the image"), last
     assert "Traceback" not in done.stderr
+
+
+@pytest.mark.parametrize("backend", ["torch", "keras"])
+def test_a_broken_held_out_image_is_one_line_naming_it(backend: str, packages: Path) -> None:
+    """A truncated image among the held-out ones, read when the first epoch is evaluated:
+    one line naming it (Keras looks through the held-out files first, then)."""
+    broken = packages / f"broken_val_{backend}"
+    shutil.copytree(packages / "images", broken)
+    victim = sorted((broken / "val").rglob("*.png"))[-1]
+    victim.write_bytes(victim.read_bytes()[:100])
+    args = ["--data", broken, "--run-dir", packages / f"broken_val_run_{backend}"]
+    done = PROGRAMS[backend].train(packages / backend, *args, package="crops")
+    assert done.returncode == 2, done.stderr[-2000:]
+    last = done.stderr.strip().splitlines()[-1]
+    assert last.startswith(f"error: {victim}: cannot read the image"), last

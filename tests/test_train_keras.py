@@ -248,7 +248,9 @@ def test_a_rerun_resumes_mid_epoch_exactly(pkgdir: Path, path: str) -> None:
     extra = {"KERAS_BACKEND": backend}
     if multi_worker:  # a cluster of one worker: the custom loop
         cluster = {"worker": [f"127.0.0.1:{free_port()}"]}
-        extra["TF_CONFIG"] = json.dumps({"cluster": cluster, "task": {"type": "worker", "index": 0}})
+        extra["TF_CONFIG"] = json.dumps(
+            {"cluster": cluster, "task": {"type": "worker", "index": 0}}
+        )
 
     def run(folder: Path, **more: str) -> subprocess.CompletedProcess:
         args = ["--data", data, "--checkpoint-every", "5", "--run-dir", folder]
@@ -312,8 +314,6 @@ def test_lenet5_learns_digits(tmp_path: Path) -> None:
     accuracy = records[-1]["val_accuracy"]
     print(f"LeNet-5 (Keras) on digits: held-out accuracy {accuracy:.4f} in {seconds:.1f} s")
     assert accuracy >= 0.95, done.stdout
-
-
 
 
 @pytest.mark.parametrize("tensorflow", ["installed", "absent"])

@@ -5,7 +5,7 @@ lost or mixed runs, and launchers other than torchrun):
 - a run on synthetic data says so in its first line;
 - the two backends' programs of one spec never share a run folder;
 - a finished Keras run is not silently retrained from scratch by a second command;
-- Keras's --max-steps ends the run there;
+- Keras's --max-steps ends the run there, and a run it ended continues with more, in both;
 - --checkpoint-every in epochs checkpoints those epochs only, in both programs;
 - images saved channels last are refused with the fix, never averaged as if rows were channels;
 - two torch processes started with Slurm's variables (no torchrun) train as one process does;
@@ -121,6 +121,26 @@ def test_keras_max_steps_ends_the_run(pkgdirs: dict[str, Path]) -> None:
     assert [r["epoch"] for r in records] == [1]
     unbounded = test_train_keras.train(folder, *args[:-1], folder / "no_max", extra_env=nan)
     assert unbounded.returncode == 3, unbounded.stderr
+
+
+@pytest.mark.parametrize("backend", ["torch", "keras"])
+def test_a_run_ended_by_max_steps_continues_with_more(
+    backend: str, pkgdirs: dict[str, Path]
+) -> None:
+    """--max-steps 5, then the same command with --max-steps 12 (torch: and --resume), ends
+    with the weights of a run straight to step 12; once more, it trains no further step."""
+    folder, program = pkgdirs[backend], PROGRAMS[backend]
+    args = ["--synthetic-samples", "128", "--epochs", "3"]  # 8 steps an epoch
+    resume = ["--resume"] if backend == "torch" else []
+    weights = "model.pt" if backend == "torch" else "model.weights.h5"
+    straight, stepwise = folder / "straight_12", folder / "stepwise_12"
+    program.ok(program.train(folder, *args, "--max-steps", "12", "--run-dir", straight))
+    program.ok(program.train(folder, *args, "--max-steps", "5", "--run-dir", stepwise))
+    for _ in range(2):
+        done = program.train(folder, *args, "--max-steps", "12", *resume, "--run-dir", stepwise)
+        assert "resumed from" in program.ok(done).stdout
+        diff = program.compare(straight / weights, stepwise / weights)
+        assert diff["max_diff"] <= 1e-6, diff
 
 
 @pytest.mark.parametrize("backend", ["torch", "keras"])

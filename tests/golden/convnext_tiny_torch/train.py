@@ -1408,7 +1408,7 @@ def train(args: argparse.Namespace, procs: Processes, writer: CheckpointWriter) 
 
     every, unit = args.checkpoint_every
     every_steps = every if unit == "steps" else 0
-    stop = False
+    stop = bool(args.max_steps) and step >= args.max_steps  # (resumed at --max-steps)
     while epoch < args.epochs and not stop:
         progress.start(epoch, args.epochs, steps_per_epoch, epoch_step)
         # summed over the ranks: mean losses of the steps, correct, samples, steps

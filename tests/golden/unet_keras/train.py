@@ -893,7 +893,8 @@ def folder_datasets(args: argparse.Namespace):
     locate): tf.data pipelines from a folder of class sub-folders (or of train/ and val/
     folders of those). Images are decoded and cropped in the pipeline as train_view
     (training) and eval_view (held-out) say. TensorFlow's error for an image it cannot read
-    does not name the file: locate(epoch, step) finds it, looking from that batch on."""
+    does not name the file: locate(epoch, step, evaluating) finds it, looking from that
+    batch on (or through the held-out files first), or returns None."""
     import tensorflow as tf
 
     root = Path(args.data)
@@ -991,18 +992,19 @@ def folder_datasets(args: argparse.Namespace):
             )
         return data.prefetch(tf.data.AUTOTUNE)
 
-    def locate(epoch: int, step: int) -> str:
+    def locate(epoch: int, step: int, evaluating: bool) -> str | None:
         order = epoch_order(len(train_files), args.seed, epoch).numpy()
         start = step * args.global_batch
         files = [train_files[i] for i in [*order[start:], *order[:start]]]
-        for path, _ in files + (val_files or []):
+        held_out = val_files or []
+        for path, _ in [*held_out, *files] if evaluating else [*files, *held_out]:
             try:
                 contents = tf.io.read_file(path)
                 tf.io.decode_image(contents, channels=channels, expand_animations=False)
             except (tf.errors.InvalidArgumentError, tf.errors.NotFoundError) as exc:
                 reason = exc.message.split("}} ")[-1].split(" [Op:")[0]
                 return f"{path}: cannot read the image ({reason})"
-        return f"{root}: an image could not be read"
+        return None
 
     return make_train, val, steps, locate
 
@@ -1297,6 +1299,12 @@ def restore(model: keras.Model, folder: Path) -> tuple[int, int]:
     return position["epoch"], position["step"]
 
 
+def finishes(args: argparse.Namespace, steps: int) -> bool:
+    """Whether the run trains through its last epoch (`steps` an epoch), not stopped
+    sooner by --max-steps."""
+    return not args.max_steps or args.max_steps >= args.epochs * steps
+
+
 def backed_up(args: argparse.Namespace, finished: int) -> bool:
     """Whether the end of epoch `finished` (1-based) is backed up (--checkpoint-every)."""
     every, unit = args.checkpoint_every
@@ -1326,7 +1334,7 @@ class Backup(Counting):
     def on_train_batch_begin(self, batch, logs=None):
         # before the next step rather than after one: here Keras waits for no step
         self.steps = self.skipped + batch  # done in this epoch
-        self.progress.update(epoch=self.epoch, step=self.steps)
+        self.progress.update(epoch=self.epoch, step=self.steps, evaluating=False)
         step = self.done(batch)
         if self.unit == "steps" and self.steps and step % self.every == 0:
             model = self.model  # (on JAX, this brings the state back to the model)
@@ -1338,6 +1346,9 @@ class Backup(Counting):
                     f"step {self.steps + 1}; stopped before the backup of step {step}"
                 )
             self.save(model, self.epoch, self.steps)
+
+    def on_test_begin(self, logs=None):
+        self.progress["evaluating"] = True
 
     def on_epoch_end(self, epoch, logs=None):
         self.steps += 1
@@ -1366,16 +1377,21 @@ class MetricsLog(keras.callbacks.Callback):
     held-out evaluation's seconds apart (fit evaluates before the epoch ends), to
     metrics.jsonl."""
 
-    def __init__(self, path: Path | None, samples: int, epochs: int) -> None:
+    def __init__(self, path: Path | None, epochs: int, global_batch: int) -> None:
         super().__init__()
         self.path = path
-        self.samples = samples
         self.epochs = epochs
+        self.global_batch = global_batch
+        self.steps = 0  # trained this epoch
         self.started = self.evaluating = 0.0
 
     def on_epoch_begin(self, epoch, logs=None):
         self.started = time.perf_counter()
         self.evaluating = 0.0
+        self.steps = 0
+
+    def on_train_batch_begin(self, batch, logs=None):  # (no sync: no model read)
+        self.steps = batch + 1
 
     def on_test_begin(self, logs=None):
         self.evaluating = time.perf_counter()
@@ -1388,7 +1404,7 @@ class MetricsLog(keras.callbacks.Callback):
         record.update(
             {k: float(v) for k, v in (logs or {}).items() if k != "learning_rate"}
         )
-        record["images_per_s"] = self.samples / seconds  # training alone
+        record["images_per_s"] = self.steps * self.global_batch / seconds  # (training)
         record["seconds"] = seconds
         if self.evaluating:
             record["eval_seconds"] = now - self.evaluating
@@ -1408,7 +1424,7 @@ def fit(args, model, whole, make_train, val, steps, run_dir, start, progress) ->
     shorter epoch. `whole` is the model to save; `progress` follows the epoch and step."""
     nan = StrictTerminateOnNaN(steps)
     backup = Backup(args, steps, run_dir, whole, progress)
-    log = MetricsLog(run_dir / "metrics.jsonl", 0, args.epochs)
+    log = MetricsLog(run_dir / "metrics.jsonl", args.epochs, args.global_batch)
     callbacks = [
         backup,  # (first: a backup before a step never holds NAN_ENV's poisoned weights)
         nan,
@@ -1423,6 +1439,8 @@ def fit(args, model, whole, make_train, val, steps, run_dir, start, progress) ->
     if tensorboard and keras.backend.backend() == "tensorflow":
         callbacks.append(keras.callbacks.TensorBoard(str(run_dir / "tensorboard")))
     epoch, done = start
+    if args.max_steps and epoch * steps + done >= args.max_steps:
+        return  # (rerun after --max-steps ended it there)
     parts = [(epoch, epoch + 1, done)] if done else []  # (first epoch, end, skipped)
     parts.append((epoch + 1 if done else epoch, args.epochs, 0))
     for first, end, skipped in parts:
@@ -1431,7 +1449,6 @@ def fit(args, model, whole, make_train, val, steps, run_dir, start, progress) ->
         for callback in callbacks:
             if isinstance(callback, Counting):
                 callback.skipped = skipped
-        log.samples = (steps - skipped) * args.global_batch
         train = make_train(first, skipped)
         epoch_of = [EpochOf(train)] if hasattr(train, "set_epoch") else []
         model.fit(
@@ -1522,7 +1539,9 @@ def custom_loop(
         losses = strategy.run(replica_step, args=(x, y))
         return strategy.reduce(tf.distribute.ReduceOp.SUM, losses, axis=None)
 
-    log = MetricsLog(run_dir / "metrics.jsonl" if chief else None, 0, args.epochs)
+    log = MetricsLog(
+        run_dir / "metrics.jsonl" if chief else None, args.epochs, global_batch
+    )
     log.set_model(model)
     nan_step = int(os.environ.get(NAN_ENV, "0"))
 
@@ -1559,7 +1578,7 @@ def custom_loop(
                 manager.save()
         total = float(total)
         check(total, epoch)
-        log.samples = count * global_batch
+        log.steps = count
         step_var.assign(epoch * steps + first + count)
         stopped = args.max_steps and step >= args.max_steps
         if stopped or backed_up(args, epoch + 1):
@@ -1569,7 +1588,7 @@ def custom_loop(
         logs = {"loss": total / max(count, 1)}
         logs.update({m.name: float(m.result()) for m in metrics})
         log.on_epoch_end(epoch, logs)
-    if not chief:
+    if not chief and finishes(args, steps):
         tf.io.gfile.rmtree(str(backup))
 
 
@@ -1664,18 +1683,22 @@ def run(args: argparse.Namespace) -> None:
         f"replica (global {args.global_batch}), lr {args.lr:.4g}, data {data}",
         flush=True,
     )
-    progress = {"epoch": 0, "step": 0}  # where training is, for `locate`
+    progress = {"epoch": 0, "step": 0, "evaluating": False}  # for `locate`
     try:
         if name == "multi-worker":
             loop = (optimizer, make_train, steps, run_dir, sparse, progress)
             custom_loop(args, strategy, model, whole, *loop)
         else:
             fit(args, model, whole, make_train, val, steps, run_dir, start, progress)
-    except data_errors as exc:  # an image folder's file TensorFlow cannot read
-        raise TrainingError(locate(progress["epoch"], progress["step"])) from exc
+    except data_errors as exc:  # an image folder's file TensorFlow cannot read?
+        found = locate(progress["epoch"], progress["step"], progress["evaluating"])
+        if found is None:
+            raise
+        raise TrainingError(found) from exc
     if chief:
         save_weights(whole, run_dir / "model.weights.h5")
-        shutil.rmtree(run_dir / "backup", ignore_errors=True)  # the run is complete
+        if finishes(args, steps):  # (else a rerun with more --max-steps continues it)
+            shutil.rmtree(run_dir / "backup", ignore_errors=True)
         if args.process:  # the first process's files are the run's
             shutil.rmtree(run_dir)
         else:
