@@ -271,7 +271,7 @@ def test_a_rerun_resumes_mid_epoch_exactly(pkgdir: Path, path: str) -> None:
         position = json.loads((resumed / "backup" / "position.json").read_text())
         assert (position["epoch"], position["step"]) == (1, 4), position
         names = sorted(path.name for path in (resumed / "backup").iterdir())
-        assert names == ["position.json", "state-20.weights.h5"]  # no partial file
+        assert names == ["position.json", "state-16.weights.h5", "state-20.weights.h5"]
     done = ok(run(resumed))
     assert "resumed from" in done.stdout, done.stdout
     records = [json.loads(x) for x in (resumed / "metrics.jsonl").read_text().splitlines()]
@@ -473,3 +473,48 @@ def test_two_jax_processes_train_as_one_process_with_their_devices(
     ]
     diff = compare(one / "model.weights.h5", two / "model.weights.h5")
     assert diff["max_diff"] <= 1e-5, diff
+
+
+def test_jax_processes_resume_from_the_backup_they_all_hold(pkgdir: Path) -> None:
+    """Two JAX processes back up every 3 steps (8 steps an epoch); --max-steps 14 stops them
+    with a backup of step 14, after one of step 12. Process 1's is rolled back to step 12,
+    as a kill between the two processes' writes would leave it: rerun, both resume from step
+    12 and end with the weights of an uninterrupted run."""
+    rng = np.random.default_rng(3)
+    data = pkgdir / "common.npz"
+    np.savez(
+        data, x=rng.integers(0, 256, (256, 1, 8, 8), dtype=np.uint8), y=rng.integers(0, 10, 256)
+    )
+
+    def run(folder: Path, *more: str) -> list[tuple[int, str, str]]:
+        address = f"127.0.0.1:{free_port()}"
+        args = ["--data", data, "--checkpoint-every", "3", "--run-dir", folder, *more]
+        procs = [
+            subprocess.Popen(
+                command(*args),
+                cwd=pkgdir,
+                env=env(KERAS_BACKEND="jax", **launcher_env("keras", index, address, 0)),
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+            )
+            for index in range(2)
+        ]
+        outputs = [proc.communicate(timeout=300) for proc in procs]
+        return [(proc.returncode, *output) for proc, output in zip(procs, outputs)]
+
+    whole, resumed = pkgdir / "runs" / "common_whole", pkgdir / "runs" / "common_resumed"
+    for code, out, err in run(whole):
+        assert code == 0, f"{out[-3000:]}\n{err[-3000:]}"
+    for code, out, err in run(resumed, "--max-steps", "14"):
+        assert code == 0, f"{out[-3000:]}\n{err[-3000:]}"
+    other = resumed / "process-1" / "backup"
+    position = json.loads((other / "position.json").read_text())
+    assert (position["epoch"], position["step"]) == (1, 6)
+    (other / position["weights"]).unlink()
+    (other / "position.json").write_text(json.dumps(position["previous"]))
+    for code, out, err in run(resumed):
+        assert code == 0, f"{out[-3000:]}\n{err[-3000:]}"
+        assert "after 1 epoch(s) and 4 step(s)" in out, out
+    diff = compare(whole / "model.weights.h5", resumed / "model.weights.h5")
+    assert diff["max_diff"] <= 1e-6, diff

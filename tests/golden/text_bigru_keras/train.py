@@ -1250,8 +1250,8 @@ def write_json(path: Path, record: dict) -> None:
 
 def backup_position(folder: Path) -> dict | None:
     """RUN_DIR/backup's position.json: the "epoch", the "step" done in it, the "weights"
-    file of the training state to resume from and the "random" generators' states (None: no
-    backup)."""
+    file of the training state to resume from and the "random" generators' states, and the
+    "previous" backup's, kept too (None: no backup)."""
     try:
         return json.loads((folder / "position.json").read_text(encoding="utf-8"))
     except (OSError, ValueError):
@@ -1271,10 +1271,38 @@ def reached(position: dict) -> str:
     return f"{position['epoch']} epoch(s){steps}"
 
 
-def restore(model: keras.Model, folder: Path) -> tuple[int, int]:
+def common_position(position: dict | None, steps: int, processes: int) -> dict | None:
+    """The backup every process of a multi-process JAX run resumes from: the newest all of
+    them hold. A kill can stop the run between two processes' writes of one backup, which
+    leaves the others one backup ahead: they go back to their previous one."""
+    if processes == 1:
+        return position
+    from jax.experimental import multihost_utils
+
+    def step_of(record: dict | None) -> int:
+        return -1 if record is None else record["epoch"] * steps + record["step"]
+
+    mine = [step_of(position), step_of((position or {}).get("previous"))]
+    newest = int(multihost_utils.process_allgather(np.array(mine))[:, 0].min())
+    for record in (position, (position or {}).get("previous")):
+        if step_of(record) == newest:
+            return record
+    if newest == -1:
+        return None
+    raise TrainingError(
+        f"the processes' backups are more than one backup apart (this one's at step "
+        f"{mine[0]}, another's at {newest}); remove RUN_DIR/backup and "
+        "RUN_DIR/process-*/backup to start afresh"
+    )
+
+
+def restore(
+    model: keras.Model, folder: Path, steps: int, processes: int
+) -> tuple[int, int]:
     """(epoch, steps done in it) where this run starts: the backup's training state (the
-    weights and the optimizer's) loaded into `model`, or (0, 0) without a backup."""
-    position = backup_position(folder)
+    weights and the optimizer's) loaded into `model`, or (0, 0) without a backup; in a run
+    of several processes, the backup they all hold (common_position)."""
+    position = common_position(backup_position(folder), steps, processes)
     if position is None:
         return 0, 0
     if not model.optimizer.built:
@@ -1353,9 +1381,13 @@ class Backup(Counting):
         save_weights(model, self.folder / name)
         random = [keras.ops.convert_to_numpy(s).tolist() for s in random_states(model)]
         record = {"epoch": epoch, "step": steps, "weights": name, "random": random}
+        previous = backup_position(self.folder)
+        if previous is not None and previous["weights"] != name:
+            record["previous"] = {k: v for k, v in previous.items() if k != "previous"}
         write_json(self.folder / "position.json", record)
+        kept = {name, record.get("previous", {}).get("weights")}
         for path in self.folder.glob("*.weights.h5"):
-            if path.name != name:
+            if path.name not in kept:
                 path.unlink()
 
 
@@ -1657,7 +1689,7 @@ def run(args: argparse.Namespace) -> None:
             optimizer=optimizer, loss=make_loss(sparse), metrics=make_metrics(sparse)
         )
         if name != "multi-worker":  # (its loop restores its own backup)
-            start = restore(model, run_dir / "backup")
+            start = restore(model, run_dir / "backup", steps, args.processes)
     data = args.data
     if args.data == "synthetic":
         data = (
@@ -1686,8 +1718,14 @@ def run(args: argparse.Namespace) -> None:
         save_weights(whole, run_dir / "model.weights.h5")
         if finishes(args, steps):  # (else a rerun with more --max-steps continues it)
             shutil.rmtree(run_dir / "backup", ignore_errors=True)
-        if args.process:  # the first process's files are the run's
-            shutil.rmtree(run_dir)
+        if args.process:  # the first process's files are the run's; this one's backup
+            for path in run_dir.iterdir():  # stays as long as the first's
+                if path.is_dir() and path.name != "backup":
+                    shutil.rmtree(path)
+                elif path.is_file():
+                    path.unlink()
+            if not (run_dir / "backup").exists():
+                run_dir.rmdir()
         else:
             print(f"final weights: {run_dir / 'model.weights.h5'}", flush=True)
 
