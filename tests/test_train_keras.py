@@ -518,3 +518,50 @@ def test_jax_processes_resume_from_the_backup_they_all_hold(pkgdir: Path) -> Non
         assert "after 1 epoch(s) and 4 step(s)" in out, out
     diff = compare(whole / "model.weights.h5", resumed / "model.weights.h5")
     assert diff["max_diff"] <= 1e-6, diff
+
+
+def test_tf_workers_resume_from_the_backup_they_all_hold(pkgdir: Path) -> None:
+    """The same for two TensorFlow workers (the multi-worker loop, tf.train.Checkpoint)."""
+    data = pkgdir / "common.npz"
+    if not data.exists():
+        rng = np.random.default_rng(3)
+        np.savez(
+            data, x=rng.integers(0, 256, (256, 1, 8, 8), dtype=np.uint8), y=rng.integers(0, 10, 256)
+        )
+
+    def run(folder: Path, *more: str) -> list[tuple[int, str, str]]:
+        workers = [f"127.0.0.1:{free_port()}", f"127.0.0.1:{free_port()}"]
+        args = ["--data", data, "--checkpoint-every", "3", "--run-dir", folder, *more]
+        procs = []
+        for index in range(2):
+            task = {"type": "worker", "index": index}
+            config = json.dumps({"cluster": {"worker": workers}, "task": task})
+            procs.append(
+                subprocess.Popen(
+                    command(*args),
+                    cwd=pkgdir,
+                    env=env(TF_CONFIG=config),
+                    stdout=subprocess.PIPE,
+                    stderr=subprocess.PIPE,
+                    text=True,
+                )
+            )
+        outputs = [proc.communicate(timeout=300) for proc in procs]
+        return [(proc.returncode, *output) for proc, output in zip(procs, outputs)]
+
+    whole, resumed = pkgdir / "runs" / "tf_common_whole", pkgdir / "runs" / "tf_common_resumed"
+    for code, out, err in run(whole):
+        assert code == 0, f"{out[-3000:]}\n{err[-3000:]}"
+    for code, out, err in run(resumed, "--max-steps", "14"):
+        assert code == 0, f"{out[-3000:]}\n{err[-3000:]}"
+    other = resumed / "backup" / "worker-1"
+    index = (other / "checkpoint").read_text()
+    assert 'model_checkpoint_path: "ckpt-14"' in index, index
+    for path in other.glob("ckpt-14.*"):
+        path.unlink()
+    (other / "checkpoint").write_text(index.replace('"ckpt-14"', '"ckpt-12"', 1))
+    for code, out, err in run(resumed):
+        assert code == 0, f"{out[-3000:]}\n{err[-3000:]}"
+        assert "after step 12" in out, out
+    diff = compare(whole / "model.weights.h5", resumed / "model.weights.h5")
+    assert diff["max_diff"] <= 1e-6, diff

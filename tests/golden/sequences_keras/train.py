@@ -1521,8 +1521,19 @@ def custom_loop(
     manager = tf.train.CheckpointManager(state, str(backup), max_to_keep=2)
     if manager.latest_checkpoint:
         state.restore(manager.latest_checkpoint)
-        print(f"resumed from {manager.latest_checkpoint}", flush=True)
-    start, skipped = divmod(int(step_var.numpy()), steps)
+    mine = int(step_var.numpy())  # the workers resume from the newest backup all hold
+    newest = int(tf.reduce_min(strategy.gather(tf.constant([mine], tf.int64), axis=0)))
+    if newest != mine:
+        older = [path for path in manager.checkpoints if path.endswith(f"-{newest}")]
+        if not older:
+            raise TrainingError(
+                f"the workers' backups are more than one backup apart (this one's at step "
+                f"{mine}, another's at {newest}); remove RUN_DIR/backup to start afresh"
+            )
+        state.restore(older[0])
+    if manager.latest_checkpoint:
+        print(f"resumed from {backup}, after step {newest}", flush=True)
+    start, skipped = divmod(newest, steps)
     batches = iter(strategy.experimental_distribute_dataset(make_train(start, skipped)))
     every, unit = args.checkpoint_every
     global_batch = args.global_batch
@@ -1594,21 +1605,21 @@ def custom_loop(
             if unit == "steps" and step % every == 0 and done < steps:
                 check(total, epoch)
                 step_var.assign(step)
-                manager.save()
+                manager.save(checkpoint_number=step)
         total = float(total)
         check(total, epoch)
         log.steps = count
         step_var.assign(epoch * steps + first + count)
         stopped = args.max_steps and step >= args.max_steps
         if stopped or backed_up(args, epoch + 1):
-            manager.save()
+            manager.save(checkpoint_number=epoch * steps + first + count)
             if chief:
                 save_weights(whole, run_dir / "checkpoints" / "last.weights.h5")
         logs = {"loss": total / max(count, 1)}
         logs.update({m.name: float(m.result()) for m in metrics})
         log.on_epoch_end(epoch, logs)
-    if not chief and finishes(args, steps):
-        tf.io.gfile.rmtree(str(backup))
+    if not chief and finishes(args, steps):  # (the chief may be removing it too)
+        shutil.rmtree(backup, ignore_errors=True)
 
 
 def run(args: argparse.Namespace) -> None:
