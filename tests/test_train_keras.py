@@ -565,3 +565,32 @@ def test_tf_workers_resume_from_the_backup_they_all_hold(pkgdir: Path) -> None:
         assert "after step 12" in out, out
     diff = compare(whole / "model.weights.h5", resumed / "model.weights.h5")
     assert diff["max_diff"] <= 1e-6, diff
+
+
+def test_the_multi_worker_loop_evaluates_as_fit_does(pkgdir: Path) -> None:
+    """Held-out data in the multi-worker loop (a cluster of one worker): each epoch's
+    val_loss (the mean over the samples) and val_accuracy are fit's, to rounding."""
+    rng = np.random.default_rng(4)
+    data = pkgdir / "evaluated.npz"
+    np.savez(
+        data,
+        x=rng.integers(0, 256, (96, 1, 8, 8), dtype=np.uint8),
+        y=rng.integers(0, 10, 96),
+        x_val=rng.integers(0, 256, (40, 1, 8, 8), dtype=np.uint8),  # a partial last batch
+        y_val=rng.integers(0, 10, 40),
+    )
+    records = {}
+    for way in ("fit", "loop"):
+        run = pkgdir / "runs" / f"evaluated_{way}"
+        extra = {}
+        if way == "loop":
+            cluster = {"worker": [f"127.0.0.1:{free_port()}"]}
+            extra["TF_CONFIG"] = json.dumps(
+                {"cluster": cluster, "task": {"type": "worker", "index": 0}}
+            )
+        ok(train(pkgdir, "--data", data, "--run-dir", run, extra_env=extra))
+        lines = (run / "metrics.jsonl").read_text().splitlines()
+        records[way] = [json.loads(line) for line in lines]
+    for fitted, looped in zip(records["fit"], records["loop"], strict=True):
+        assert looped["val_loss"] == pytest.approx(fitted["val_loss"], rel=1e-4), (fitted, looped)
+        assert looped["val_accuracy"] == pytest.approx(fitted["val_accuracy"], abs=1e-6)

@@ -1497,6 +1497,7 @@ def custom_loop(
     run_dir: Path,
     sparse: bool,
     progress: dict,
+    val,
 ):
     """The multi-worker loop: Keras 3's model.fit fails under MultiWorkerMirroredStrategy
     (keras-team/keras#20585), so strategy.run with tf.nn.compute_average_loss instead; each
@@ -1509,6 +1510,7 @@ def custom_loop(
     with strategy.scope():
         loss_fn = make_loss(sparse, reduction=None)
         metrics = make_metrics(sparse)
+        val_metrics = make_metrics(sparse)
         step_var = tf.Variable(0, dtype=tf.int64, trainable=False)
     if keras.mixed_precision.global_policy().name == "mixed_float16":
         optimizer = keras.optimizers.LossScaleOptimizer(optimizer)
@@ -1538,15 +1540,19 @@ def custom_loop(
     every, unit = args.checkpoint_every
     global_batch = args.global_batch
 
+    def sample_losses(y, output):
+        per_sample = loss_fn(y, output)
+        if len(per_sample.shape) > 1:  # the mean over a sample's values, as torch's
+            per_sample = tf.reduce_mean(
+                tf.reshape(per_sample, [tf.shape(per_sample)[0], -1]), axis=1
+            )
+        return per_sample
+
     @tf.function(jit_compile=True)  # XLA; the all-reduce and update stay outside
     def gradients(x, y):
         with tf.GradientTape() as tape:
             output = model(x, training=True)
-            per_sample = loss_fn(y, output)
-            if len(per_sample.shape) > 1:  # the mean over a sample's values, as torch's
-                per_sample = tf.reduce_mean(
-                    tf.reshape(per_sample, [tf.shape(per_sample)[0], -1]), axis=1
-                )
+            per_sample = sample_losses(y, output)
             loss = tf.nn.compute_average_loss(
                 per_sample, global_batch_size=global_batch
             )
@@ -1568,6 +1574,31 @@ def custom_loop(
     def train_step(x, y):
         losses = strategy.run(replica_step, args=(x, y))
         return strategy.reduce(tf.distribute.ReduceOp.SUM, losses, axis=None)
+
+    def replica_eval(x, y):
+        output = model(x, training=False)
+        for metric in val_metrics:
+            metric.update_state(y, output)
+        per_sample = sample_losses(y, output)
+        return tf.reduce_sum(per_sample), tf.cast(tf.size(per_sample), tf.float32)
+
+    @tf.function
+    def eval_step(x, y):
+        totals = strategy.run(replica_eval, args=(x, y))
+        summed = tf.distribute.ReduceOp.SUM
+        return [strategy.reduce(summed, total, axis=None) for total in totals]
+
+    def evaluate() -> dict[str, float]:
+        """The held-out loss (the mean over the samples, as torch's) and metrics."""
+        for metric in val_metrics:
+            metric.reset_state()
+        loss_sum, count = 0.0, 0.0
+        for x, y in strategy.experimental_distribute_dataset(val):
+            batch_sum, batch_count = eval_step(x, y)
+            loss_sum, count = loss_sum + batch_sum, count + batch_count
+        results = {"val_loss": float(loss_sum) / max(float(count), 1.0)}
+        results.update({f"val_{m.name}": float(m.result()) for m in val_metrics})
+        return results
 
     log = MetricsLog(
         run_dir / "metrics.jsonl" if chief else None, args.epochs, global_batch
@@ -1617,6 +1648,9 @@ def custom_loop(
                 save_weights(whole, run_dir / "checkpoints" / "last.weights.h5")
         logs = {"loss": total / max(count, 1)}
         logs.update({m.name: float(m.result()) for m in metrics})
+        if val is not None:
+            log.on_test_begin()
+            logs.update(evaluate())
         log.on_epoch_end(epoch, logs)
     if not chief and finishes(args, steps):  # (the chief may be removing it too)
         shutil.rmtree(backup, ignore_errors=True)
@@ -1716,7 +1750,7 @@ def run(args: argparse.Namespace) -> None:
     progress = {"epoch": 0, "step": 0, "evaluating": False}  # for `locate`
     try:
         if name == "multi-worker":
-            loop = (optimizer, make_train, steps, run_dir, sparse, progress)
+            loop = (optimizer, make_train, steps, run_dir, sparse, progress, val)
             custom_loop(args, strategy, model, whole, *loop)
         else:
             fit(args, model, whole, make_train, val, steps, run_dir, start, progress)
