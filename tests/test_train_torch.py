@@ -466,6 +466,11 @@ def slow(state, handle, *args, **kwargs):
         print("writing the checkpoint of step 10", flush=True)
         time.sleep(120)  # still the temporary file: the kill comes before its rename
 torch.save = slow
+optimizer_step = torch.optim.SGD.step
+def slow_step(self, *args, **kwargs):  # steps of 20 ms: the writer's thread gets to run
+    time.sleep(0.02)                    # before the next save waits for it, however loaded
+    return optimizer_step(self, *args, **kwargs)
+torch.optim.SGD.step = slow_step
 sys.argv = ["train", *sys.argv[1:]]
 runpy.run_module("tiny.train", run_name="__main__")
 """
