@@ -8,7 +8,9 @@
 - a spec with the full recipe trains from an image folder of mixed sizes in both backends;
 - images cross to the device as uint8 and are scaled and normalised there, in both programs;
 - torch's `--decode device` sees what the Pillow path sees (with torchvision: `make
-  references`), and says what it needs without it.
+  references`), and says what it needs without it;
+- `trivial_augment`: the programs' operations are torchvision's TrivialAugmentWide's, pixel
+  for pixel (with torchvision), and both programs give a training image the same one.
 """
 
 from __future__ import annotations
@@ -91,8 +93,14 @@ def packages(tmp_path_factory) -> Path:
 
     root = tmp_path_factory.mktemp("data")
     (root / "crops.yaml").write_text(SPEC, encoding="utf-8")
+    trivial = SPEC.replace(
+        "      horizontal_flip: true\n",
+        "      horizontal_flip: true\n      trivial_augment: true\n",
+    )
+    (root / "trivial.yaml").write_text(trivial, encoding="utf-8")
     for backend in PROGRAMS:
         build(root / "crops.yaml", backend=backend, out=root / backend / "crops")
+        build(root / "trivial.yaml", backend=backend, out=root / backend / "trivial")
     rng = np.random.default_rng(0)
     sizes = [(24, 20), (20, 30), (16, 16), (33, 21)]
     for part, count in (("train", 8), ("val", 3)):
@@ -393,3 +401,98 @@ def test_a_broken_held_out_image_is_one_line_naming_it(backend: str, packages: P
     assert done.returncode == 2, done.stderr[-2000:]
     last = done.stderr.strip().splitlines()[-1]
     assert last.startswith(f"error: {victim}: cannot read the image"), last
+
+
+TRIVIAL_REFERENCE = """
+import json, numpy as np
+from PIL import Image
+from torchvision.transforms import InterpolationMode
+from torchvision.transforms.autoaugment import TrivialAugmentWide, _apply_op
+from crops import train as program
+space = TrivialAugmentWide()._augmentation_space(31)
+assert list(space) == list(program.TRIVIAL_OPS)
+for name, (magnitudes, signed) in space.items():
+    if name in program.TRIVIAL_RANGES:  # the same 31 float32 values, bit for bit
+        assert program.linspace(*program.TRIVIAL_RANGES[name], 31) == magnitudes.tolist(), name
+    assert signed == (name in program.TRIVIAL_RANGES and name != "Solarize"), name
+rng = np.random.default_rng(0)
+compared = different = 0
+for mode, shape in (("RGB", (37, 45, 3)), ("L", (37, 45))):
+    image = Image.fromarray(rng.integers(0, 256, shape, dtype=np.uint8), mode)
+    for name, (magnitudes, signed) in space.items():
+        for magnitude in magnitudes.reshape(-1).tolist():
+            for sign in (1.0, -1.0) if signed else (1.0,):
+                ours = program.trivial_augment(image, name, sign * magnitude)
+                theirs = _apply_op(image, name, sign * magnitude, InterpolationMode.NEAREST, None)
+                compared += 1
+                different += not np.array_equal(np.asarray(ours), np.asarray(theirs))
+print(json.dumps({"compared": compared, "different": different}))
+"""
+
+
+@pytest.mark.skipif(REFERENCE_PYTHON is None, reason="needs torchvision: run `make references`")
+def test_trivial_augment_is_torchvisions_references(packages: Path) -> None:
+    """Every operation at every magnitude (and sign), on RGB and grey images: the pixels of
+    torchvision's TrivialAugmentWide (its Pillow path), and its magnitude tables."""
+    done = subprocess.run(
+        [REFERENCE_PYTHON, "-c", TRIVIAL_REFERENCE],
+        cwd=packages / "torch",
+        env=test_train_torch.env(),
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    result = json.loads(done.stdout.splitlines()[-1])
+    assert result["compared"] > 700 and result["different"] == 0, result
+
+
+TRIVIAL_TORCH = """
+import sys, numpy as np
+from pathlib import Path
+from trivial import train as program
+data = program.ImageFolder(Path(sys.argv[1]), False, seed=0)
+order = program.TRIVIAL_OPS
+names = [program.trivial_draw(0, 0, index)[0] for index in range(len(data))]
+images = [data[(index, 0)][0][0].numpy().transpose(1, 2, 0) for index in range(len(data))]
+np.savez(sys.argv[2], images=np.stack(images), names=np.array(names))
+"""
+
+TRIVIAL_KERAS = """
+import argparse, sys, numpy as np
+from trivial import train as program
+args = argparse.Namespace(data=sys.argv[1], resize=False, global_batch=16, seed=0, epochs=1)
+make_train, _, _, _ = program.folder_datasets(args)
+images, _ = next(iter(make_train(0, 0)))  # the first epoch's 16 images, in its order
+order = program.epoch_order(16, 0, np.int64(0)).numpy()
+by_index = np.empty_like(np.asarray(images))
+by_index[order] = np.asarray(images)
+np.savez(sys.argv[2], images=by_index)
+"""
+
+
+def test_both_programs_give_a_training_image_the_same_trivial_augment(packages: Path) -> None:
+    """The 16 training images of epoch 0, cropped, flipped and TrivialAugmentWide-ed by each
+    program: the same pixels to a rounding (Pillow and TensorFlow resize a little apart, and
+    a few operations, posterize or equalize, can turn one step of difference into more)."""
+    train = packages / "images" / "train"
+    run("torch", packages, TRIVIAL_TORCH, train, packages / "trivial_torch.npz")
+    run("keras", packages, TRIVIAL_KERAS, train, packages / "trivial_keras.npz")
+    torch_out = np.load(packages / "trivial_torch.npz")
+    keras_out = np.load(packages / "trivial_keras.npz")
+    assert len(set(torch_out["names"].tolist())) >= 6  # several operations drawn
+    difference = np.abs(torch_out["images"].astype(int) - keras_out["images"].astype(int))
+    per_image = difference.mean(axis=(1, 2, 3))
+    print(f"mean difference {difference.mean():.3f} of a uint8 step; per image {per_image}")
+    assert per_image.max() < 8.0, per_image  # another operation's image differs by tens
+    assert difference.mean() < 3.0, difference.mean()  # (crops alone: about 1)
+
+
+def test_trivial_augment_is_refused_with_decoding_on_the_device(
+    packages: Path, jpegs: Path
+) -> None:
+    done = test_train_torch.train(
+        packages / "torch", "--data", jpegs, "--decode", "device", package="trivial"
+    )
+    assert done.returncode == 2, done.stderr[-2000:]
+    assert "trivial_augment works on Pillow images" in done.stderr.strip().splitlines()[-1]

@@ -81,6 +81,8 @@ class TrainingView:
     crop_ratio: str
     flip: str
     """Training images from folders are flipped left-right half of the time."""
+    trivial_augment: str
+    """Training images from folders get TrivialAugmentWide, after the crop and flip."""
     eval_resize: str
     """Held-out images from folders: the shorter side resized to it, then center-cropped."""
     mixup: str
@@ -170,6 +172,7 @@ def _data(network: Network) -> dict[str, str]:
         "crop_scale": literal(crop.scale if crop else None),
         "crop_ratio": literal(crop.ratio if crop else None),
         "flip": literal(bool(data and data.augment.horizontal_flip)),
+        "trivial_augment": literal(bool(data and data.augment.trivial_augment)),
         "eval_resize": literal(data.eval_resize if data else None),
         "mixup": literal(data.mixup if data else None),
         "cutmix": literal(data.cutmix if data else None),
@@ -189,6 +192,8 @@ def _data(network: Network) -> dict[str, str]:
             )
         if data.augment.horizontal_flip:
             parts.append("a horizontal flip half of the time")
+        if data.augment.trivial_augment:
+            parts.append("then TrivialAugmentWide (one of 14 operations each)")
         mixing = [
             f"{name} (alpha {alpha!r})"
             for name, alpha in (("MixUp", data.mixup), ("CutMix", data.cutmix))

@@ -98,6 +98,11 @@ class Augment(IRModel):
 
     random_resized_crop: RandomResizedCrop | None = None
     horizontal_flip: bool = False
+    trivial_augment: bool = False
+    """TrivialAugmentWide (Müller and Hutter 2021), torchvision's: after the crop and flip,
+    one operation drawn from 14 (shears, translations, a rotation, colour, contrast,
+    brightness, sharpness, posterize, solarize, autocontrast, equalize, identity) at one of
+    31 magnitudes."""
 
 
 Channels = Annotated[

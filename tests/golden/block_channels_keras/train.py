@@ -77,6 +77,9 @@ CROP_RATIO = None
 resized to the input size (None: the whole image)."""
 FLIP = False
 """Training images from folders are flipped left-right half of the time."""
+TRIVIAL_AUGMENT = False
+"""Training images from folders get TrivialAugmentWide (trivial_draw, trivial_augment) after
+the crop and flip."""
 EVAL_RESIZE = None
 """Held-out images from folders: resized to this on the shorter side, then the center crop
 of the input size (None: resized to the input size)."""
@@ -822,6 +825,137 @@ def batch_mix(
     return 1.0 - (box[2] - box[0]) * (box[3] - box[1]) / (width * height), box
 
 
+TRIVIAL_OPS = (
+    "Identity",
+    "ShearX",
+    "ShearY",
+    "TranslateX",
+    "TranslateY",
+    "Rotate",
+    "Brightness",
+    "Color",
+    "Contrast",
+    "Sharpness",
+    "Posterize",
+    "Solarize",
+    "AutoContrast",
+    "Equalize",
+)
+"""TrivialAugmentWide's operations (Müller and Hutter 2021), as torchvision has them."""
+TRIVIAL_RANGES = {
+    "ShearX": (0.0, 0.99),
+    "ShearY": (0.0, 0.99),
+    "TranslateX": (0.0, 32.0),
+    "TranslateY": (0.0, 32.0),
+    "Rotate": (0.0, 135.0),
+    "Brightness": (0.0, 0.99),
+    "Color": (0.0, 0.99),
+    "Contrast": (0.0, 0.99),
+    "Sharpness": (0.0, 0.99),
+    "Solarize": (255.0, 0.0),
+}
+"""The magnitudes of an operation: 31 evenly spaced from the first to the second; those of
+the first nine are negated half of the time. Posterize keeps 8 - round(bin / 5) bits."""
+
+
+def linspace(start: float, end: float, steps: int) -> list[float]:
+    """torch.linspace's float32 values, bit for bit: from each end towards the middle, each
+    value rounded once."""
+    first, last = np.float32(start), np.float32(end)
+    step = np.float32(last - first) / np.float32(steps - 1)
+    return [
+        float(np.float32(float(first) + float(step) * i))
+        if i < steps // 2
+        else float(np.float32(float(last) - float(step) * (steps - 1 - i)))
+        for i in range(steps)
+    ]
+
+
+def trivial_draw(seed: int, epoch: int, index: int) -> tuple[str, float]:
+    """TrivialAugmentWide's draw for a training image, from (seed, epoch, sample) alone as
+    train_view's: one operation, and one of its 31 magnitudes (torchvision's)."""
+    rng = np.random.default_rng([seed, epoch, index, 1])
+    name = TRIVIAL_OPS[int(rng.integers(len(TRIVIAL_OPS)))]
+    if name == "Posterize":
+        return name, float(8 - round(int(rng.integers(31)) / 5))
+    if name not in TRIVIAL_RANGES:
+        return name, 0.0
+    magnitude = linspace(*TRIVIAL_RANGES[name], 31)[int(rng.integers(31))]
+    if name != "Solarize" and rng.integers(2):
+        magnitude = -magnitude
+    return name, magnitude
+
+
+def trivial_augment(image, name: str, magnitude: float):
+    """A Pillow image with one TrivialAugmentWide operation applied, as torchvision's
+    `_apply_op` applies it to Pillow images (nearest-neighbour sampling, black fill)."""
+    from PIL import Image, ImageEnhance, ImageOps
+
+    fill = 0 if image.mode == "L" else (0,) * len(image.getbands())
+    width, height = image.size
+    if name in ("ShearX", "ShearY", "TranslateX", "TranslateY"):
+        center, translate, shear = [width * 0.5, height * 0.5], [0.0, 0.0], [0.0, 0.0]
+        if name.startswith("Shear"):
+            center = [0.0, 0.0]
+            shear[name == "ShearY"] = math.degrees(math.atan(magnitude))
+        else:
+            translate[name == "TranslateY"] = float(int(magnitude))
+        matrix = inverse_affine(center, translate, shear)
+        return image.transform(
+            image.size, Image.AFFINE, matrix, Image.NEAREST, fillcolor=fill
+        )
+    if name == "Rotate":
+        return image.rotate(magnitude, Image.NEAREST, fillcolor=fill)
+    enhancers = {
+        "Brightness": ImageEnhance.Brightness,
+        "Color": ImageEnhance.Color,
+        "Contrast": ImageEnhance.Contrast,
+        "Sharpness": ImageEnhance.Sharpness,
+    }
+    if name in enhancers:
+        return enhancers[name](image).enhance(1.0 + magnitude)
+    if name == "Posterize":
+        return ImageOps.posterize(image, int(magnitude))
+    if name == "Solarize":
+        return ImageOps.solarize(image, magnitude)
+    if name == "AutoContrast":
+        return ImageOps.autocontrast(image)
+    if name == "Equalize":
+        return ImageOps.equalize(image)
+    return image
+
+
+def inverse_affine(
+    center: list[float], translate: list[float], shear: list[float]
+) -> list[float]:
+    """The output-to-input matrix of a shear (degrees) and translation about `center`, for
+    Pillow's Image.transform: torchvision's _get_inverse_affine_matrix with no rotation or
+    scaling, term for term (so that the sampled pixels are the same)."""
+    rot = 0.0
+    sx, sy = math.radians(shear[0]), math.radians(shear[1])
+    (cx, cy), (tx, ty) = center, translate
+    a = math.cos(rot - sy) / math.cos(sy)
+    b = -math.cos(rot - sy) * math.tan(sx) / math.cos(sy) - math.sin(rot)
+    c = math.sin(rot - sy) / math.cos(sy)
+    d = -math.sin(rot - sy) * math.tan(sx) / math.cos(sy) + math.cos(rot)
+    matrix = [d, -b, 0.0, -c, a, 0.0]
+    matrix[2] += matrix[0] * (-cx - tx) + matrix[1] * (-cy - ty)
+    matrix[5] += matrix[3] * (-cx - tx) + matrix[4] * (-cy - ty)
+    matrix[2] += cx
+    matrix[5] += cy
+    return matrix
+
+
+def trivial_pixels(pixels: np.ndarray, seed: int, epoch: int, index: int) -> np.ndarray:
+    """trivial_augment on an image as the pipeline holds it, (H, W, C) uint8, through
+    Pillow: the operations of torch's program, on the same pixels to a rounding."""
+    from PIL import Image
+
+    image = Image.fromarray(pixels[..., 0] if pixels.shape[-1] == 1 else pixels)
+    image = trivial_augment(image, *trivial_draw(seed, epoch, index))
+    return np.asarray(image, dtype=np.uint8).reshape(pixels.shape)
+
+
 def np_mixed(seed: int, step: int, x: np.ndarray, y: np.ndarray):
     """Training batch `step`: images (N, H, W, C) and probability rows mixed as batch_mix
     drew, each sample with the previous one (the last with the first); torch's `mixed`."""
@@ -924,7 +1058,7 @@ def folder_datasets(args: argparse.Namespace):
                     f"{files[0][0]}: image is {size[1]}x{size[0]}, the network takes "
                     f"{height}x{width}; pass --resize to resize"
                 )
-    augments = CROP_SCALE is not None or FLIP
+    augments = CROP_SCALE is not None or FLIP or TRIVIAL_AUGMENT
 
     def loader(files: list[tuple[str, int]], training: bool):
         paths = tf.constant([path for path, _ in files])
@@ -952,6 +1086,16 @@ def folder_datasets(args: argparse.Namespace):
                 flip > 0, lambda: tf.image.flip_left_right(image), lambda: image
             )
             image = tf.cast(tf.round(tf.clip_by_value(image, 0, 255)), tf.uint8)
+            if training and TRIVIAL_AUGMENT:
+                image = tf.numpy_function(
+                    lambda pixels, epoch, index: trivial_pixels(
+                        pixels, args.seed, int(epoch), int(index)
+                    ),
+                    [image, epoch, index],
+                    tf.uint8,
+                    stateful=False,
+                )
+                image.set_shape((height, width, channels))
             if MIXING:  # batches mixed as floats in the pipeline (on_device)
                 image = prepared(image, spec)
             if TARGETS == "input":  # an autoencoder: the image is the target

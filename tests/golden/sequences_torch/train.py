@@ -103,6 +103,9 @@ CROP_RATIO = None
 resized to the input size (None: the whole image)."""
 FLIP = False
 """Training images from folders are flipped left-right half of the time."""
+TRIVIAL_AUGMENT = False
+"""Training images from folders get TrivialAugmentWide (trivial_draw, trivial_augment) after
+the crop and flip."""
 EVAL_RESIZE = None
 """Held-out images from folders: resized to this on the shorter side, then the center crop
 of the input size (None: resized to the input size)."""
@@ -523,6 +526,127 @@ def batch_mix(
     return 1.0 - (box[2] - box[0]) * (box[3] - box[1]) / (width * height), box
 
 
+TRIVIAL_OPS = (
+    "Identity",
+    "ShearX",
+    "ShearY",
+    "TranslateX",
+    "TranslateY",
+    "Rotate",
+    "Brightness",
+    "Color",
+    "Contrast",
+    "Sharpness",
+    "Posterize",
+    "Solarize",
+    "AutoContrast",
+    "Equalize",
+)
+"""TrivialAugmentWide's operations (Müller and Hutter 2021), as torchvision has them."""
+TRIVIAL_RANGES = {
+    "ShearX": (0.0, 0.99),
+    "ShearY": (0.0, 0.99),
+    "TranslateX": (0.0, 32.0),
+    "TranslateY": (0.0, 32.0),
+    "Rotate": (0.0, 135.0),
+    "Brightness": (0.0, 0.99),
+    "Color": (0.0, 0.99),
+    "Contrast": (0.0, 0.99),
+    "Sharpness": (0.0, 0.99),
+    "Solarize": (255.0, 0.0),
+}
+"""The magnitudes of an operation: 31 evenly spaced from the first to the second; those of
+the first nine are negated half of the time. Posterize keeps 8 - round(bin / 5) bits."""
+
+
+def linspace(start: float, end: float, steps: int) -> list[float]:
+    """torch.linspace's float32 values, bit for bit: from each end towards the middle, each
+    value rounded once."""
+    first, last = np.float32(start), np.float32(end)
+    step = np.float32(last - first) / np.float32(steps - 1)
+    return [
+        float(np.float32(float(first) + float(step) * i))
+        if i < steps // 2
+        else float(np.float32(float(last) - float(step) * (steps - 1 - i)))
+        for i in range(steps)
+    ]
+
+
+def trivial_draw(seed: int, epoch: int, index: int) -> tuple[str, float]:
+    """TrivialAugmentWide's draw for a training image, from (seed, epoch, sample) alone as
+    train_view's: one operation, and one of its 31 magnitudes (torchvision's)."""
+    rng = np.random.default_rng([seed, epoch, index, 1])
+    name = TRIVIAL_OPS[int(rng.integers(len(TRIVIAL_OPS)))]
+    if name == "Posterize":
+        return name, float(8 - round(int(rng.integers(31)) / 5))
+    if name not in TRIVIAL_RANGES:
+        return name, 0.0
+    magnitude = linspace(*TRIVIAL_RANGES[name], 31)[int(rng.integers(31))]
+    if name != "Solarize" and rng.integers(2):
+        magnitude = -magnitude
+    return name, magnitude
+
+
+def trivial_augment(image, name: str, magnitude: float):
+    """A Pillow image with one TrivialAugmentWide operation applied, as torchvision's
+    `_apply_op` applies it to Pillow images (nearest-neighbour sampling, black fill)."""
+    from PIL import Image, ImageEnhance, ImageOps
+
+    fill = 0 if image.mode == "L" else (0,) * len(image.getbands())
+    width, height = image.size
+    if name in ("ShearX", "ShearY", "TranslateX", "TranslateY"):
+        center, translate, shear = [width * 0.5, height * 0.5], [0.0, 0.0], [0.0, 0.0]
+        if name.startswith("Shear"):
+            center = [0.0, 0.0]
+            shear[name == "ShearY"] = math.degrees(math.atan(magnitude))
+        else:
+            translate[name == "TranslateY"] = float(int(magnitude))
+        matrix = inverse_affine(center, translate, shear)
+        return image.transform(
+            image.size, Image.AFFINE, matrix, Image.NEAREST, fillcolor=fill
+        )
+    if name == "Rotate":
+        return image.rotate(magnitude, Image.NEAREST, fillcolor=fill)
+    enhancers = {
+        "Brightness": ImageEnhance.Brightness,
+        "Color": ImageEnhance.Color,
+        "Contrast": ImageEnhance.Contrast,
+        "Sharpness": ImageEnhance.Sharpness,
+    }
+    if name in enhancers:
+        return enhancers[name](image).enhance(1.0 + magnitude)
+    if name == "Posterize":
+        return ImageOps.posterize(image, int(magnitude))
+    if name == "Solarize":
+        return ImageOps.solarize(image, magnitude)
+    if name == "AutoContrast":
+        return ImageOps.autocontrast(image)
+    if name == "Equalize":
+        return ImageOps.equalize(image)
+    return image
+
+
+def inverse_affine(
+    center: list[float], translate: list[float], shear: list[float]
+) -> list[float]:
+    """The output-to-input matrix of a shear (degrees) and translation about `center`, for
+    Pillow's Image.transform: torchvision's _get_inverse_affine_matrix with no rotation or
+    scaling, term for term (so that the sampled pixels are the same)."""
+    rot = 0.0
+    sx, sy = math.radians(shear[0]), math.radians(shear[1])
+    (cx, cy), (tx, ty) = center, translate
+    a = math.cos(rot - sy) / math.cos(sy)
+    b = -math.cos(rot - sy) * math.tan(sx) / math.cos(sy) - math.sin(rot)
+    c = math.sin(rot - sy) / math.cos(sy)
+    d = -math.sin(rot - sy) * math.tan(sx) / math.cos(sy) + math.cos(rot)
+    matrix = [d, -b, 0.0, -c, a, 0.0]
+    matrix[2] += matrix[0] * (-cx - tx) + matrix[1] * (-cy - ty)
+    matrix[5] += matrix[3] * (-cx - tx) + matrix[4] * (-cy - ty)
+    matrix[2] += cx
+    matrix[5] += cy
+    return matrix
+
+
 class Encoded(NamedTuple):
     """An image file's bytes and the part of it the network sees, (left, top, width, height,
     flipped): decoded, cropped and resized on the device (--decode device)."""
@@ -634,8 +758,13 @@ class ImageFolder(Dataset):
             )
         self.resize = resize or EVAL_RESIZE is not None
         self.seed = seed
-        self.augments = CROP_SCALE is not None or FLIP
+        self.augments = CROP_SCALE is not None or FLIP or TRIVIAL_AUGMENT
         self.encoded = encoded
+        if encoded and TRIVIAL_AUGMENT:
+            raise TrainingError(
+                "--decode device: trivial_augment works on Pillow images, in the "
+                "data-loader workers; use --decode workers"
+            )
         if encoded and importlib.util.find_spec("torchvision") is None:
             raise TrainingError(
                 "--decode device needs torchvision: pip install torchvision"
@@ -709,6 +838,8 @@ class ImageFolder(Dataset):
                 )
             if flip:
                 image = image.transpose(Image.FLIP_LEFT_RIGHT)
+            if epoch is not None and TRIVIAL_AUGMENT:
+                image = trivial_augment(image, *trivial_draw(self.seed, epoch, index))
             pixels = np.array(image, dtype=np.uint8)
         pixels = pixels[None] if channels == 1 else pixels.transpose(2, 0, 1)
         x = torch.from_numpy(np.ascontiguousarray(pixels))
