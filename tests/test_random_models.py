@@ -5,9 +5,10 @@ documented message: a conv with a stride and a dilation above 1); the generated 
 the inferred shape of every layer and the spec's parameter counts; and given the same weights
 (BatchNorm statistics, the scales and shifts of normalisations and layer scales randomised),
 torch and Keras give the same outputs, the same loss (the generated train.py's `make_loss()`,
-on targets fitting the loss) and the same gradient of every weight, shared weights included, to
-1e-5 relative (the largest difference over the largest value of each array) — in eval mode,
-and in training mode too where the function is deterministic there (every dropout and
+on targets fitting the loss; and for a spec whose training mixes its batches, the loss on
+batches as each program mixes them) and the same gradient of every weight, shared weights
+included, to 1e-5 relative (the largest difference over the largest value of each array) —
+in eval mode, and in training mode too where the function is deterministic there (every dropout and
 drop_path rate and noise stddev 0; BatchNorm then uses the batch's statistics in both).
 Keras's channels-last images and flatten order are converted back to the spec's layout before
 comparing (tests/scripts/random_keras.py). Networks of several named inputs get one array per

@@ -52,7 +52,7 @@ arrays = np.load(sys.argv[1])
 x, y = torch.from_numpy(arrays["x"]), torch.from_numpy(arrays["y"])
 out = {{}}
 for step in range({STEPS}):
-    lam, box = program.batch_mix(3, step, 16, 16)
+    lam, box = program.batch_mix(3, step, 12, 20)
     mx, my = program.mixed(x, y, lam, box)
     out[f"x{{step}}"] = mx.numpy().transpose(0, 2, 3, 1)  # as Keras holds images
     out[f"y{{step}}"] = my.numpy()
@@ -103,7 +103,7 @@ def packages(tmp_path_factory) -> Path:
                 Image.fromarray(pixels).save(folder / f"{i}.png")
     np.savez(
         root / "batch.npz",
-        x=rng.standard_normal((8, 3, 16, 16), dtype=np.float32),
+        x=rng.standard_normal((8, 3, 12, 20), dtype=np.float32),  # (not square)
         y=rng.integers(0, 5, 8),
     )
     return root
@@ -128,13 +128,15 @@ def test_both_programs_mix_a_batch_alike(packages: Path) -> None:
     one_hot = np.eye(5, dtype=np.float32)[np.load(packages / "batch.npz")["y"]]
     cuts = [bool(torch_out[f"cut{step}"]) for step in range(STEPS)]
     assert 0 < sum(cuts) < STEPS, cuts  # both kinds drawn
+    unmixed = 0
     for step in range(STEPS):
         x, y = torch_out[f"x{step}"], torch_out[f"y{step}"]
         assert np.allclose(y.sum(1), 1.0, atol=1e-6)
-        assert not np.array_equal(y, one_hot), step  # every batch is mixed (lam < 1)
+        unmixed += np.array_equal(y, one_hot)  # (a CutMix box can round to nothing)
         for way in ("np", "tf"):
             assert np.abs(keras_out[f"{way}_x{step}"] - x).max() <= 1e-6, (way, step)
             assert np.abs(keras_out[f"{way}_y{step}"] - y).max() <= 1e-6, (way, step)
+    assert unmixed <= 3, unmixed
 
 
 @pytest.mark.parametrize("backend", ["torch", "keras", "keras multi-worker"])

@@ -134,6 +134,17 @@ def run(entry):
             for key, value in arrays.items():
                 if key.startswith("running_") and layer not in shared:
                     results[f"{mode}/stats/{layer}/{key}"] = np.array(value)
+    train = importlib.import_module(f"{package}.train")
+    if getattr(train, "MIXING", False):  # as random_torch.py: the loss of mixed batches
+        images = next(iter(x.values())) if named else x
+        classes = network.shapes[network.objective.output][0]
+        rows = t if t.ndim == 2 else np.eye(classes)[t]
+        mixed_loss = make_loss(sparse=False)
+        for step in range(3):
+            mixed_x, mixed_t = train.np_mixed(0, step, images, rows)
+            y = model({next(iter(x)): mixed_x} if named else mixed_x, training=False)
+            output = list(y)[trained] if several else y
+            results[f"mix{step}/loss"] = np.asarray(float(mixed_loss(mixed_t, output)))
     np.savez(entry["out_keras"], **results)
     count = lambda ws: int(sum(np.prod(w.shape) for w in ws))  # noqa: E731
     return {

@@ -12,8 +12,10 @@ per mode, the output `<mode>/y` (of several outputs, each: `<mode>/y/<i>`, in `o
 order), the loss `<mode>/loss` (the generated train.py's `make_loss()`, on the output the
 objective names: `train.output`, or the first; a per-step loss on the (N, K, T) transpose, as
 train.py's `loss_of`) and the gradient of every weight, `<mode>/grad/<layer>/<key>`, in
-netspec.weights' torch layout. Prints one JSON line: per network, the parameter counts, the
-output shape of every spec layer (forward hooks), and the error if the network failed.
+netspec.weights' torch layout; for a spec whose training mixes its batches, `mix<step>/loss`,
+the loss (eval mode) on the data as the program mixes batches 0 to 2. Prints one JSON line:
+per network, the parameter counts, the output shape of every spec layer (forward hooks), and
+the error if the network failed.
 """
 
 import importlib
@@ -119,6 +121,17 @@ def run(entry):
             for key, value in arrays.items():
                 if key.startswith("running_") and layer not in shared:
                     results[f"{mode}/stats/{layer}/{key}"] = np.array(value)
+    if getattr(train, "MIXING", False):  # the loss of batches the program mixes (eval mode)
+        model.eval()
+        (name, x), *_ = inputs.items()
+        for step in range(3):
+            lam, box = train.batch_mix(0, step, *x.shape[2:])
+            mixed_x, mixed_t = train.mixed(x, t, lam, box)
+            with torch.no_grad():
+                y = model(**{name: mixed_x}) if named else model(mixed_x)
+                output = list(y)[trained] if several else y
+                loss = loss_fn(output, mixed_t.to(dtype))
+            results[f"mix{step}/loss"] = np.asarray(loss.item())
     np.savez(entry["out_torch"], **results)
     return {
         "params": sum(p.numel() for p in model.parameters()),

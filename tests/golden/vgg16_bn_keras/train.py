@@ -141,6 +141,12 @@ def checkpoint_every(text: str) -> tuple[int, str]:
     return int(match[1]), "epochs" if (match[2] or "").startswith("epoch") else "steps"
 
 
+def backed_up(args: argparse.Namespace, finished: int) -> bool:
+    """Whether the end of epoch `finished` (1-based) is checkpointed (--checkpoint-every)."""
+    every, unit = args.checkpoint_every
+    return unit == "steps" or finished % every == 0 or finished == args.epochs
+
+
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         prog=f"python -m {__package__}.train",
@@ -1462,12 +1468,6 @@ def finishes(args: argparse.Namespace, steps: int) -> bool:
     """Whether the run trains through its last epoch (`steps` an epoch), not stopped
     sooner by --max-steps."""
     return not args.max_steps or args.max_steps >= args.epochs * steps
-
-
-def backed_up(args: argparse.Namespace, finished: int) -> bool:
-    """Whether the end of epoch `finished` (1-based) is backed up (--checkpoint-every)."""
-    every, unit = args.checkpoint_every
-    return unit == "steps" or finished % every == 0 or finished == args.epochs
 
 
 class Backup(Counting):

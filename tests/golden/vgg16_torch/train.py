@@ -171,6 +171,12 @@ def checkpoint_every(text: str) -> tuple[int, str]:
     return int(match[1]), "epochs" if (match[2] or "").startswith("epoch") else "steps"
 
 
+def backed_up(args: argparse.Namespace, finished: int) -> bool:
+    """Whether the end of epoch `finished` (1-based) is checkpointed (--checkpoint-every)."""
+    every, unit = args.checkpoint_every
+    return unit == "steps" or finished % every == 0 or finished == args.epochs
+
+
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         prog=f"python -m {__package__}.train",
@@ -1540,7 +1546,7 @@ def train(args: argparse.Namespace, procs: Processes, writer: CheckpointWriter) 
         return writer.save(ckpt_dir, state) if procs.main else None
 
     every, unit = args.checkpoint_every
-    every_steps = every if unit == "steps" else 0
+    every_steps = every if unit == "steps" else 0  # (each epoch's end: backed_up)
     stop = bool(args.max_steps) and step >= args.max_steps  # (resumed at --max-steps)
     while epoch < args.epochs and not stop:
         progress.start(epoch, args.epochs, steps_per_epoch, epoch_step)
@@ -1608,7 +1614,7 @@ def train(args: argparse.Namespace, procs: Processes, writer: CheckpointWriter) 
         if epoch_step == steps_per_epoch:
             scheduler.step()
             epoch, epoch_step = epoch + 1, 0
-        if every_steps or epoch % every == 0 or epoch == args.epochs or stop:
+        if stop or backed_up(args, epoch):  # (`epoch`: the epochs finished)
             last_good = checkpoint()
         procs.log(
             f"epoch {record['epoch']}/{args.epochs}: "
