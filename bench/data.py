@@ -5,9 +5,12 @@ compress as photos do, 10 classes), builds the torch package of a 3x224x224 clas
 default `train: data:` is torchvision's ImageNet recipe), and reads every image once through:
 
   * generated  - the generated train.py's `ImageFolder` as its training loop reads it
-                 (decode with Pillow, random resized crop and flip drawn by `train_view`,
-                 resized to 224x224, uint8 tensor; scaling and normalisation happen on the
-                 device, so they are not counted);
+                 (JPEG decoded by torchvision's decode_jpeg, installed here; the random
+                 resized crop and flip drawn by `train_view`, the crop resized to 224x224 by
+                 torch's uint8 kernel; a uint8 tensor: scaling and normalisation happen on
+                 the device, so they are not counted);
+  * generated, Pillow decode - the same without torchvision (Pillow decodes, as where
+                 torchvision is not installed);
   * torchvision - `torchvision.datasets.ImageFolder` with RandomResizedCrop(224),
                  RandomHorizontalFlip(), ToTensor() and Normalize(), the reference recipe.
 
@@ -93,7 +96,11 @@ def main() -> int:
     count = len(generated)
     assert count == len(reference) == args.images
 
-    def read_generated(epoch: int) -> int:
+    decoder = program.jpeg_decoder
+    assert decoder() is not None, "torchvision's decode_jpeg is not used"
+
+    def read_generated(epoch: int, pillow: bool = False) -> int:
+        program.jpeg_decoder = (lambda: None) if pillow else decoder
         for index in range(count):
             generated[(index, epoch)]
         return count
@@ -104,16 +111,19 @@ def main() -> int:
         return count
 
     read_generated(0), read_reference()  # warm the file cache and imports
-    rates: dict[str, list[float]] = {"generated": [], "torchvision": []}
+    names = ("generated", "generated, Pillow decode", "torchvision")
+    rates: dict[str, list[float]] = {name: [] for name in names}
     for epoch in range(1, args.repeats + 1):
         rates["generated"].append(rate(read_generated, epoch))
+        rates["generated, Pillow decode"].append(rate(read_generated, epoch, True))
         rates["torchvision"].append(rate(read_reference))
     medians = {name: statistics.median(values) for name, values in rates.items()}
     print(f"torch {torch.__version__}, torchvision {torchvision.__version__}, 1 thread")
     print(f"{count} JPEGs 500x375 -> 224x224, {args.repeats} passes each (median)")
     for name, value in medians.items():
-        print(f"  {name:12s} {value:8.1f} images/s per core")
-    print(f"generated / torchvision = {medians['generated'] / medians['torchvision']:.3f}")
+        print(f"  {name:26s} {value:8.1f} images/s per core")
+    for name in names[:2]:
+        print(f"{name} / torchvision = {medians[name] / medians['torchvision']:.3f}")
     return 0
 
 
