@@ -135,6 +135,22 @@ def median_rate(step, steps: int, sync=lambda: None) -> float:
     return sorted(rates)[len(rates) // 2]
 
 
+def interleaved_rates(steps: dict, count: int, sync=lambda: None) -> dict[str, float]:
+    """Steps per second of each of `steps` (name: step), measured in turns (A B, then B A,
+    ...) so that none profits from its place in the run (clocks, caches, the allocator):
+    the median of REPEATS windows of `count` steps each."""
+    rates: dict[str, list[float]] = {name: [] for name in steps}
+    names = list(steps)
+    for turn in range(REPEATS):
+        for name in names if turn % 2 == 0 else names[::-1]:
+            start = time.perf_counter()
+            for _ in range(count):
+                steps[name]()
+            sync()
+            rates[name].append(count / (time.perf_counter() - start))
+    return {name: sorted(values)[len(values) // 2] for name, values in rates.items()}
+
+
 class Report:
     """The results so far, written to disk after every measurement."""
 
@@ -396,8 +412,8 @@ def modern_part(args: argparse.Namespace, results: dict, save) -> None:
     folder = Path(tempfile.mkdtemp(prefix="netspec_gpu_modern_"))
     sys.path.insert(0, str(folder))
 
-    def rate(net) -> float:
-        """Images per second of one training step: bf16, channels_last, compile, fused SGD."""
+    def training_step(net):
+        """One training step of `net`: bf16, channels_last, compile, fused SGD."""
         net = net.to(device).to(memory_format=torch.channels_last).train()
         opt = torch.optim.SGD(net.parameters(), lr=0.01, momentum=0.9, fused=cuda or None)
         run = torch.compile(net) if cuda else net
@@ -410,14 +426,14 @@ def modern_part(args: argparse.Namespace, results: dict, save) -> None:
             F.cross_entropy(out.float(), y).backward()
             opt.step()
 
-        def sync() -> None:
-            if cuda:
-                torch.cuda.synchronize()
-
         for _ in range(args.warmup):
             step()
         sync()
-        return median_rate(step, args.steps, sync) * args.batch
+        return step
+
+    def sync() -> None:
+        if cuda:
+            torch.cuda.synchronize()
 
     for spec in MODERN:
         if size != 224 and spec in FIXED_SIZE:
@@ -428,7 +444,11 @@ def modern_part(args: argparse.Namespace, results: dict, save) -> None:
         generated = module.build_model()
         reference = getattr(torchvision.models, spec)(weights=None)
         from_reference(generated, reference)  # the same network, or this raises
-        row = {"generated": rate(generated), "torchvision": rate(reference)}
+        steps = {"generated": training_step(generated), "torchvision": training_step(reference)}
+        row = {
+            name: rate * args.batch
+            for name, rate in interleaved_rates(steps, args.steps, sync).items()
+        }
         row["generated_vs_torchvision"] = row["generated"] / row["torchvision"]
         results[spec] = row
         save()
@@ -437,7 +457,7 @@ def modern_part(args: argparse.Namespace, results: dict, save) -> None:
             f"{row['torchvision']:9.1f} images/s, ratio {row['generated_vs_torchvision']:.3f}",
             flush=True,
         )
-        generated = reference = None
+        generated = reference = steps = None
         if cuda:
             torch.cuda.empty_cache()
 
@@ -468,10 +488,10 @@ def keras_part(args: argparse.Namespace, folder: Path) -> dict:
         "strategy": strategy_name,
     }
 
-    def rate(model) -> float:
+    def warmed_step(model):
         for _ in range(args.warmup):
             model.train_on_batch(x, y)
-        return median_rate(lambda: model.train_on_batch(x, y), args.steps)  # host floats: synced
+        return lambda: model.train_on_batch(x, y)  # host floats: each step synced
 
     keras.utils.set_random_seed(0)
     model = train.build_model()
@@ -480,23 +500,21 @@ def keras_part(args: argparse.Namespace, folder: Path) -> dict:
         loss=train.make_loss(True),  # integer class labels, as y below
         metrics=train.make_metrics(True),
     )
-    results["generated"] = {"images_per_s": rate(model) * batch}
-    print(f"  keras generated      {results['generated']['images_per_s']:10.1f} images/s")
-    del model
     keras.mixed_precision.set_global_policy(policy)
     reference = keras.applications.VGG16(
         weights=None, input_shape=(size, size, 3), classes=1000, classifier_activation=None
     )
     reference.compile(
-        optimizer=keras.optimizers.SGD(learning_rate=0.01, momentum=0.9),
+        # the same work per step as the generated program's (the spec's weight decay)
+        optimizer=keras.optimizers.SGD(learning_rate=0.01, momentum=0.9, weight_decay=5e-4),
         loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
         metrics=[keras.metrics.SparseCategoricalAccuracy(name="accuracy")],
     )
-    results["keras_applications_vgg16"] = {"images_per_s": rate(reference) * batch}
-    print(
-        f"  keras applications   "
-        f"{results['keras_applications_vgg16']['images_per_s']:10.1f} images/s"
-    )
+    steps = {"generated": warmed_step(model), "keras_applications_vgg16": warmed_step(reference)}
+    for name, rate in interleaved_rates(steps, args.steps).items():  # in turns
+        results[name] = {"images_per_s": rate * batch}
+        print(f"  keras {name:26s} {results[name]['images_per_s']:10.1f} images/s")
+    del model, steps
     results["generated_vs_applications"] = (
         results["generated"]["images_per_s"] / results["keras_applications_vgg16"]["images_per_s"]
     )
@@ -528,7 +546,8 @@ def keras_end_to_end(args, folder: Path, train, reference, results: dict) -> Non
     rng = np.random.default_rng(0)
     x = rng.integers(0, 256, (samples, size, size, 3), dtype=np.uint8)
     y = rng.integers(0, 1000, samples)
-    data = train.Batches((dict.fromkeys(train.INPUTS, x), y), args.batch, 0, 0)  # as it batches
+    # batched as the program batches: epoch 0's order, this process alone
+    data = train.Batches((dict.fromkeys(train.INPUTS, x), y), args.batch, 0, (0, 1), 0)
 
     class EpochTime(keras.callbacks.Callback):
         def on_epoch_begin(self, epoch, logs=None):

@@ -10,7 +10,9 @@ statistics spread out): a fresh reference has BatchNorm statistics of 0 and 1 an
 layer scale of 1e-6, under which a model that skips a whole branch would still match. The
 weights are copied into the generated model by `from_reference`, and both run on the same
 images in inference mode. MISMATCHED, a reference whose tensors do not line up, must be
-refused with nothing copied. Prints one JSON line.
+refused with nothing copied. For torch, the training step's forward and backward graphs
+(as torch.compile's AOTAutograd traces them) are counted op by op in both models: the
+generated model should do the reference's work, no more. Prints one JSON line.
 """
 
 import importlib
@@ -78,7 +80,47 @@ def torch_run():
             refusal = str(error)
         unchanged = all(torch.equal(before[k], v) for k, v in model.state_dict().items())
         result["unchanged_after_refusal"] = unchanged
+    result["graph_op_differences"] = graph_op_differences(model, reference, x)
     return mapped, expected, got, result, refusal
+
+
+def training_graph_ops(model, x):
+    """How often each ATen op occurs in `model`'s forward and backward graphs of a training
+    step, as torch.compile's AOTAutograd traces them (no code is generated)."""
+    from collections import Counter
+
+    import torch
+    from torch._functorch.aot_autograd import aot_module_simplified
+    from functorch.compile import make_boxed_func
+
+    counts = []
+
+    def count(graph, _inputs):
+        ops = Counter(str(n.target) for n in graph.graph.nodes if n.op == "call_function")
+        counts.append(dict(ops))
+        return make_boxed_func(graph.forward)
+
+    def backend(graph, inputs):
+        return aot_module_simplified(graph, inputs, fw_compiler=count, bw_compiler=count)
+
+    torch._dynamo.reset()
+    torch.compile(model.train(), backend=backend, fullgraph=True)(x).sum().backward()
+    model.eval()
+    return counts
+
+
+def graph_op_differences(model, reference, x):
+    """{graph: {op: [generated count, reference count]}} where the two differ."""
+    ours, theirs = training_graph_ops(model, x), training_graph_ops(reference, x)
+    assert len(ours) == len(theirs) == 2, (len(ours), len(theirs))
+    return {
+        graph: {
+            op: [a.get(op, 0), b.get(op, 0)]
+            for op in sorted(set(a) | set(b))
+            if a.get(op, 0) != b.get(op, 0)
+        }
+        for graph, a, b in zip(("forward", "backward"), ours, theirs)
+    }
 
 
 def keras_run():
