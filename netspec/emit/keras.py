@@ -6,7 +6,8 @@ concat axes are mapped to channels-last, and Flatten flattens in Keras's (H, W, 
 `keras.applications` models do; `netspec.weights` permutes the rows of the dense layer after a
 flatten when it copies weights between backends. Layer names are the spec's hierarchical names,
 so weights are matched by name. Where Keras has no equivalent of a torch behaviour, explicit
-layers keep the meaning: integer conv/avg-pool padding is a `ZeroPadding2D` (`<name>.pad`);
+layers keep the meaning: integer conv/avg-pool padding is a `ZeroPadding2D` (`<name>.pad`),
+unless Keras's `padding="same"` pads alike (stride 1, padding dilation * (kernel - 1) / 2);
 max-pool padding pads with -inf (`NegInfPadding2D`), as torch does; an activation with no
 Keras string (leaky_relu, elu with alpha != 1) is a layer `<name>.act`.
 
@@ -47,7 +48,7 @@ from netspec.emit.base import (
     vocab_literal,
     wrap,
 )
-from netspec.emit.keras_layers import ARGUMENTS, CALLS, fused, token_embedding
+from netspec.emit.keras_layers import ARGUMENTS, CALLS, fused, keras_same, token_embedding
 from netspec.ir import BlockCall
 from netspec.network import Network
 
@@ -101,6 +102,8 @@ class _Emitter:
         pad = getattr(item.layer, "padding", None)
         if item.kind not in _PADDED or pad in ("valid", "same", (0, 0)):
             return None
+        if item.kind in ("conv2d", "conv1d") and keras_same(item.layer):
+            return None  # Keras's own "same" pads so
         name = self.layer_name(body, local, ".pad")
         if item.kind == "maxpool2d":
             self.uses_neg_inf = True

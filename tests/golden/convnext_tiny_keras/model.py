@@ -107,8 +107,7 @@ class Cnblock:
 
     def __init__(self, dim: int, hidden: int, rate: float, *, name: str) -> None:
         # spec line 33
-        self.dwconv_pad = layers.ZeroPadding2D(3, name=f"{name}.dwconv.pad")
-        self.dwconv = layers.DepthwiseConv2D(7, name=f"{name}.dwconv")
+        self.dwconv = layers.DepthwiseConv2D(7, padding="same", name=f"{name}.dwconv")
         # spec line 34
         self.norm = layers.LayerNormalization(
             axis=-1, epsilon=1e-06, name=f"{name}.norm"
@@ -123,8 +122,7 @@ class Cnblock:
 
     def __call__(self, x):
         identity = x
-        x = self.dwconv_pad(x)  # spec line 33
-        x = self.dwconv(x)
+        x = self.dwconv(x)  # spec line 33
         x = self.norm(x)  # spec line 34
         x = self.pwconv1(x)  # spec line 35
         x = self.act(x)  # spec line 36

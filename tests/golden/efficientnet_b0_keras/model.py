@@ -121,8 +121,10 @@ class MbconvNoexpand:
     "MBConv with expansion 1 (no 1x1 expansion) and no shortcut; the first block. (spec line 31)"
 
     def __init__(self, filters: int, squeeze: int, channels: int, *, name: str) -> None:
-        self.dw_pad = layers.ZeroPadding2D(1, name=f"{name}.dw.pad")  # spec line 34
-        self.dw = layers.DepthwiseConv2D(3, use_bias=False, name=f"{name}.dw")
+        # spec line 34
+        self.dw = layers.DepthwiseConv2D(
+            3, padding="same", use_bias=False, name=f"{name}.dw"
+        )
         # spec line 35
         self.dw_bn = BatchNorm(
             axis=-1, momentum=0.9, epsilon=1e-05, name=f"{name}.dw_bn"
@@ -140,8 +142,7 @@ class MbconvNoexpand:
         )
 
     def __call__(self, x):
-        x = self.dw_pad(x)  # spec line 34
-        x = self.dw(x)
+        x = self.dw(x)  # spec line 34
         x = self.dw_bn(x)  # spec line 35
         x = self.dw_act(x)  # spec line 36
         x = self.se(x)  # spec line 37

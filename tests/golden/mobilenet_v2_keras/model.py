@@ -72,8 +72,10 @@ class InvertedNoexpand:
     "The inverted residual with expansion 1 (no 1x1 expansion) and no shortcut. (spec line 17)"
 
     def __init__(self, filters: int, *, name: str) -> None:
-        self.dw_pad = layers.ZeroPadding2D(1, name=f"{name}.dw.pad")  # spec line 20
-        self.dw = layers.DepthwiseConv2D(3, use_bias=False, name=f"{name}.dw")
+        # spec line 20
+        self.dw = layers.DepthwiseConv2D(
+            3, padding="same", use_bias=False, name=f"{name}.dw"
+        )
         # spec line 21
         self.dw_bn = BatchNorm(
             axis=-1, momentum=0.9, epsilon=1e-05, name=f"{name}.dw_bn"
@@ -88,8 +90,7 @@ class InvertedNoexpand:
         )
 
     def __call__(self, x):
-        x = self.dw_pad(x)  # spec line 20
-        x = self.dw(x)
+        x = self.dw(x)  # spec line 20
         x = self.dw_bn(x)  # spec line 21
         x = self.dw_relu(x)  # spec line 22
         x = self.project(x)  # spec line 23
@@ -153,8 +154,10 @@ class InvertedResidual:
         )
         # spec line 45
         self.expand_relu = layers.Activation("relu6", name=f"{name}.expand_relu")
-        self.dw_pad = layers.ZeroPadding2D(1, name=f"{name}.dw.pad")  # spec line 46
-        self.dw = layers.DepthwiseConv2D(3, use_bias=False, name=f"{name}.dw")
+        # spec line 46
+        self.dw = layers.DepthwiseConv2D(
+            3, padding="same", use_bias=False, name=f"{name}.dw"
+        )
         # spec line 47
         self.dw_bn = BatchNorm(
             axis=-1, momentum=0.9, epsilon=1e-05, name=f"{name}.dw_bn"
@@ -174,8 +177,7 @@ class InvertedResidual:
         x = self.expand(x)  # spec line 43
         x = self.expand_bn(x)  # spec line 44
         x = self.expand_relu(x)  # spec line 45
-        x = self.dw_pad(x)  # spec line 46
-        x = self.dw(x)
+        x = self.dw(x)  # spec line 46
         x = self.dw_bn(x)  # spec line 47
         x = self.dw_relu(x)  # spec line 48
         x = self.project(x)  # spec line 49

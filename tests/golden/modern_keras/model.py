@@ -106,9 +106,9 @@ class Mb:
         # spec line 11
         self.bn0 = BatchNorm(axis=-1, momentum=0.9, epsilon=1e-05, name=f"{name}.bn0")
         self.act0 = layers.Activation("relu6", name=f"{name}.act0")  # spec line 12
-        self.dw_pad = layers.ZeroPadding2D(1, name=f"{name}.dw.pad")  # spec line 13
+        # spec line 13
         self.dw = layers.DepthwiseConv2D(
-            3, use_bias=False, activation="silu", name=f"{name}.dw"
+            3, padding="same", use_bias=False, activation="silu", name=f"{name}.dw"
         )
         # spec line 14
         self.pool = layers.GlobalAveragePooling2D(keepdims=True, name=f"{name}.pool")
@@ -131,8 +131,7 @@ class Mb:
         x = self.expand(x)  # spec line 10
         x = self.bn0(x)  # spec line 11
         act0 = self.act0(x)  # spec line 12
-        x = self.dw_pad(act0)  # spec line 13
-        x = self.dw(x)
+        x = self.dw(act0)  # spec line 13
         x = self.pool(x)  # spec line 14
         x = self.fc1(x)  # spec line 15
         fc2 = self.fc2(x)  # spec line 16

@@ -75,14 +75,16 @@ class Basic:
 
     def __init__(self, filters: int, *, name: str) -> None:
         # spec line 11
-        self.conv1_pad = layers.ZeroPadding2D(1, name=f"{name}.conv1.pad")
-        self.conv1 = layers.Conv2D(filters, 3, use_bias=False, name=f"{name}.conv1")
+        self.conv1 = layers.Conv2D(
+            filters, 3, padding="same", use_bias=False, name=f"{name}.conv1"
+        )
         # spec line 12
         self.bn1 = BatchNorm(axis=-1, momentum=0.9, epsilon=1e-05, name=f"{name}.bn1")
         self.relu1 = layers.ReLU(name=f"{name}.relu1")  # spec line 13
         # spec line 14
-        self.conv2_pad = layers.ZeroPadding2D(1, name=f"{name}.conv2.pad")
-        self.conv2 = layers.Conv2D(filters, 3, use_bias=False, name=f"{name}.conv2")
+        self.conv2 = layers.Conv2D(
+            filters, 3, padding="same", use_bias=False, name=f"{name}.conv2"
+        )
         # spec line 15
         self.bn2 = BatchNorm(axis=-1, momentum=0.9, epsilon=1e-05, name=f"{name}.bn2")
         self.add = layers.Add(name=f"{name}.add")  # spec line 16
@@ -90,12 +92,10 @@ class Basic:
 
     def __call__(self, x):
         identity = x
-        x = self.conv1_pad(x)  # spec line 11
-        x = self.conv1(x)
+        x = self.conv1(x)  # spec line 11
         x = self.bn1(x)  # spec line 12
         x = self.relu1(x)  # spec line 13
-        x = self.conv2_pad(x)  # spec line 14
-        x = self.conv2(x)
+        x = self.conv2(x)  # spec line 14
         bn2 = self.bn2(x)  # spec line 15
         x = self.add([bn2, identity])  # spec line 16
         x = self.relu2(x)  # spec line 17
@@ -115,8 +115,9 @@ class Down:
         self.bn1 = BatchNorm(axis=-1, momentum=0.9, epsilon=1e-05, name=f"{name}.bn1")
         self.relu1 = layers.ReLU(name=f"{name}.relu1")  # spec line 24
         # spec line 25
-        self.conv2_pad = layers.ZeroPadding2D(1, name=f"{name}.conv2.pad")
-        self.conv2 = layers.Conv2D(filters, 3, use_bias=False, name=f"{name}.conv2")
+        self.conv2 = layers.Conv2D(
+            filters, 3, padding="same", use_bias=False, name=f"{name}.conv2"
+        )
         # spec line 26
         self.bn2 = BatchNorm(axis=-1, momentum=0.9, epsilon=1e-05, name=f"{name}.bn2")
         # spec line 27
@@ -136,8 +137,7 @@ class Down:
         x = self.conv1(x)
         x = self.bn1(x)  # spec line 23
         x = self.relu1(x)  # spec line 24
-        x = self.conv2_pad(x)  # spec line 25
-        x = self.conv2(x)
+        x = self.conv2(x)  # spec line 25
         bn2 = self.bn2(x)  # spec line 26
         x = self.proj(identity)  # spec line 27
         proj_bn = self.proj_bn(x)  # spec line 28

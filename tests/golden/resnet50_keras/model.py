@@ -130,8 +130,9 @@ class Bottleneck:
         self.bn1 = BatchNorm(axis=-1, momentum=0.9, epsilon=1e-05, name=f"{name}.bn1")
         self.relu1 = layers.ReLU(name=f"{name}.relu1")  # spec line 15
         # spec line 16
-        self.conv2_pad = layers.ZeroPadding2D(1, name=f"{name}.conv2.pad")
-        self.conv2 = layers.Conv2D(width, 3, use_bias=False, name=f"{name}.conv2")
+        self.conv2 = layers.Conv2D(
+            width, 3, padding="same", use_bias=False, name=f"{name}.conv2"
+        )
         # spec line 17
         self.bn2 = BatchNorm(axis=-1, momentum=0.9, epsilon=1e-05, name=f"{name}.bn2")
         self.relu2 = layers.ReLU(name=f"{name}.relu2")  # spec line 18
@@ -147,8 +148,7 @@ class Bottleneck:
         x = self.conv1(x)  # spec line 13
         x = self.bn1(x)  # spec line 14
         x = self.relu1(x)  # spec line 15
-        x = self.conv2_pad(x)  # spec line 16
-        x = self.conv2(x)
+        x = self.conv2(x)  # spec line 16
         x = self.bn2(x)  # spec line 17
         x = self.relu2(x)  # spec line 18
         x = self.conv3(x)  # spec line 19

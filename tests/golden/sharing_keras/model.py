@@ -74,11 +74,10 @@ class Encoder:
     "A padded conv, a conv sharing it, BatchNorm and a repeated padded pool. (spec line 10)"
 
     def __init__(self, width: int, slope: float = 0.2, *, name: str) -> None:
-        self.conv_pad = layers.ZeroPadding2D(1, name=f"{name}.conv.pad")  # spec line 13
-        self.conv = layers.Conv2D(width, 3, name=f"{name}.conv")
+        # spec line 13
+        self.conv = layers.Conv2D(width, 3, padding="same", name=f"{name}.conv")
         self.conv_act = layers.LeakyReLU(negative_slope=slope, name=f"{name}.conv.act")
         # spec line 14
-        self.again_pad = layers.ZeroPadding2D(1, name=f"{name}.again.pad")
         self.again_act = layers.LeakyReLU(
             negative_slope=slope, name=f"{name}.again.act"
         )
@@ -94,11 +93,9 @@ class Encoder:
         ]
 
     def __call__(self, x):
-        x = self.conv_pad(x)  # spec line 13
-        x = self.conv(x)
+        x = self.conv(x)  # spec line 13
         x = self.conv_act(x)
-        x = self.again_pad(x)  # spec line 14
-        x = self.conv(x)
+        x = self.conv(x)  # spec line 14
         x = self.again_act(x)
         x = self.bn(x)  # spec line 15
         for i in range(len(self.pool)):  # spec line 16

@@ -79,10 +79,10 @@ def build_model() -> keras.Model:
     pool = layers.MaxPooling2D(3, strides=2, name="pool")(pool)
     left = layers.Conv2D(4, 3, padding="same", name="left")(pool)  # spec line 12
     left = layers.LeakyReLU(negative_slope=0.2, name="left.act")(left)
-    right = layers.ZeroPadding2D(2, name="right.pad")(pool)  # spec line 13
+    # spec line 13
     right = layers.Conv2D(
-        4, 3, dilation_rate=2, groups=2, activation="tanh", name="right"
-    )(right)
+        4, 3, padding="same", dilation_rate=2, groups=2, activation="tanh", name="right"
+    )(pool)
     merged = layers.Concatenate(axis=-1, name="merged")([left, right])  # spec line 15
     x = layers.Add(name="residual")([merged, pool])  # spec line 16
     x = layers.ZeroPadding2D(1, name="avg.pad")(x)  # spec line 18

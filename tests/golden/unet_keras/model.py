@@ -50,25 +50,25 @@ class DoubleConv:
 
     def __init__(self, filters: int, *, name: str) -> None:
         # spec line 15
-        self.conv1_pad = layers.ZeroPadding2D(1, name=f"{name}.conv1.pad")
-        self.conv1 = layers.Conv2D(filters, 3, use_bias=False, name=f"{name}.conv1")
+        self.conv1 = layers.Conv2D(
+            filters, 3, padding="same", use_bias=False, name=f"{name}.conv1"
+        )
         # spec line 16
         self.bn1 = BatchNorm(axis=-1, momentum=0.9, epsilon=1e-05, name=f"{name}.bn1")
         self.relu1 = layers.ReLU(name=f"{name}.relu1")  # spec line 17
         # spec line 18
-        self.conv2_pad = layers.ZeroPadding2D(1, name=f"{name}.conv2.pad")
-        self.conv2 = layers.Conv2D(filters, 3, use_bias=False, name=f"{name}.conv2")
+        self.conv2 = layers.Conv2D(
+            filters, 3, padding="same", use_bias=False, name=f"{name}.conv2"
+        )
         # spec line 19
         self.bn2 = BatchNorm(axis=-1, momentum=0.9, epsilon=1e-05, name=f"{name}.bn2")
         self.relu2 = layers.ReLU(name=f"{name}.relu2")  # spec line 20
 
     def __call__(self, x):
-        x = self.conv1_pad(x)  # spec line 15
-        x = self.conv1(x)
+        x = self.conv1(x)  # spec line 15
         x = self.bn1(x)  # spec line 16
         x = self.relu1(x)  # spec line 17
-        x = self.conv2_pad(x)  # spec line 18
-        x = self.conv2(x)
+        x = self.conv2(x)  # spec line 18
         x = self.bn2(x)  # spec line 19
         x = self.relu2(x)  # spec line 20
         return x

@@ -49,15 +49,14 @@ class ConvBn:
     "Block 'conv_bn' (spec line 14)."
 
     def __init__(self, filters: int, *, name: str) -> None:
-        self.conv_pad = layers.ZeroPadding2D(1, name=f"{name}.conv.pad")  # spec line 16
-        self.conv = layers.Conv2D(filters, 3, name=f"{name}.conv")
+        # spec line 16
+        self.conv = layers.Conv2D(filters, 3, padding="same", name=f"{name}.conv")
         # spec line 17
         self.bn = BatchNorm(axis=-1, momentum=0.9, epsilon=1e-05, name=f"{name}.bn")
         self.relu = layers.ReLU(name=f"{name}.relu")  # spec line 18
 
     def __call__(self, x):
-        x = self.conv_pad(x)  # spec line 16
-        x = self.conv(x)
+        x = self.conv(x)  # spec line 16
         x = self.bn(x)  # spec line 17
         x = self.relu(x)  # spec line 18
         return x

@@ -19,18 +19,16 @@ class Stage:
 
     def __init__(self, convs: int, filters: int, *, name: str) -> None:
         # spec line 11
-        self.conv_pad = [
-            layers.ZeroPadding2D(1, name=f"{name}.conv.{i}.pad") for i in range(convs)
-        ]
         self.conv = [
-            layers.Conv2D(filters, 3, activation="relu", name=f"{name}.conv.{i}")
+            layers.Conv2D(
+                filters, 3, padding="same", activation="relu", name=f"{name}.conv.{i}"
+            )
             for i in range(convs)
         ]
         self.pool = layers.MaxPooling2D(2, name=f"{name}.pool")  # spec line 12
 
     def __call__(self, x):
         for i in range(len(self.conv)):  # spec line 11
-            x = self.conv_pad[i](x)
             x = self.conv[i](x)
         x = self.pool(x)  # spec line 12
         return x
