@@ -14,12 +14,14 @@ from __future__ import annotations
 import argparse
 import contextlib
 import importlib.util
+import io
 import json
 import math
 import os
 import re
 import shutil
 import sys
+import tarfile
 import time
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
@@ -173,7 +175,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--data",
         default="synthetic",
         help="'synthetic' (random samples of the input shape), a folder with one "
-        "sub-folder of images per class (needs TensorFlow's tf.data), or an .npz with "
+        "sub-folder of images per class or of WebDataset-style .tar shards (<key>.jpg "
+        "and <key>.cls; or train/ and val/ folders of those; needs TensorFlow's "
+        "tf.data), or an .npz with "
         f"{ARRAYS} (images in the spec's channels-first order) and optionally the same "
         "names ending in _val",
     )
@@ -1004,34 +1008,92 @@ def tf_mixed(seed: int, step, batch):
     return x, y * weights[0] + tf.roll(y, 1, axis=0) * weights[1]
 
 
-def folder_files(root: Path) -> list[tuple[str, int]]:
-    """(path, class index) of the images in one sub-folder per class (sorted names are the
-    class indices)."""
-    if any(root.glob("*.tar")):
-        raise TrainingError(
-            f"{root}: .tar shards are read by the torch program only; extract them into "
-            "one sub-folder per class"
-        )
-    classes = sorted(p.name for p in root.iterdir() if p.is_dir())
-    if not classes or len(classes) > NUM_CLASSES:
-        raise TrainingError(
-            f"{root}: expected 1 to {NUM_CLASSES} class sub-folders, found {len(classes)}"
-        )
-    files = [
-        (str(path), label)
-        for label, name in enumerate(classes)
-        for path in sorted((root / name).rglob("*"))
-        if path.suffix.lower() in IMAGE_SUFFIXES
-    ]
+class Member(NamedTuple):
+    """A file in a tar shard: where its bytes are."""
+
+    shard: Path
+    offset: int
+    size: int
+    name: str
+
+    def __str__(self) -> str:
+        return f"{self.shard}:{self.name}"
+
+    def read(self) -> bytes:
+        with open(self.shard, "rb") as handle:
+            handle.seek(self.offset)
+            return handle.read(self.size)
+
+
+def image_files(root: Path) -> list[tuple[Path | Member, int]]:
+    """(image, class index) of the images under `root`: WebDataset-style tar shards if it
+    holds any (shard_members), else one sub-folder per class (folder_files)."""
+    shards = sorted(root.glob("*.tar"))
+    files = shard_members(shards) if shards else folder_files(root)
     if not files:
         raise TrainingError(f"{root}: no images ({', '.join(IMAGE_SUFFIXES)})")
     return files
 
 
+def folder_files(root: Path) -> list[tuple[Path, int]]:
+    """(image, class index) of the images in one sub-folder per class of `root` (sorted
+    names are the class indices)."""
+    classes = sorted(p.name for p in root.iterdir() if p.is_dir())
+    if not classes or len(classes) > NUM_CLASSES:
+        raise TrainingError(
+            f"{root}: expected 1 to {NUM_CLASSES} class sub-folders (or .tar shards), "
+            f"found {len(classes)}"
+        )
+    return [
+        (path, label)
+        for label, name in enumerate(classes)
+        for path in sorted((root / name).rglob("*"))
+        if path.suffix.lower() in IMAGE_SUFFIXES
+    ]
+
+
+def shard_members(shards: list[Path]) -> list[tuple[Member, int]]:
+    """(image, class index) of WebDataset-style tar shards, in shard and key order: a sample
+    is the members of one key, `<key>.<image suffix>` and `<key>.cls` (its class index as
+    text). Only the headers and the .cls members are read here; an image is read when its
+    sample is (a seek into its shard), so shards on a network file system serve as files
+    would, without a file per image."""
+    samples = []
+    for shard in shards:
+        try:
+            images, classes = shard_index(shard)
+        except (OSError, tarfile.TarError) as exc:
+            raise TrainingError(f"{shard}: not a readable tar shard ({exc})") from exc
+        for key in sorted(images):
+            label = classes.get(key, b"")
+            if not label.isdigit() or int(label) >= NUM_CLASSES:
+                raise TrainingError(
+                    f"{images[key]}: needs {key}.cls holding a class index in "
+                    f"[0, {NUM_CLASSES})"
+                )
+            samples.append((images[key], int(label)))
+    return samples
+
+
+def shard_index(shard: Path) -> tuple[dict[str, Member], dict[str, bytes]]:
+    """A shard's images and the text of its .cls members, by key."""
+    images, classes = {}, {}
+    with tarfile.open(shard) as tar:
+        for info in tar:
+            key, _, suffix = info.name.rpartition(".")
+            if not info.isfile() or not key:
+                continue
+            if f".{suffix.lower()}" in IMAGE_SUFFIXES:
+                images[key] = Member(shard, info.offset_data, info.size, info.name)
+            elif suffix == "cls":
+                classes[key] = tar.extractfile(info).read(32).strip()
+    return images, classes
+
+
 def folder_datasets(args: argparse.Namespace):
     """(make_train(first epoch, batches of it to skip), val or None, steps per epoch,
-    locate): tf.data pipelines from a folder of class sub-folders (or of train/ and val/
-    folders of those). Images are decoded and cropped in the pipeline as train_view
+    locate): tf.data pipelines from a folder of class sub-folders or of tar shards (or of
+    train/ and val/ folders of those). Images are decoded and cropped in the pipeline as train_view
     (training) and eval_view (held-out) say. TensorFlow's error for an image it cannot read
     does not name the file: locate(epoch, step, evaluating) finds it, looking from that
     batch on (or through the held-out files first), or returns None."""
@@ -1053,12 +1115,15 @@ def folder_datasets(args: argparse.Namespace):
         )
     channels, height, width = spec.shape
     has_parts = (root / "train").is_dir()
-    train_files = folder_files(root / "train" if has_parts else root)
-    val_files = folder_files(root / "val") if (root / "val").is_dir() else None
+    train_files = image_files(root / "train" if has_parts else root)
+    val_files = image_files(root / "val") if (root / "val").is_dir() else None
     crops = {"train": CROP_SCALE is not None, "val": EVAL_RESIZE is not None}
     for part, files in (("train", train_files), ("val", val_files)):
         if files and not (args.resize or crops[part]):
-            size = keras.utils.load_img(files[0][0]).size
+            first = files[0][0]
+            size = keras.utils.load_img(
+                io.BytesIO(first.read()) if isinstance(first, Member) else first
+            ).size
             if size != (width, height):
                 raise TrainingError(
                     f"{files[0][0]}: image is {size[1]}x{size[0]}, the network takes "
@@ -1066,9 +1131,23 @@ def folder_datasets(args: argparse.Namespace):
                 )
     augments = CROP_SCALE is not None or FLIP or TRIVIAL_AUGMENT
 
-    def loader(files: list[tuple[str, int]], training: bool):
-        paths = tf.constant([path for path, _ in files])
+    def loader(files: list[tuple[Path | Member, int]], training: bool):
         labels = tf.constant([label for _, label in files], tf.int64)
+        if isinstance(files[0][0], Member):  # a seek into its shard
+
+            def read(index):
+                member = files[int(index)][0]
+                return np.array(member.read(), dtype=object)
+
+            def contents(index):
+                data = tf.numpy_function(read, [index], tf.string, stateful=False)
+                return tf.reshape(data, [])
+
+        else:
+            paths = tf.constant([str(path) for path, _ in files])
+
+            def contents(index):
+                return tf.io.read_file(tf.gather(paths, index))
 
         def view(epoch, index, w, h):
             if training and augments:
@@ -1077,7 +1156,7 @@ def folder_datasets(args: argparse.Namespace):
 
         def load(index, epoch):
             image = tf.io.decode_image(
-                tf.io.read_file(tf.gather(paths, index)),
+                contents(index),
                 channels=channels,
                 expand_animations=False,
             )
@@ -1149,8 +1228,11 @@ def folder_datasets(args: argparse.Namespace):
         held_out = val_files or []
         for path, _ in [*held_out, *files] if evaluating else [*files, *held_out]:
             try:
-                contents = tf.io.read_file(path)
-                tf.io.decode_image(contents, channels=channels, expand_animations=False)
+                if isinstance(path, Member):
+                    data = path.read()
+                else:
+                    data = tf.io.read_file(str(path))
+                tf.io.decode_image(data, channels=channels, expand_animations=False)
             except (tf.errors.InvalidArgumentError, tf.errors.NotFoundError) as exc:
                 reason = exc.message.split("}} ")[-1].split(" [Op:")[0]
                 return f"{path}: cannot read the image ({reason})"

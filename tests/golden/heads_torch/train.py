@@ -682,6 +682,16 @@ class Member(NamedTuple):
             return handle.read(self.size)
 
 
+def image_files(root: Path) -> list[tuple[Path | Member, int]]:
+    """(image, class index) of the images under `root`: WebDataset-style tar shards if it
+    holds any (shard_members), else one sub-folder per class (folder_files)."""
+    shards = sorted(root.glob("*.tar"))
+    files = shard_members(shards) if shards else folder_files(root)
+    if not files:
+        raise TrainingError(f"{root}: no images ({', '.join(IMAGE_SUFFIXES)})")
+    return files
+
+
 def folder_files(root: Path) -> list[tuple[Path, int]]:
     """(image, class index) of the images in one sub-folder per class of `root` (sorted
     names are the class indices)."""
@@ -757,10 +767,7 @@ class ImageFolder(Dataset):
                 f"{root}: an image folder gives class labels; the loss needs "
                 f"{EXPECTED_TARGETS}: use an .npz"
             )
-        shards = sorted(root.glob("*.tar"))
-        self.files = shard_members(shards) if shards else folder_files(root)
-        if not self.files:
-            raise TrainingError(f"{root}: no images ({', '.join(IMAGE_SUFFIXES)})")
+        self.files = image_files(root)
         if self.spec.kind != "image":
             raise TrainingError(
                 f"the network takes {self.spec.shape} {self.spec.kind}, not images"
