@@ -363,3 +363,26 @@ def test_hostile_text_in_any_string_position_is_refused_or_inert(hostile, benign
                     compile(text, name, "exec")
                     assert _skeleton(text) == _skeleton(plain[backend][name]), (attack, name)
                     assert unsafe_constructs(text) == [], (attack, name)
+
+
+def test_no_name_can_stand_for_an_attribute_of_torchs_module():
+    """A layer becomes an attribute of the generated nn.Module (`self.<name>`): a name that
+    is one of nn.Module's own attributes (`set_submodule`, `register_forward_hook`) would
+    call the method instead of the layer. Every public attribute of nn.Module, of the class
+    and of an instance, in the torch of the test environment, is refused as a name."""
+    import torch
+
+    attributes = {a for a in dir(torch.nn.Module) if not a.startswith("_")}
+    attributes |= {a for a in vars(torch.nn.Module()) if not a.startswith("_")}
+    allowed = []
+    for name in sorted(attributes):
+        spec = (
+            "netspec: 1\nname: Probe\ninput: {shape: [4]}\n"
+            f"layers:\n  - {{type: dense, name: {name}, units: 2}}\n"
+        )
+        try:
+            netspec.load(spec, name="probe.yaml")
+        except netspec.SpecError:
+            continue
+        allowed.append(name)
+    assert allowed == [], allowed

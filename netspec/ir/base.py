@@ -75,6 +75,17 @@ RESERVED_NAMES = frozenset(
         "call_super_init",
         "set_extra_state",
         "get_extra_state",
+        "set_submodule",
+        "register_forward_hook",
+        "register_forward_pre_hook",
+        "register_backward_hook",
+        "register_full_backward_hook",
+        "register_full_backward_pre_hook",
+        "register_state_dict_pre_hook",
+        "register_state_dict_post_hook",
+        "register_load_state_dict_pre_hook",
+        "register_load_state_dict_post_hook",
+        "T_destination",
     }
 )
 
