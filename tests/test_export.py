@@ -302,10 +302,34 @@ def test_torch_export_command(torch_packages: Path, tmp_path: Path) -> None:
     onnx_args = ["-m", "lenet5_torch.export", "--onnx", str(tmp_path / "x.onnx"), "--weights"]
     nothing = _run_fail([*onnx_args, str(tmp_path / "runs" / "model.pt")], torch_packages)
     assert f"--weights {tmp_path / 'runs' / 'model.pt'}: no such file" in nothing
-    other = tmp_path / "other.npz"  # arrays of another model
-    _run(["-c", f"import numpy as np; np.savez({str(other)!r}, w=np.zeros(3))"], torch_packages, 60)
+    other = tmp_path / "other.npz"  # arrays of another model, named as netspec.weights names
+    _run(
+        ["-c", f"import numpy as np; np.savez({str(other)!r}, **{{'c1/weight': np.zeros(3)}})"],
+        torch_packages,
+        60,
+    )
     wrong = _run_fail([*onnx_args, str(other)], torch_packages)
-    assert "Error(s) in loading state_dict" in wrong and "Traceback" not in wrong
+    assert (
+        "not LeNet5's state_dict: 10 of its tensors missing (c1.weight, c1.bias, c3.weight, ...)"
+        in wrong
+    )
+    assert "1 it does not have (c1/weight); names with '/' are netspec.weights.save's" in wrong
+    assert "Traceback" not in wrong
+    shaped = tmp_path / "shaped.npz"  # the model's names, one of another shape
+    _run(
+        [
+            "-c",
+            save.replace(
+                "torch.save(state, sys.argv[1])", "state['c1.bias'] = state['c1.bias'][:2]"
+            ),
+            str(tmp_path / "unused.pt"),
+            str(shaped),
+        ],
+        torch_packages,
+        timeout=300,
+    )
+    wrong = _run_fail([*onnx_args, str(shaped)], torch_packages)
+    assert "1 tensor(s) of another shape: c1.bias (2,), the model's (6,)" in wrong
 
 
 def test_keras_export_command(keras_packages: Path, tmp_path: Path) -> None:

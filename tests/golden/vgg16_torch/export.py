@@ -55,7 +55,9 @@ def export_onnx(model: nn.Module, path: str | Path, *, opset: int = OPSET) -> Pa
 
 
 def load_weights(model: nn.Module, path: str | Path) -> None:
-    """Load a `state_dict` (`.pt`, or `.npz` of arrays) into `model`; every key must match."""
+    """Load a `state_dict` (`.pt`, or `.npz` of arrays) into `model`; every key must match,
+    with its shape, or a ValueError says which do not (torch's own error lists them all, on
+    many lines, where a command line error has one)."""
     if Path(path).suffix == ".npz":
         import numpy as np
 
@@ -63,7 +65,35 @@ def load_weights(model: nn.Module, path: str | Path) -> None:
             state = {key: torch.from_numpy(arrays[key]) for key in arrays.files}
     else:
         state = torch.load(path, map_location="cpu", weights_only=True)
+    if not isinstance(state, dict):
+        raise TypeError(f"holds a {type(state).__name__}, not a state_dict")
+    expected = model.state_dict()
+    missing = [key for key in expected if key not in state]
+    unknown = [key for key in state if key not in expected]
+    if missing or unknown:
+        problem = f"not {type(model).__name__}'s state_dict: "
+        problem += f"{len(missing)} of its tensors missing ({few(missing)}), "
+        problem += f"{len(unknown)} it does not have ({few(unknown)})"
+        if any("/" in key for key in unknown):
+            problem += (
+                "; names with '/' are netspec.weights.save's: load that file with "
+                "netspec.weights.load and save model.state_dict()"
+            )
+        raise ValueError(problem)
+    shapes = [
+        f"{key} {tuple(state[key].shape)}, the model's {tuple(tensor.shape)}"
+        for key, tensor in expected.items()
+        if tuple(state[key].shape) != tuple(tensor.shape)
+    ]
+    if shapes:
+        raise ValueError(f"{len(shapes)} tensor(s) of another shape: {few(shapes)}")
     model.load_state_dict(state, strict=True)
+
+
+def few(items: list[str]) -> str:
+    """The first three of `items`, for a message."""
+    shown = ", ".join(items[:3]) or "none"
+    return shown + ", ..." if len(items) > 3 else shown
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -87,8 +117,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.weights is not None:
         try:
             load_weights(model, args.weights)
-        except (OSError, RuntimeError, ValueError, KeyError) as exc:  # not this model's
-            parser.error(f"--weights {args.weights}: {str(exc).splitlines()[0]}")
+        except (OSError, RuntimeError, TypeError, ValueError) as exc:
+            parser.error(f"--weights {args.weights}: {exc}")  # not this model's
     path = export_onnx(model, args.onnx, opset=args.opset)
     print(f"wrote {path}")
     return 0
