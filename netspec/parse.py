@@ -102,17 +102,19 @@ def problems(
     result = []
     errors = exc.errors(include_url=False)[: MAX_PROBLEMS + 1]  # SpecError shows no more
     misspelt = _misspelt(errors, data, model)
+    said = set()
     for error in errors:
         path, owner = _data_path(error["loc"], data, model)
         if error["type"] == "missing" and path in misspelt:
             continue  # said by the unknown key's "did you mean"
         key = error["type"] == "extra_forbidden"
-        message = (
-            f"{_dotted(prefix + path)}: {_message(error, owner)}"
-            if prefix + path
-            else _message(error, owner)
-        )
-        result.append(source.problem(prefix + path, message, key=key))
+        text, where = _message(error, owner), prefix + path
+        problem = source.problem(where, f"{_dotted(where)}: {text}" if where else text, key=key)
+        field = where[:-1] if where and isinstance(where[-1], int) else where
+        if (problem.line, problem.col, field, text) in said:
+            continue  # one value written once, checked twice (`padding: $p`, both sides)
+        said.add((problem.line, problem.col, field, text))
+        result.append(problem)
     return result
 
 
@@ -289,6 +291,8 @@ def _message(error: dict[str, Any], owner: Any) -> str:
         return "missing key 'type'"
     if kind == "missing":
         return "missing required key"
+    if isinstance(value, str) and value.startswith("$") and kind in (*_EXPECTED, "literal_error"):
+        return f"{shown}: this field cannot take a block parameter"
     if kind in _EXPECTED:
         return f"expected {_EXPECTED[kind]}, got {type(value).__name__} {shown}"
     if kind == "finite_number":

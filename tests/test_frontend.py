@@ -634,6 +634,26 @@ spec.yaml:10:37: block 'fc' has no parameter 'unit'; did you mean 'units'? (para
         id="unknown block argument",
     ),
     pytest.param(
+        """\
+netspec: 1
+name: Net
+input: {shape: [2, 8, 8]}
+blocks:
+  b:
+    params: {pad: same, axis: 0}
+    layers:
+      - {type: conv2d, name: c, filters: 2, kernel: 3, padding: $pad}
+      - {type: concat, inputs: [input, c], axis: $axis}
+layers:
+  - {type: block, block: b}
+""",
+        """\
+spec.yaml:8:65: blocks.b.layers[0].padding[0]: expected an integer, got str 'same' (where $pad = 'same')
+spec.yaml:9:50: blocks.b.layers[1].axis: '$axis': this field cannot take a block parameter
+""",
+        id="block parameters where a field takes none, said once",
+    ),
+    pytest.param(
         FLAT
         + """\
 blocks:

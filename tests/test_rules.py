@@ -318,6 +318,12 @@ CASES: dict[str, list[tuple[str, str]]] = {
     "ir.base._check_identifier: {} is a Python keyword": [
         (net("{type: relu, name: lambda}"), "'lambda' is a Python keyword"),
     ],
+    "ir.base._as_pair: expected a number or a list of two, got str {}": [
+        (
+            net("{type: maxpool2d, size: 2, padding: same}", shape="[1, 8, 8]"),
+            "padding: expected a number or a list of two, got str 'same'",
+        ),
+    ],
     "ir.base._check_identifier: {} is not a plain ASCII Python identifier": [
         (net("{type: relu, name: a-b}"), "'a-b' is not a plain ASCII Python identifier"),
     ],

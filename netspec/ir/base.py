@@ -153,8 +153,12 @@ NonNegInt = Annotated[int, Field(ge=0, le=MAX_DIM), PARAM]
 
 def _as_pair(value: Any) -> Any:
     """`3` and `$k` mean the same value for height and width; a list of two gives both."""
+    if isinstance(value, str) and not value.startswith("$"):  # (`same` is not a pool's)
+        raise PydanticCustomError(
+            "pair", "expected a number or a list of two, got str {value}", {"value": ascii(value)}
+        )
     if isinstance(value, (int, str)) and not isinstance(value, bool):
-        return value if isinstance(value, str) and not value.startswith("$") else (value, value)
+        return (value, value)
     return tuple(value) if isinstance(value, list) else value
 
 
