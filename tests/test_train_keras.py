@@ -281,6 +281,63 @@ def test_a_rerun_resumes_mid_epoch_exactly(pkgdir: Path, path: str) -> None:
     assert diff["max_diff"] <= 1e-6, diff
 
 
+SLOW_SAVES = """
+import runpy, sys, time, keras, tensorflow as tf
+offset = [0.0]  # every save takes 1000 s of perf_counter's time, and none of the wall's
+clock = time.perf_counter
+time.perf_counter = lambda: clock() + offset[0]
+def slowed(save):
+    def slow(*args, **kwargs):
+        offset[0] += 1000.0
+        print("a slow save", flush=True)
+        return save(*args, **kwargs)
+    return slow
+keras.Model.save_weights = slowed(keras.Model.save_weights)
+tf.train.CheckpointManager.save = slowed(tf.train.CheckpointManager.save)
+sys.argv = ["train", *sys.argv[1:]]
+runpy.run_module("tiny.train", run_name="__main__")
+"""
+
+
+@pytest.mark.parametrize("loop", ["fit", "multi-worker loop"])
+def test_images_per_second_and_eval_seconds_leave_out_the_backups_save(
+    pkgdir: Path, loop: str
+) -> None:
+    """The backup written at an epoch's end is counted neither in the training seconds (and
+    images/s) nor in eval_seconds: the logged time is what the network took."""
+    rng = np.random.default_rng(3)
+    data = pkgdir / "timed.npz"
+    np.savez(
+        data,
+        x=rng.integers(0, 256, (64, 1, 8, 8), dtype=np.uint8),
+        y=rng.integers(0, 10, 64),
+        x_val=rng.integers(0, 256, (16, 1, 8, 8), dtype=np.uint8),
+        y_val=rng.integers(0, 10, 16),
+    )
+    extra = {"KERAS_BACKEND": "tensorflow"}
+    if loop == "multi-worker loop":  # a cluster of one worker: the custom loop
+        cluster = {"worker": [f"127.0.0.1:{free_port()}"]}
+        task = {"type": "worker", "index": 0}
+        extra["TF_CONFIG"] = json.dumps({"cluster": cluster, "task": task})
+    run = pkgdir / "runs" / f"timed_{loop.replace(' ', '_')}"
+    done = ok(
+        subprocess.run(
+            [sys.executable, "-c", SLOW_SAVES, "--data", str(data), "--run-dir", str(run)],
+            cwd=pkgdir,
+            env=env(**extra),
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+    )
+    assert "a slow save" in done.stdout
+    records = [json.loads(x) for x in (run / "metrics.jsonl").read_text().splitlines()]
+    assert [r["epoch"] for r in records] == [1, 2]
+    for record in records:
+        assert record["seconds"] < 1000 and record["eval_seconds"] < 1000, record
+        assert record["images_per_s"] > 64 / 1000, record
+
+
 def test_npz_shape_mismatch_is_an_error(pkgdir: Path) -> None:
     rng = np.random.default_rng(0)
     data = pkgdir / "small.npz"

@@ -1635,11 +1635,11 @@ class MetricsLog(keras.callbacks.Callback):
         self.epochs = epochs
         self.global_batch = global_batch
         self.steps = 0  # trained this epoch
-        self.started = self.evaluating = 0.0
+        self.started = self.evaluating = self.ended = 0.0
 
     def on_epoch_begin(self, epoch, logs=None):
         self.started = time.perf_counter()
-        self.evaluating = 0.0
+        self.evaluating = self.ended = 0.0
         self.steps = 0
 
     def on_train_batch_begin(self, batch, logs=None):  # (no sync: no model read)
@@ -1649,7 +1649,7 @@ class MetricsLog(keras.callbacks.Callback):
         self.evaluating = time.perf_counter()
 
     def on_epoch_end(self, epoch, logs=None):
-        now = time.perf_counter()
+        now = self.ended or time.perf_counter()  # (ended: before the backup's save)
         seconds = (self.evaluating or now) - self.started
         lr = keras.ops.convert_to_numpy(self.model.optimizer.learning_rate)
         record = {"epoch": epoch + 1, "lr": float(f"{float(lr):.7g}")}  # float32 digits
@@ -1665,6 +1665,18 @@ class MetricsLog(keras.callbacks.Callback):
                 handle.write(json.dumps(record) + "\n")
             text = ", ".join(f"{k} {v:.4g}" for k, v in record.items() if k != "epoch")
             print(f"epoch {epoch + 1}/{self.epochs}: {text}", flush=True)
+
+
+class StopClock(keras.callbacks.Callback):
+    """First at each epoch's end: stops MetricsLog's clocks before the other callbacks'
+    epoch-end work (the backup's save), which neither images/s nor eval_seconds count."""
+
+    def __init__(self, log: MetricsLog) -> None:
+        super().__init__()
+        self.log = log
+
+    def on_epoch_end(self, epoch, logs=None):
+        self.log.ended = time.perf_counter()
 
 
 # ----------------------------------------------------------------------------- the run
@@ -1687,6 +1699,7 @@ def fit(args, model, whole, make_train, val, steps, run_dir, start, progress) ->
     ]
     if args.max_steps:
         callbacks.insert(0, StopAfter(args.max_steps, steps))
+    callbacks.insert(0, StopClock(log))
     tensorboard = importlib.util.find_spec("tensorboard") is not None
     if tensorboard and keras.backend.backend() == "tensorflow":
         callbacks.append(keras.callbacks.TensorBoard(str(run_dir / "tensorboard")))
@@ -1873,17 +1886,18 @@ def custom_loop(
         total = float(total)
         check(total, epoch)
         log.steps = count
+        logs = {"loss": total / max(count, 1)}
+        logs.update({m.name: float(m.result()) for m in metrics})
+        if val is not None:
+            log.on_test_begin()
+            logs.update(evaluate())
+        log.ended = time.perf_counter()  # (the backup's save is neither's time)
         step_var.assign(epoch * steps + first + count)
         stopped = args.max_steps and step >= args.max_steps
         if stopped or backed_up(args, epoch + 1):
             manager.save(checkpoint_number=epoch * steps + first + count)
             if chief:
                 save_weights(whole, run_dir / "checkpoints" / "last.weights.h5")
-        logs = {"loss": total / max(count, 1)}
-        logs.update({m.name: float(m.result()) for m in metrics})
-        if val is not None:
-            log.on_test_begin()
-            logs.update(evaluate())
         log.on_epoch_end(epoch, logs)
     if not chief and finishes(args, steps):  # (the chief may be removing it too)
         shutil.rmtree(backup, ignore_errors=True)
