@@ -7,8 +7,9 @@ for the tests that compare the frameworks. The generator covers the whole langua
 standalone layer kind, every fused activation, blocks with `$params` (required and defaulted,
 nested, used again with other arguments), `repeat` on layers and block uses, `share:` (conv
 with numeric padding, pools, batchnorm, dense with each activation, block uses where netspec
-allows it), non-default fields (pairs, dilation, groups, padding modes, BatchNorm momentum and
-epsilon, no bias), 2- and 3-input merges on every concat axis, and a `train:` section whose
+allows it), non-default fields (pairs, dilation, groups, padding modes, a max-pool's ceil_mode,
+BatchNorm momentum and epsilon, no bias), 2- and 3-input merges on every concat axis, and a
+`train:` section whose
 loss fits the output (netspec.objective's rules). The layers of modern vision networks too:
 depthwise convolutions (multiplier 1 and 2), transposed convolutions (padding, output padding,
 a kernel below the stride), upsampling (nearest, bilinear, non-square scales), LayerNorm (of
@@ -183,9 +184,14 @@ def conv_out(size: int, kernel: int, stride: int, dilation: int, padding: str | 
     return (size + 2 * pad - span) // stride + 1
 
 
-def pool_out(size: int, kernel: int, stride: int, padding: int) -> int:
+def pool_out(size: int, kernel: int, stride: int, padding: int, ceil: bool = False) -> int:
+    """One spatial size after a pool; `ceil`: torch's ceil_mode (a last partial window
+    counts, unless it would start past the input and its left padding)."""
     need(2 * padding <= kernel and size + 2 * padding >= kernel)
-    return (size + 2 * padding - kernel) // stride + 1
+    if not ceil:
+        return (size + 2 * padding - kernel) // stride + 1
+    out = math.ceil((size + 2 * padding - kernel) / stride) + 1
+    return out - 1 if (out - 1) * stride >= size + padding else out
 
 
 MAX_SIDE = 32
@@ -260,7 +266,9 @@ def formula(layer: dict[str, Any], ins: list[Shape]) -> tuple[Shape, int, int, i
         k = pair(layer["size"])
         s = pair(layer["stride"]) if "stride" in layer else k
         p = pair(layer.get("padding", 0))
-        return (x[0], *(pool_out(n, k[i], s[i], p[i]) for i, n in enumerate(x[1:]))), 0, 0, 0
+        ceil = layer.get("ceil_mode", False)
+        sides = (pool_out(n, k[i], s[i], p[i], ceil) for i, n in enumerate(x[1:]))
+        return (x[0], *sides), 0, 0, 0
     if kind in ("global_avgpool2d", "global_maxpool2d"):
         need(len(x) == 3)
         return ((x[0], 1, 1) if layer.get("keepdims", False) else (x[0],)), 0, 0, 0
@@ -1048,6 +1056,8 @@ def make_pool(gen: Gen, b: Builder, shape: Shape, kind: str | None = None) -> di
         layer["stride"] = pair_field(gen, b, [gen.int(1, 3), gen.int(1, 3)], "step")
     if pads != [0, 0] or gen.flip(10):
         layer["padding"] = pair_field(gen, b, pads, "pad")
+    if layer["type"] == "maxpool2d" and gen.flip(30):
+        layer["ceil_mode"] = b.param(True, "ceil")  # (changes shapes: one value)
     return layer
 
 

@@ -55,6 +55,7 @@ def test_every_shipped_spec_validates(path: Path) -> None:
         ("mobilenet_v2", 3_504_872, 34_112, 300_774_272),
         ("efficientnet_b0", 5_288_548, 42_016, 385_814_752),
         ("convnext_tiny", 28_589_128, 0, 4_455_531_264),
+        ("googlenet", 6_624_904, 14_560, 1_498_376_192),  # (torchvision: 1.50 "GFLOPS")
     ],
 )
 def test_totals_match_the_published_models(spec: str, params: int, buffers: int, macs: int) -> None:
@@ -103,6 +104,8 @@ def test_unet_parameters_follow_the_u_net_formula() -> None:
         ("resnet50", "layer4_0.downsample_bn", (2048, 7, 7)),
         ("mobilenet_v2", "features_18.relu", (1280, 7, 7)),
         ("convnext_tiny", "features_5_0.dwconv", (384, 14, 14)),
+        ("googlenet", "maxpool1", (64, 56, 56)),  # ceil_mode: 55 without it
+        ("googlenet", "maxpool4", (832, 7, 7)),
         ("unet", "up1_cat", (1024, 16, 16)),
         ("unet", "up4_up", (64, 128, 128)),
     ],
@@ -911,3 +914,35 @@ def test_every_yaml_example_in_the_reference_is_valid(example: str) -> None:
             example = f"layers: [{layers}]\n" + example
         example = f"netspec: 1\nname: Example\ninput: {{shape: {shape}}}\n" + example
     load(example)
+
+
+def test_pool_windows_are_torchs_with_and_without_ceil_mode() -> None:
+    """Every pool size, stride and padding on small inputs: netspec's count of windows is
+    torch's MaxPool2d's, with ceil_mode and without (where torch accepts the pool)."""
+    torch = pytest.importorskip("torch")
+    from netspec.ir.conv import pooled
+
+    compared = 0
+    for size in range(1, 12):
+        for k in range(1, 5):
+            for s in range(1, 4):
+                for p in range(0, k // 2 + 1):
+                    if size + 2 * p < k:
+                        continue
+                    x = torch.zeros(1, 1, size, 1)
+                    for ceil in (False, True):
+                        pool = torch.nn.MaxPool2d((k, 1), (s, 1), (p, 0), ceil_mode=ceil)
+                        assert pooled(size, k, s, p, ceil) == pool(x).shape[2], (size, k, s, p)
+                        compared += 1
+    assert compared > 300
+
+
+def test_ceil_mode_counts_the_last_partial_window() -> None:
+    """GoogLeNet's pools: 112 -> 56 with a 3x3 window, stride 2 and ceil_mode (55 without)."""
+    spec = (
+        "netspec: 1\nname: Net\ninput: {shape: [1, 112, 112]}\nlayers:\n"
+        "  - {type: maxpool2d, name: ceil, size: 3, stride: 2, ceil_mode: true}\n"
+        "  - {type: maxpool2d, name: floor, inputs: [input], size: 3, stride: 2}\n"
+    )
+    network = netspec.load(spec + "outputs: [ceil, floor]\n", name="spec.yaml")
+    assert network.shapes["ceil"] == (1, 56, 56) and network.shapes["floor"] == (1, 55, 55)

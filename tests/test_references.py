@@ -97,6 +97,7 @@ The test environment has none: torchvision's wheels for torch 2.13's CPU build d
         ("efficientnet_b0", 42_065, False),  # stochastic depth drawn another way
         ("convnext_tiny", 0, False),  # pointwise layers as 1x1 convolutions, not Linear
         ("vit_b_16", 0, False),  # one transpose more, one permute less
+        ("googlenet", 14_617, True),
     ],
 )
 def test_generated_torch_model_computes_what_torchvision_computes(

@@ -168,6 +168,7 @@ def _pool2d(item: Item, ctx: Context, ins: list[str]) -> dict[str, Any]:
         expr(layer.size),
         _kw("stride", layer.stride, None),
         _kw("padding", layer.padding, (0, 0)),
+        _kw("ceil_mode", layer.ceil(), False),
     )
 
 

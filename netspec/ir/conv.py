@@ -186,6 +186,10 @@ class _Pool2d(LayerBase):
     def strides(self) -> tuple[int, int]:
         return self.stride if self.stride is not None else self.size
 
+    def ceil(self) -> bool:
+        """Whether a last, partial window counts (torch's ceil_mode)."""
+        return False
+
     def output_shape(self, inputs: list[Shape]) -> Shape:
         c, h, w = _image(self.type, inputs[0])  # type: ignore[attr-defined]
         out = []
@@ -196,12 +200,30 @@ class _Pool2d(LayerBase):
                 raise ShapeError(
                     f"pool size {fmt(self.size)} is larger than its input {fmt(inputs[0])}"
                 )
-            out.append((size + 2 * p - k) // s + 1)
+            out.append(pooled(size, k, s, p, self.ceil()))
         return (c, out[0], out[1])
 
 
+def pooled(size: int, k: int, s: int, p: int, ceil: bool) -> int:
+    """Windows of a pool along one axis, as torch counts them: with `ceil`, a last window
+    that runs past the padded end counts too, unless it would start beyond the input and
+    its left padding."""
+    if not ceil:
+        return (size + 2 * p - k) // s + 1
+    out = -(-(size + 2 * p - k) // s) + 1
+    return out - 1 if (out - 1) * s >= size + p else out
+
+
 class MaxPool2d(_Pool2d):
+    """Max pooling; padding never wins a maximum (torch pads with -inf). `ceil_mode`: a last
+    window that runs past the end counts too (torch's ceil_mode, as GoogLeNet's and
+    SqueezeNet's pools use it)."""
+
     type: Literal["maxpool2d"]
+    ceil_mode: Bool = False
+
+    def ceil(self) -> bool:
+        return self.ceil_mode
 
 
 class AvgPool2d(_Pool2d):

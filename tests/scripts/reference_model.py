@@ -34,6 +34,11 @@ module = importlib.import_module(f"{package.name}.model")
 rng = np.random.default_rng(0)
 
 
+REFERENCE_OPTIONS = {"googlenet": {"aux_logits": False, "init_weights": False}}
+"""torchvision's options that make its model the shipped spec's (GoogLeNet without its
+auxiliary heads, which a spec of the inference network leaves out)."""
+
+
 def randomised(shape, key, fan_in):
     if len([d for d in shape if d != 1]) >= 2:
         return rng.normal(0, 1 / np.sqrt(fan_in), shape)
@@ -47,7 +52,8 @@ def torch_run():
     import torchvision
 
     def reference_of(ref_name):
-        return getattr(torchvision.models, ref_name)(weights=None).eval()
+        options = REFERENCE_OPTIONS.get(ref_name, {})
+        return getattr(torchvision.models, ref_name)(weights=None, **options).eval()
 
     reference = reference_of(name)
     with torch.no_grad():

@@ -14,27 +14,51 @@ NUM_PARAMETERS = 25_557_032
 
 @keras.saving.register_keras_serializable(package="netspec")
 class NegInfPadding2D(layers.Layer):
-    """Pads height and width with -inf, so that a max-pool ignores the padding (as torch)."""
+    """Pads height and width with -inf, so that a max-pool ignores the padding (as torch).
+    With `ceil` (the pool's size and stride), the end is padded as far as the pool's last
+    window reaches, torch's ceil_mode counting it: a 'valid' pool then sees every window."""
 
-    def __init__(self, padding: int | tuple[int, int], **kwargs) -> None:
+    def __init__(
+        self,
+        padding: int | tuple[int, int],
+        ceil: tuple[int | tuple[int, int], int | tuple[int, int]] | None = None,
+        **kwargs,
+    ) -> None:
         super().__init__(**kwargs)
-        if isinstance(padding, int):
-            padding = (padding, padding)
-        self.padding = tuple(padding)
+
+        def pair(value: int | tuple[int, int]) -> tuple[int, int]:
+            return (value, value) if isinstance(value, int) else tuple(value)
+
+        self.padding = pair(padding)
+        self.ceil = None if ceil is None else (pair(ceil[0]), pair(ceil[1]))
+
+    def pads(self, height: int | None, width: int | None) -> list[tuple[int, int]]:
+        """(before, after) for height and width."""
+        if self.ceil is None:
+            return [(p, p) for p in self.padding]
+        pads = []
+        for n, k, s, p in zip((height, width), *self.ceil, self.padding):
+            out = -(-(n + 2 * p - k) // s) + 1  # windows, the last one partial
+            if (out - 1) * s >= n + p:  # (a window must start inside)
+                out -= 1
+            pads.append((p, max((out - 1) * s + k - n - p, 0)))
+        return pads
 
     def call(self, x):
-        ph, pw = self.padding
-        pads = [[0, 0], [ph, ph], [pw, pw], [0, 0]]
+        (top, bottom), (left, right) = self.pads(x.shape[1], x.shape[2])
+        pads = [[0, 0], [top, bottom], [left, right], [0, 0]]
         return keras.ops.pad(x, pads, constant_values=float("-inf"))
 
     def compute_output_shape(self, input_shape):
         n, h, w, c = input_shape
-        ph, pw = self.padding
-        grow = [None if d is None else d + 2 * p for d, p in ((h, ph), (w, pw))]
+        pads = self.pads(h, w) if self.ceil is None or None not in (h, w) else None
+        if pads is None:
+            return (n, None, None, c)
+        grow = [None if d is None else d + sum(p) for d, p in zip((h, w), pads)]
         return (n, grow[0], grow[1], c)
 
     def get_config(self) -> dict:
-        return {**super().get_config(), "padding": self.padding}
+        return {**super().get_config(), "padding": self.padding, "ceil": self.ceil}
 
 
 @keras.saving.register_keras_serializable(package="netspec")
