@@ -800,7 +800,7 @@ train: {epochs: 0, batch_size: 1.5}
         """\
 spec.yaml:5:29: layers[0].filters: must be at least 1, got 0
 spec.yaml:5:51: layers[0].stride: expected at most 2 items, got 3
-spec.yaml:6:23: layers[1].sise: unknown key 'sise'; did you mean 'size'? (valid keys: inputs, name, padding, repeat, share, size, stride)
+spec.yaml:6:23: layers[1].sise: unknown key 'sise'; did you mean 'size'? (valid keys: ceil_mode, inputs, name, padding, repeat, share, size, stride)
 spec.yaml:7:26: layers[2].units: expected an integer, got str '10'
 spec.yaml:8:17: train.epochs: must be at least 1, got 0
 spec.yaml:8:32: train.batch_size: expected an integer, got float 1.5

@@ -515,8 +515,10 @@ def test_a_broken_image_is_one_line_naming_it(backend: str, packages: Path, jpeg
     else:
         done = test_train_keras.train(packages / "keras", *args, package="crops")
     assert done.returncode == 2, done.stderr[-2000:]
-    last = done.stderr.strip().splitlines()[-1]
-    assert last.startswith(f"error: {victim}: cannot read the image"), last
+    # the program's last line (TensorFlow's decoding threads may still print a libjpeg
+    # warning after it, from C)
+    ours = [x for x in done.stderr.splitlines() if x.startswith("error: ")]
+    assert ours[-1].startswith(f"error: {victim}: cannot read the image"), ours
     assert "Traceback" not in done.stderr
 
 
