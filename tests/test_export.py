@@ -330,6 +330,17 @@ def test_torch_export_command(torch_packages: Path, tmp_path: Path) -> None:
     )
     wrong = _run_fail([*onnx_args, str(shaped)], torch_packages)
     assert "1 tensor(s) of another shape: c1.bias (2,), the model's (6,)" in wrong
+    text, numbers = tmp_path / "text.pt", tmp_path / "numbers.pt"  # no tensors at all
+    text.write_text("hello\n", encoding="utf-8")
+    _run(
+        ["-c", f"import torch; torch.save({{'c1.weight': 1}}, {str(numbers)!r})"],
+        torch_packages,
+        60,
+    )
+    for path in (text, numbers):
+        wrong = _run_fail([*onnx_args, str(path)], torch_packages)
+        assert f"--weights {path}: " in wrong and "Traceback" not in wrong, wrong
+    assert "holds no state_dict (a mapping of names to tensors)" in wrong
 
 
 def test_keras_export_command(keras_packages: Path, tmp_path: Path) -> None:

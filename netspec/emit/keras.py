@@ -100,19 +100,21 @@ class _Emitter:
         """The layer Keras needs before this one to mean what the spec says: explicit padding
         (zeros, or -inf before a max-pool, as torch pads), as a constructor."""
         pad = getattr(item.layer, "padding", None)
-        ceil = item.kind == "maxpool2d" and item.layer.ceil()  # type: ignore[attr-defined]
-        if item.kind not in _PADDED or pad in ("valid", "same", (0, 0)) and not ceil:
+        ceil = getattr(item.layer, "ceil_mode", False)  # maxpool2d's: a bool or a $param
+        if item.kind not in _PADDED or pad in ("valid", "same", (0, 0)) and ceil is False:
             return None
         if item.kind in ("conv2d", "conv1d") and keras_same(item.layer):
             return None  # Keras's own "same" pads so
         name = self.layer_name(body, local, ".pad")
         if item.kind == "maxpool2d":
             self.uses_neg_inf = True
-            if ceil:  # the end padded as far as the last window reaches
-                layer = item.layer
-                pool = f"ceil=({expr(layer.size)}, {expr(layer.strides())})"  # type: ignore[attr-defined]
-                return f"NegInfPadding2D({expr(pad)}, {pool}, name={name})"
-            return f"NegInfPadding2D({expr(pad)}, name={name})"
+            if ceil is False:
+                return f"NegInfPadding2D({expr(pad)}, name={name})"
+            layer = item.layer  # the end padded as far as the last window reaches:
+            pool = f"({expr(layer.size)}, {expr(layer.strides())})"  # type: ignore[attr-defined]
+            if ceil is not True:  # a block's parameter, known per use
+                pool = f"{pool} if {expr(ceil)} else None"
+            return f"NegInfPadding2D({expr(pad)}, ceil={pool}, name={name})"
         if item.kind == "conv1d":
             return f"layers.ZeroPadding1D({expr(pad)}, name={name})"
         return f"layers.ZeroPadding2D({expr(pad)}, name={name})"

@@ -65,8 +65,10 @@ def load_weights(model: nn.Module, path: str | Path) -> None:
             state = {key: torch.from_numpy(arrays[key]) for key in arrays.files}
     else:
         state = torch.load(path, map_location="cpu", weights_only=True)
-    if not isinstance(state, dict):
-        raise TypeError(f"holds a {type(state).__name__}, not a state_dict")
+    if not isinstance(state, dict) or not all(
+        isinstance(value, torch.Tensor) for value in state.values()
+    ):
+        raise TypeError("holds no state_dict (a mapping of names to tensors)")
     expected = model.state_dict()
     missing = [key for key in expected if key not in state]
     unknown = [key for key in state if key not in expected]
@@ -117,8 +119,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.weights is not None:
         try:
             load_weights(model, args.weights)
-        except (OSError, RuntimeError, TypeError, ValueError) as exc:
-            parser.error(f"--weights {args.weights}: {exc}")  # not this model's
+        except (OSError, RuntimeError, TypeError, ValueError, KeyError) as exc:
+            reason = " ".join(str(exc).split())  # (torch's can take several lines)
+            parser.error(f"--weights {args.weights}: {reason}")  # not this model's
     path = export_onnx(model, args.onnx, opset=args.opset)
     print(f"wrote {path}")
     return 0

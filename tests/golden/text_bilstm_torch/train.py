@@ -224,8 +224,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--decode",
         choices=["workers", "device"],
         default="workers",
-        help="where an image folder's files are decoded: 'workers' (Pillow, in the "
-        "data-loader workers) or 'device' (JPEG files only: torchvision's decode_jpeg on "
+        help="where an image folder's files are decoded: 'workers' (in the data-loader "
+        "workers: JPEG files by torchvision where installed, the rest by Pillow) or "
+        "'device' (JPEG files only: torchvision's decode_jpeg on "
         "the training device, nvJPEG on CUDA; the workers only read the files)",
     )
     add("--seed", type=int, default=0, help="seed of the initialisation and data order")
@@ -747,8 +748,8 @@ def shard_index(shard: Path) -> tuple[dict[str, Member], dict[str, bytes]]:
 
 class ImageFolder(Dataset):
     """Images in one sub-folder per class (sorted names are the class indices), or in tar
-    shards (shard_members), decoded on demand with Pillow, or read only (`encoded`, for
-    decoding on the device); training images augmented (train_view) when the sampler gives
+    shards (shard_members), decoded on demand (`decoded`: torchvision or Pillow), or read
+    only (`encoded`, for decoding on the device); training images augmented (train_view) when the sampler gives
     (sample, epoch) pairs, held-out ones cropped as eval_view says."""
 
     def __init__(
@@ -833,7 +834,11 @@ class ImageFolder(Dataset):
             ) from exc
         channels, height, width = self.spec.shape
         raw = path.read() if isinstance(path, Member) else path.read_bytes()
-        with Image.open(io.BytesIO(raw)) as image:  # the header alone is read here
+        try:
+            image = Image.open(io.BytesIO(raw))  # the header alone is read here
+        except Image.UnidentifiedImageError as exc:  # (whose text names a BytesIO)
+            raise OSError("Pillow does not recognise it as an image") from exc
+        with image:
             if self.encoded:
                 if image.format != "JPEG":
                     raise TrainingError(
@@ -876,8 +881,10 @@ def decoded(image, raw: bytes, mode: str) -> torch.Tensor:
     """(C, H, W) uint8 pixels of the opened Pillow `image` (whose file is `raw`) in `mode`
     ('L' or 'RGB'): decoded by torchvision when it can (a JPEG file already in `mode`),
     else by Pillow (also when torchvision fails: Pillow's OSError says what is wrong with
-    the file). Resizing then runs in torch's uint8 antialiased bilinear kernel, which gives
-    Pillow's bilinear resize to a rounding at three times its speed."""
+    the file). The crop is then resized by torch's uint8 antialiased bilinear kernel: what
+    Pillow's bilinear resize of the cut-out crop gives, to a rounding, at three times its
+    speed. (torchvision's decoder, like libjpeg itself, prints a warning for a JPEG file
+    with extra or missing bytes that both decoders read; Pillow does not.)"""
     decode_jpeg = jpeg_decoder()
     if decode_jpeg is not None and image.format == "JPEG" and image.mode == mode:
         from torchvision.io import ImageReadMode

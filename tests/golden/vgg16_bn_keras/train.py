@@ -1236,6 +1236,8 @@ def folder_datasets(args: argparse.Namespace):
             except (tf.errors.InvalidArgumentError, tf.errors.NotFoundError) as exc:
                 reason = exc.message.split("}} ")[-1].split(" [Op:")[0]
                 return f"{path}: cannot read the image ({reason})"
+            except OSError as exc:  # a shard's member
+                return f"{path}: cannot read the image ({exc})"
         return None
 
     return make_train, val, steps, locate
@@ -1628,11 +1630,11 @@ class MetricsLog(keras.callbacks.Callback):
         self.epochs = epochs
         self.global_batch = global_batch
         self.steps = 0  # trained this epoch
-        self.started = self.evaluating = self.ended = 0.0
+        self.started = self.trained = self.evaluating = self.ended = 0.0
 
     def on_epoch_begin(self, epoch, logs=None):
         self.started = time.perf_counter()
-        self.evaluating = self.ended = 0.0
+        self.trained = self.evaluating = self.ended = 0.0
         self.steps = 0
 
     def on_train_batch_begin(self, batch, logs=None):  # (no sync: no model read)
@@ -1643,7 +1645,7 @@ class MetricsLog(keras.callbacks.Callback):
 
     def on_epoch_end(self, epoch, logs=None):
         now = self.ended or time.perf_counter()  # (ended: before the backup's save)
-        seconds = (self.evaluating or now) - self.started
+        seconds = (self.trained or self.evaluating or now) - self.started
         lr = keras.ops.convert_to_numpy(self.model.optimizer.learning_rate)
         record = {"epoch": epoch + 1, "lr": float(f"{float(lr):.7g}")}  # float32 digits
         record.update(
@@ -1879,18 +1881,18 @@ def custom_loop(
         total = float(total)
         check(total, epoch)
         log.steps = count
-        logs = {"loss": total / max(count, 1)}
-        logs.update({m.name: float(m.result()) for m in metrics})
-        if val is not None:
-            log.on_test_begin()
-            logs.update(evaluate())
-        log.ended = time.perf_counter()  # (the backup's save is neither's time)
+        log.trained = time.perf_counter()  # (the backup's save is not training's time)
         step_var.assign(epoch * steps + first + count)
         stopped = args.max_steps and step >= args.max_steps
         if stopped or backed_up(args, epoch + 1):
             manager.save(checkpoint_number=epoch * steps + first + count)
             if chief:
                 save_weights(whole, run_dir / "checkpoints" / "last.weights.h5")
+        logs = {"loss": total / max(count, 1)}
+        logs.update({m.name: float(m.result()) for m in metrics})
+        if val is not None:
+            log.on_test_begin()
+            logs.update(evaluate())
         log.on_epoch_end(epoch, logs)
     if not chief and finishes(args, steps):  # (the chief may be removing it too)
         shutil.rmtree(backup, ignore_errors=True)
@@ -1919,7 +1921,11 @@ def run(args: argparse.Namespace) -> None:
         import tensorflow as tf
 
         make_train, val, steps, locate = folder_datasets(args)
-        data_errors = (tf.errors.InvalidArgumentError, tf.errors.NotFoundError)
+        data_errors = (
+            tf.errors.InvalidArgumentError,
+            tf.errors.NotFoundError,
+            tf.errors.UnknownError,  # (an OSError reading a shard, in tf.numpy_function)
+        )
         uint8 = set() if MIXING else set(INPUTS)  # (the folder's one image input)
         sparse = not ONE_HOT and TARGETS != "input"
     else:
