@@ -11,9 +11,12 @@ import sys
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import netspec
 from netspec.emit import BACKENDS, emit
+from netspec.emit.base import wrap
 from netspec.ir import LAYER_KINDS
 from tests.regen_golden import GOLDEN, ROOT, SPECS, golden_files
 
@@ -57,6 +60,51 @@ def test_generated_code_is_formatted_and_lint_clean():
     for args in (["format", "--isolated", "--check"], ["check", "--isolated"]):
         done = subprocess.run([RUFF, *args, *sources], capture_output=True, text=True)
         assert done.returncode == 0, done.stdout + done.stderr
+
+
+_ATOMS = st.one_of(
+    st.integers(-(10**6), 10**12).map(str),
+    st.sampled_from(["0.5", "1e-05", "True", "None", "(3, 3)", "in_channels", '"same"']),
+    st.text("abcdefghij_", min_size=1, max_size=30).map(lambda text: f'"{text}"'),
+)
+_KEYWORDS = ["kernel_size", "name", "momentum", "in_features", "stride", "padding", "bias"]
+_ARGS = st.tuples(
+    st.lists(_ATOMS, max_size=4),
+    st.lists(st.tuples(st.sampled_from(_KEYWORDS), _ATOMS), max_size=7, unique_by=lambda kw: kw[0]),
+).map(lambda args: args[0] + [f"{key}={value}" for key, value in args[1]])
+_CALLS = st.tuples(
+    st.sampled_from(["nn.Conv2d", "layers.Dense", "Blk1", "NegInfPadding2D", "Stage"]), _ARGS
+).map(lambda c: f"{c[0]}({', '.join(c[1])})")
+_STATEMENTS = st.one_of(
+    st.tuples(st.sampled_from(["x", "self.conv", "self.n8", "block2_stage"]), _CALLS).map(
+        " = ".join
+    ),
+    _CALLS.map(lambda call: f"self.n8 = nn.ModuleList([{call}])"),
+    _CALLS.map(lambda call: f"self.blocks.append({call})"),
+    _CALLS.map(lambda call: f"x = F.relu(self.norm({call}))"),
+)
+_HEADERS = {
+    4: "def f():\n",
+    8: "class C:\n    def f(self):\n",
+    12: "class C:\n    def f(self):\n        if x:\n",
+}
+
+
+@pytest.mark.skipif(not Path(RUFF).exists(), reason="ruff is not installed")
+@settings(max_examples=25, deadline=None)
+@given(
+    st.lists(st.tuples(st.sampled_from(sorted(_HEADERS)), _STATEMENTS), min_size=20, max_size=20)
+)
+def test_long_statements_are_laid_out_as_ruff_formats_them(statements):
+    """The emitters lay out every statement with `wrap`: any call, a call of a call, a list of
+    one call (a block's copies, `nn.ModuleList([...])`), at any width and indent, comes out as
+    ruff format writes it (which the golden files check only for the shipped specs)."""
+    ours = "\n\n\n".join(_HEADERS[indent] + wrap(line, indent) for indent, line in statements)
+    done = subprocess.run(
+        [RUFF, "format", "--isolated", "-"], input=ours + "\n", capture_output=True, text=True
+    )
+    assert done.returncode == 0, done.stderr
+    assert ours + "\n" == done.stdout
 
 
 @pytest.mark.parametrize("path", sorted(golden_files()), ids=lambda p: str(p.relative_to(GOLDEN)))

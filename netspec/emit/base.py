@@ -189,6 +189,16 @@ def wrap(line: str, indent: int) -> str:
     pad = " " * indent
     if len(pad) + len(line) <= LINE_WIDTH:
         return pad + line
+    if line[0] == "[" and _groups(line) == [(0, len(line) - 1)]:
+        # a list literal (`[Block(...)]`): its items inside, one to a line, a comma after
+        # each when there are several
+        items = split_args(line[1:-1])
+        inner = (
+            wrap(items[0], indent + 4)
+            if len(items) == 1
+            else "\n".join(f"{wrap(item, indent + 4)}," for item in items)
+        )
+        return f"{pad}{line[0]}\n{inner}\n{pad}{line[-1]}"
     groups = [g for g in _groups(line) if line[g[0]] == "("]
     if len(groups) >= 2:
         last_open, last_close = groups[-1]

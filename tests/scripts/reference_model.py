@@ -96,8 +96,8 @@ def training_graph_ops(model, x):
     from collections import Counter
 
     import torch
-    from torch._functorch.aot_autograd import aot_module_simplified
     from functorch.compile import make_boxed_func
+    from torch._functorch.aot_autograd import aot_module_simplified
 
     counts = []
 
