@@ -5,16 +5,16 @@ by name, not by position. The neutral form is torch's layout (`{layer: {"weight"
 conv weights (O, I, kH, kW), dense weights (out, in) with `in` in channels-first flatten order).
 Keras differs per kind (`LAYOUTS`, one entry per kind with weights): kernels are (kH, kW, I, O)
 (a depthwise kernel (kH, kW, C, multiplier), a transposed one (kH, kW, O, I)), dense kernels
-(in, out), normalisations name their state gamma/beta/moving_mean/moving_variance. And Keras
-flattens (H, W, C) images, torch (C, H, W): the features after a flatten are permuted, so a
-layer with a weight per feature (dense rows, BatchNorm, LayerNorm, scale) reading them gets
-those permuted.
+(in, out), normalisations name their state gamma/beta/moving_mean/moving_variance. And the
+Keras code flattens most images as (H, W, C), torch as (C, H, W) (`netspec.emit.orders` says
+which): a layer with a weight per feature (dense rows, BatchNorm, LayerNorm, scale) reading
+such features gets those permuted.
 
 `copy(src, dst, network)` works in one process; `save`/`load` go through an .npz file (no
 pickle) for copying between processes, since a CUDA torch and TensorFlow in one process can
 crash. `from_reference` starts a generated model from a reference model of the same framework
-(torchvision, keras.applications) by order. numpy is the only import; the frameworks are
-reached through the models' own methods.
+(torchvision, keras.applications) by order. It imports numpy, never a framework: the
+frameworks are reached through the models' own methods.
 """
 
 from __future__ import annotations
@@ -26,6 +26,7 @@ from typing import Any
 
 import numpy as np
 
+from netspec.emit import orders
 from netspec.ir import Conv2d
 from netspec.network import Network
 from netspec.passes import Node
@@ -213,29 +214,23 @@ def _owners(network: Network) -> list[Node]:
 
 
 def feature_orders(network: Network) -> dict[str, np.ndarray | None]:
-    """For each node, which channels-first feature each Keras feature is (None: same order).
+    """For each node, which spec feature each Keras feature is (None: the same order): the
+    orders of `netspec.emit.orders`, as indices."""
+    return {name: _indices(order) for name, order in orders.feature_orders(network).items()}
 
-    Only flat outputs derived from a flatten of an image have a non-trivial order.
-    """
-    orders: dict[str, np.ndarray | None] = dict.fromkeys(network.graph.inputs)
-    for node in network.nodes:
-        kind = node.layer.type  # type: ignore[attr-defined]
-        ins = [orders[i] for i in node.inputs]
-        in_shape = network.shapes[node.inputs[0]]
-        if kind == "flatten" and len(in_shape) == 3:
-            c, h, w = in_shape
-            orders[node.name] = np.arange(c * h * w).reshape(c, h, w).transpose(1, 2, 0).ravel()
-        elif kind == "dense" or len(in_shape) == 3 or len(network.shapes[node.name]) != 1:
-            orders[node.name] = None
-        elif kind == "concat":
-            parts, offset = [], 0
-            for order, shape in zip(ins, (network.shapes[i] for i in node.inputs)):
-                parts.append(np.arange(shape[0]) + offset if order is None else order + offset)
-                offset += shape[0]
-            orders[node.name] = np.concatenate(parts)
-        else:
-            orders[node.name] = ins[0]
-    return orders
+
+def _indices(order: orders.Order) -> np.ndarray | None:
+    if order is None:
+        return None
+    if isinstance(order[0], int):  # a Keras flatten of a (C, H, W) image
+        c, h, w = order
+        return np.arange(c * h * w).reshape(c, h, w).transpose(1, 2, 0).ravel()
+    parts, offset = [], 0  # a concat: each input's order, after the inputs before it
+    for part, size in order:
+        index = _indices(part)
+        parts.append((np.arange(size) if index is None else index) + offset)
+        offset += size
+    return np.concatenate(parts)
 
 
 def _permute(layout: Layout, values: list[np.ndarray], index: np.ndarray) -> list[np.ndarray]:

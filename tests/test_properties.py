@@ -18,11 +18,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import netspec
+from netspec.emit.orders import torch_order
 from netspec.ir import LAYER_KINDS
 from netspec.network import Network, analyse
 from netspec.schema import schema
 from netspec.spec import load_bytes
-from netspec.weights import feature_orders
 from tests.netgen import (
     ACTIVATIONS,
     BLOCK_SHARE,
@@ -167,8 +167,8 @@ def features(net: Net, network: Network) -> set[str]:
     if any(len({json.dumps(a, sort_keys=True) for a in args}) > 1 for args in uses.values()):
         found.add("block used with other arguments")
     found |= _written(net)
-    if feature_orders(network)[network.graph.output] is not None:
-        found.add("output in flatten order")
+    if torch_order(network):
+        found.add("output from a flatten")
     if len(network.output_shape) == 3:
         found.add("output image")
     if len(network.output_shape) == 2:
@@ -408,7 +408,7 @@ REQUIRED = (
     | {"pair field $param"}
     | {"block in block", "block arg $param", "block used twice", "block used with other arguments"}
     | {"repeat layer", "repeat block use", "repeat $param"}
-    | {"input image", "input flat", "output image", "output in flatten order"}
+    | {"input image", "input flat", "output image", "output from a flatten"}
     | {"bce on sigmoid", "bce on logits", "keras refuses", "both backends"}
     | {"compared in training mode"}
     | {"conv depthwise", "conv depthwise multiplier"}

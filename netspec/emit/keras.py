@@ -4,7 +4,9 @@
 Layout: the model takes (H, W, C) images. It computes the same function as the torch model:
 concat axes are mapped to channels-last, and Flatten flattens in Keras's (H, W, C) order, as
 `keras.applications` models do; `netspec.weights` permutes the rows of the dense layer after a
-flatten when it copies weights between backends. Layer names are the spec's hierarchical names,
+flatten when it copies weights between backends. A flatten whose features reach an output in
+place permutes the image to (C, H, W) first (`<name>.permute`), so that outputs and losses mean
+what the spec says (`netspec.emit.orders`). Layer names are the spec's hierarchical names,
 so weights are matched by name. Where Keras has no equivalent of a torch behaviour, explicit
 layers keep the meaning: integer conv/avg-pool padding is a `ZeroPadding2D` (`<name>.pad`),
 unless Keras's `padding="same"` pads alike (stride 1, padding dilation * (kernel - 1) / 2);
@@ -49,6 +51,7 @@ from netspec.emit.base import (
     wrap,
 )
 from netspec.emit.keras_layers import ARGUMENTS, CALLS, fused, keras_same, token_embedding
+from netspec.emit.orders import feature_orders, torch_order
 from netspec.ir import BlockCall
 from netspec.network import Network
 
@@ -90,15 +93,23 @@ class _Emitter:
         self.classes: dict[str, str] = {}
         """The class of each block."""
         self.uses_neg_inf = False
+        self.torch_order = torch_order(network)
+        """The flattens that flatten in the spec's order (`netspec.emit.orders`)."""
 
     def layer_name(self, body: Body, local: str, suffix: str = "") -> str:
         if body.block is None:
             return f'f"{local}{suffix}"' if "{i}" in local else literal(local + suffix)
         return f'f"{{name}}.{local}{suffix}"'
 
-    def pre(self, item: Item, body: Body, local: str) -> str | None:
-        """The layer Keras needs before this one to mean what the spec says: explicit padding
-        (zeros, or -inf before a max-pool, as torch pads), as a constructor."""
+    def pre(self, item: Item, body: Body, local: str) -> tuple[str, str] | None:
+        """The layer Keras needs before this one to mean what the spec says, as (key suffix,
+        constructor): explicit padding (zeros, or -inf before a max-pool, as torch pads), or
+        the permutation to (C, H, W) before a flatten whose order an output shows
+        (`netspec.emit.orders`)."""
+        flat = (n.path in self.torch_order for use in item.uses for n in use)
+        if item.kind == "flatten" and any(flat):
+            name = self.layer_name(body, local, ".permute")
+            return ".permute", f"layers.Permute((3, 1, 2), name={name})"
         pad = getattr(item.layer, "padding", None)
         ceil = getattr(item.layer, "ceil_mode", False)  # maxpool2d's: a bool or a $param
         if item.kind not in _PADDED or pad in ("valid", "same", (0, 0)) and ceil is False:
@@ -109,15 +120,15 @@ class _Emitter:
         if item.kind == "maxpool2d":
             self.uses_neg_inf = True
             if ceil is False:
-                return f"NegInfPadding2D({expr(pad)}, name={name})"
+                return ".pad", f"NegInfPadding2D({expr(pad)}, name={name})"
             layer = item.layer  # the end padded as far as the last window reaches:
             pool = f"({expr(layer.size)}, {expr(layer.strides())})"  # type: ignore[attr-defined]
             if ceil is not True:  # a block's parameter, known per use
                 pool = f"{pool} if {expr(ceil)} else None"
-            return f"NegInfPadding2D({expr(pad)}, ceil={pool}, name={name})"
+            return ".pad", f"NegInfPadding2D({expr(pad)}, ceil={pool}, name={name})"
         if item.kind == "conv1d":
-            return f"layers.ZeroPadding1D({expr(pad)}, name={name})"
-        return f"layers.ZeroPadding2D({expr(pad)}, name={name})"
+            return ".pad", f"layers.ZeroPadding1D({expr(pad)}, name={name})"
+        return ".pad", f"layers.ZeroPadding2D({expr(pad)}, name={name})"
 
     def post(self, item: Item, body: Body, local: str) -> list[tuple[str, str]]:
         """The layers after this one, as (key suffix, constructor): the crop that gives a
@@ -151,7 +162,7 @@ class _Emitter:
         weights): it computes exactly what its owner computes."""
         local = f"{item.name}.{{i}}" if item.repeated else item.name
         pre = self.pre(item, body, local)
-        steps: list[tuple[str, str | None]] = [] if pre is None else [(f"{item.name}.pad", pre)]
+        steps: list[tuple[str, str | None]] = [] if pre is None else [(item.name + pre[0], pre[1])]
         if item.shares is not None:
             steps.append((item.shares, None))
         else:
@@ -275,33 +286,10 @@ def _doc(body: Body, network: Network) -> str:
     return f"A freshly initialised model; input {what}."
 
 
-def _feature_orders(network: Network) -> dict[str, Any]:
-    """For each node, how Keras orders its features against torch, as a comparable value (None:
-    alike). Only flat features from a flatten of an image differ (Keras flattens (H, W, C)):
-    the walk of `netspec.weights.feature_orders`, describing orders instead of computing them
-    (an emitter needs no numpy)."""
-    orders: dict[str, Any] = dict.fromkeys(network.graph.inputs)
-    for node in network.nodes:
-        kind = node.layer.type  # type: ignore[attr-defined]
-        ins = [orders[i] for i in node.inputs]
-        in_shape = network.shapes[node.inputs[0]]
-        if kind == "flatten" and len(in_shape) == 3:
-            permuted = in_shape[0] > 1 and in_shape[1] * in_shape[2] > 1
-            orders[node.name] = in_shape if permuted else None
-        elif kind == "dense" or len(in_shape) == 3 or len(network.shapes[node.name]) != 1:
-            orders[node.name] = None
-        elif kind == "concat":
-            sizes = [network.shapes[i][0] for i in node.inputs]
-            orders[node.name] = None if ins == [None] * len(ins) else tuple(zip(ins, sizes))
-        else:
-            orders[node.name] = ins[0]
-    return orders
-
-
 def _check_feature_orders(network: Network) -> None:
     """One Keras kernel serves every use of a shared dense or BatchNorm layer, so every use
     must see its features in the order the owner does (torch's order is the same everywhere)."""
-    orders = _feature_orders(network)
+    orders = feature_orders(network)
     by_name = {n.name: n for n in network.nodes}
     for node in network.nodes:
         kind = node.layer.type  # type: ignore[attr-defined]

@@ -11,11 +11,9 @@ and results, converted at the edges so that the results compare directly with to
   one the objective names (`train.output`, or the first).
 - Layout: the model takes channels-last images, so images (and image-shaped mse targets) are
   transposed in, and image outputs transposed back; sequences and token ids are alike.
-- Flatten order: Keras flattens (H, W, C), so a flat output derived from a flatten is a
-  permutation of torch's (`netspec.weights.feature_orders`): Keras's feature i is torch's
-  `order[i]`. The targets of the trained output are permuted to match (class indices mapped,
-  target vectors reordered; losses are invariant when both are permuted alike), and each
-  output is put back in torch's order.
+- Flatten order: nothing is converted. The Keras code flattens images in the spec's order
+  where an output shows it (`netspec.emit.orders`), so outputs and targets are compared and
+  used as they are, as a user's own targets would be.
 - Gradients: every trainable variable is set to its gradient and read with
   `netspec.weights.to_arrays`, which converts kernels and permutes dense rows to torch's layout.
 """
@@ -89,8 +87,6 @@ def run(entry):
     outputs = network.graph.outputs
     several = len(outputs) > 1
     trained = outputs.index(network.objective.output)
-    orders = [weights.feature_orders(network)[name] for name in outputs]
-    order = orders[trained]
     data = np.load(entry["data"])
 
     def keras_layout(array):
@@ -100,8 +96,6 @@ def run(entry):
     named = getattr(module, "INPUT_SHAPES", None)  # `inputs:`: a dict by name
     x = {n: keras_layout(data[n]) for n in named} if named else keras_layout(data["x"])
     t = keras_layout(data["t"])
-    if order is not None:
-        t = np.argsort(order)[t] if t.ndim == 1 else t[:, order]
     sparse = t.ndim == len(network.shapes[network.objective.output])  # class indices
     loss_fn = (
         make_loss(sparse=sparse) if "sparse" in signature(make_loss).parameters else make_loss()
@@ -113,14 +107,10 @@ def run(entry):
             ys = list(y) if several else [y]
             loss = loss_fn(t, ys[trained])
         grads = tape.gradient(loss, model.trainable_variables)
-        for i, (out, order_i) in enumerate(zip(ys, orders)):
+        for i, out in enumerate(ys):
             out = np.asarray(out)
             if out.ndim == 4:
                 out = out.transpose(0, 3, 1, 2)
-            if order_i is not None:
-                back = np.empty_like(out)
-                back[:, order_i] = out
-                out = back
             results[f"{mode}/y/{i}" if several else f"{mode}/y"] = out
         results[f"{mode}/loss"] = np.asarray(float(loss))
         for layer, arrays in gradients(model, network, grads).items():
