@@ -123,6 +123,18 @@ def test_parameter_counts_equal_the_ir(built, name):
 
 
 @pytest.mark.parametrize("name", RUNS)
+def test_a_fresh_models_padding_rows_are_zero(built, name):
+    """torch's `padding_idx` in every backend: a fresh model's padding_index row is zero (the
+    Keras model's too, else weights it saves give torch another function)."""
+    expected = {
+        n.name: 0.0
+        for n in built.network.nodes
+        if n.layer.type == "embedding" and n.layer.padding_index is not None and not n.shares
+    }
+    assert built.result(name)["padding_rows"] == expected
+
+
+@pytest.mark.parametrize("name", RUNS)
 def test_every_layer_has_the_inferred_shape(built, name):
     network, result = built.network, built.result(name)
     sharing = {n.name for n in network.nodes if n.shares} | {

@@ -8,18 +8,18 @@ torch and Keras give the same outputs, the same loss (the generated train.py's `
 on targets fitting the loss; and for a spec whose training mixes its batches, the loss on
 batches as each program mixes them) and the same gradient of every weight, shared weights
 included, to 1e-5 relative (the largest difference over the largest value of each array) —
-in eval mode, and in training mode too where the function is deterministic there (every dropout and
-drop_path rate and noise stddev 0; BatchNorm then uses the batch's statistics in both).
-Keras's channels-last images and flatten order are converted back to the spec's layout before
-comparing (tests/scripts/random_keras.py). Networks of several named inputs get one array per
-input (torch by keyword, Keras a dict by name), and every output of several is compared, the
-loss on the one `train.output` names (or the first); a per-step loss gets (N, T) class indices,
-some of them its `ignore_index` where it has one (never all).
+in eval mode, and in training mode too where the function is deterministic there (every
+dropout and drop_path rate and noise stddev 0; BatchNorm then uses the batch's statistics in both).
+Keras's channels-last images are converted back to the spec's layout before comparing; flat
+outputs are compared as they are (tests/scripts/random_keras.py). Networks of several named
+inputs get one array per input (torch by keyword, Keras a dict by name), and every output of
+several is compared, the loss on the one `train.output` names (or the first); a per-step loss
+gets (N, T) class indices, some of them its `ignore_index` where it has one (never all).
 Token networks get int64 ids below their vocab, every padding_index among them (its embedding
-row zero, as torch keeps it). The comparison runs in float64, so that a difference means a
-different function, not rounding (in float32, a gradient that is zero in exact arithmetic, such
-as a bias's before a BatchNorm in training mode, is rounding noise that differs between the
-frameworks by 1e-3 of its tiny scale).
+row random: padding tokens read it in both backends, as in torch). The comparison runs in
+float64, so that a difference means a different function, not rounding (in float32, a gradient
+that is zero in exact arithmetic, such as a bias's before a BatchNorm in training mode, is
+rounding noise that differs between the frameworks by 1e-3 of its tiny scale).
 
 Cost: ONE torch process and ONE Keras process run every network, side by side; they start
 first (importing their framework) while the networks are drawn and built here. CI draws 50
@@ -111,20 +111,18 @@ def sequence_weights(
     name: str, layer: Any, shape: tuple[int, ...], rng: np.random.Generator
 ) -> dict[str, np.ndarray]:
     """The weights of a layer of `SEQUENCE_WEIGHTS` on input `shape`, as torch holds them: an
-    embedding's table (its padding_index row zero, as torch keeps it and Keras reads it), the
-    (1, length, F) and (1, 1, F) position table and class token, a conv1d's (filters, F,
-    kernel), an attention's packed (3F, F) query/key/value projection and (F, F) output one,
-    a recurrent layer's input and recurrent kernels and two biases per layer and direction."""
+    embedding's table (its padding_index row too: both backends read it, as torch does, and a
+    tied output layer trains it), the (1, length, F) and (1, 1, F) position table and class
+    token, a conv1d's (filters, F, kernel), an attention's packed (3F, F) query/key/value
+    projection and (F, F) output one, a recurrent layer's input and recurrent kernels and two
+    biases per layer and direction."""
 
     def uniform(bound: float, *dims: int) -> np.ndarray:
         return rng.uniform(-bound, bound, dims)
 
     width = shape[-1]
     if layer.type == "embedding":
-        table = rng.standard_normal((layer.vocab, layer.dim))
-        if layer.padding_index is not None:
-            table[layer.padding_index] = 0
-        return {f"{name}/weight": table}
+        return {f"{name}/weight": rng.standard_normal((layer.vocab, layer.dim))}
     if layer.type == "position_embedding":
         length = shape[0] if layer.max_length is None else layer.max_length
         return {f"{name}/weight": uniform(0.5, 1, length, width)}

@@ -29,7 +29,8 @@ from netspec.ir.base import (
 
 class Embedding(LayerBase):
     """Token ids (T,) -> (T, dim): row `id` of a learned (vocab, dim) table. The row of
-    `padding_index` starts at zero and is never trained (torch's `padding_idx`)."""
+    `padding_index` starts at zero; padding tokens read it but never train it (torch's
+    `padding_idx`: only a dense layer tied to the table trains it)."""
 
     type: Literal["embedding"]
     vocab: PosInt

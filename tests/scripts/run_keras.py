@@ -37,6 +37,12 @@ module = importlib.import_module(f"{package.name}.model")
 network = netspec.load(args.spec)
 keras.utils.set_random_seed(0)
 model = module.build_model()
+fresh = weights.to_arrays(model, network)
+padding_rows = {  # the padding_index rows of the fresh model's embeddings: largest magnitude
+    n.name: float(np.abs(fresh[n.name]["weight"][n.layer.padding_index]).max())
+    for n in network.nodes
+    if n.layer.type == "embedding" and n.layer.padding_index is not None and not n.shares
+}
 if args.load:
     weights.load(model, network, args.load)
 if args.save:
@@ -133,6 +139,7 @@ print(
             "buffers": count(model.non_trainable_weights),
             "constant": module.NUM_PARAMETERS,
             "shapes": shapes,
+            "padding_rows": padding_rows,
             "output": [int(d) for d in y.shape[1:]],  # y is in the spec's layout already
         }
     )

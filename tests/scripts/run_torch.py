@@ -37,6 +37,12 @@ module = importlib.import_module(f"{package.name}.model")
 network = netspec.load(args.spec)
 torch.manual_seed(0)
 model = module.build_model().eval()
+fresh = weights.to_arrays(model, network)
+padding_rows = {  # the padding_index rows of the fresh model's embeddings: largest magnitude
+    n.name: float(np.abs(fresh[n.name]["weight"][n.layer.padding_index]).max())
+    for n in network.nodes
+    if n.layer.type == "embedding" and n.layer.padding_index is not None and not n.shares
+}
 if args.load:
     weights.load(model, network, args.load)
 else:
@@ -105,6 +111,7 @@ print(
             "buffers": buffers,
             "constant": module.NUM_PARAMETERS,
             "shapes": shapes,
+            "padding_rows": padding_rows,
             "output": list(y.shape[1:]),
         }
     )

@@ -17,14 +17,22 @@ NUM_PARAMETERS = 35_155
 
 @keras.saving.register_keras_serializable(package="netspec")
 class TokenEmbedding(layers.Embedding):
-    """An embedding whose `padding_index` row (if any) reads as zeros and is never trained
-    (torch's `padding_idx`; Keras's `mask_zero` would instead mask later layers), and that a
-    tied output layer calls with `reverse=True`: features times the table transposed, logits
-    over the vocabulary (keras_hub's ReversibleEmbedding)."""
+    """An embedding with torch's `padding_idx`: the `padding_index` row (if any) starts at
+    zero, and a padding token reads it but never trains it (only a tied output layer does);
+    Keras's `mask_zero` would instead mask later layers. A tied output layer calls it with
+    `reverse=True`: features times the table transposed, logits over the vocabulary
+    (keras_hub's ReversibleEmbedding)."""
 
     def __init__(self, *args, padding_index: int | None = None, **kwargs) -> None:
         super().__init__(*args, **kwargs)
         self.padding_index = padding_index
+
+    def build(self, input_shape=None) -> None:
+        super().build(input_shape)
+        if self.padding_index is not None:
+            rows = keras.ops.not_equal(keras.ops.arange(self.input_dim), self.padding_index)
+            kept = keras.ops.cast(keras.ops.expand_dims(rows, -1), self.embeddings.dtype)
+            self.embeddings.assign(self.embeddings * kept)
 
     def call(self, inputs, reverse: bool = False):
         if reverse:
@@ -33,8 +41,8 @@ class TokenEmbedding(layers.Embedding):
         out = super().call(inputs)
         if self.padding_index is None:
             return out
-        keep = keras.ops.not_equal(inputs, self.padding_index)
-        return out * keras.ops.expand_dims(keras.ops.cast(keep, out.dtype), -1)
+        padding = keras.ops.expand_dims(keras.ops.equal(inputs, self.padding_index), -1)
+        return keras.ops.where(padding, keras.ops.stop_gradient(out), out)
 
     def compute_mask(self, inputs, mask=None):
         return None
