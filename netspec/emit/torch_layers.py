@@ -295,14 +295,18 @@ def _select(item: Item, ctx: Context, ins: list[str]) -> dict[str, Any]:
 def _conv1d(item: Item, ctx: Context, ins: list[str]) -> dict[str, Any]:
     layer = item.layer
     assert isinstance(layer, Conv1d)
-    shapes = ctx.network.shapes
-    before, after = item.uniform("'same' padding", lambda n: n.layer.pads(shapes[n.inputs[0]]))  # type: ignore[attr-defined]
+    if layer.padding == "same":  # known per input size: the same for every use, or refused
+        shapes = ctx.network.shapes
+        before, after = item.uniform("'same' padding", lambda n: n.layer.pads(shapes[n.inputs[0]]))  # type: ignore[attr-defined]
+        padding = _kw("padding", before, 0) if before == after else f"pad={literal((before, after))}"
+    else:  # a number, or a block's parameter
+        padding = None if layer.padding == "valid" else _kw("padding", layer.padding, 0)
     return _joined(
         ins[0],
         expr(layer.filters),
         f"kernel_size={expr(layer.kernel)}",
         _kw("stride", layer.stride, 1),
-        _kw("padding", before, 0) if before == after else f"pad={literal((before, after))}",
+        padding,
         _kw("dilation", layer.dilation, 1),
         _kw("bias", layer.bias, True),
     )
