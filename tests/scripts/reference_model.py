@@ -9,10 +9,13 @@ randomised (kernels with a fan-in scaled normal, scales near 1, shifts near 0, B
 statistics spread out): a fresh reference has BatchNorm statistics of 0 and 1 and ConvNeXt's
 layer scale of 1e-6, under which a model that skips a whole branch would still match. The
 weights are copied into the generated model by `from_reference`, and both run on the same
-images in inference mode. MISMATCHED, a reference whose tensors do not line up, must be
-refused with nothing copied. For torch, the training step's forward and backward graphs
-(as torch.compile's AOTAutograd traces them) are counted op by op in both models: the
-generated model should do the reference's work, no more. Prints one JSON line.
+two images in inference mode (torch in float64). `spread`, how far apart the reference's logits
+for the two images are, tells how much a difference means: under random weights some networks'
+logits hardly depend on their input (EfficientNet-B0's by 6e-6 of the largest in float32).
+MISMATCHED, a reference whose tensors do not line up, must be refused with nothing copied.
+For torch, the training step's forward and backward graphs (as torch.compile's AOTAutograd
+traces them) are counted op by op in both models: the generated model should do the
+reference's work, no more. Prints one JSON line.
 """
 
 import importlib
@@ -65,8 +68,9 @@ def torch_run():
     model = module.build_model().eval()
     mapped = weights.from_reference(model, reference)
     x = torch.from_numpy(rng.standard_normal((2, *module.INPUT_SHAPE)).astype("float32"))
-    with torch.no_grad():
-        expected, got = reference(x).numpy(), model(x).numpy()
+    with torch.no_grad():  # in float64: a difference is another function, not rounding
+        expected, got = (m.double()(x.double()).numpy() for m in (reference, model))
+    reference.float(), model.float()
 
     def count(tensors):
         return int(sum(t.numel() for t in tensors))
@@ -175,6 +179,7 @@ print(
             "first_mapped": [mapped[0].source, mapped[0].target, list(mapped[0].shape)],
             "max_abs_output": scale,
             "relative_diff": float(np.abs(got - expected).max()) / scale,
+            "spread": float(np.abs(expected[0] - expected[1]).max()) / scale,
             "argmax_equal": bool((got.argmax(1) == expected.argmax(1)).all()),
             "refusal": refusal,
         }
