@@ -117,12 +117,10 @@ def analyse(document: Document, *, max_params: int = DEFAULT_MAX_PARAMS) -> Netw
                 raise
             problems = [*exc.problems, *_problems_of(exc.remains, document)]
             raise SpecError(problems) from None
-    with stage("network"):
-        graph = passes.expand(spec, source)
-        shapes, problems = passes.infer_shapes(graph, spec.sources(), source)
-        if problems:
-            raise SpecError(problems)
-        problems = passes.check_shared(graph, shapes, source)
+    with stage("network"):  # wiring, shape and sharing problems at once
+        graph, problems = passes.expand(spec, source)
+        shapes, found = passes.infer_shapes(graph, spec.sources(), source)
+        problems += found + passes.check_shared(graph, shapes, source)
         if problems:
             raise SpecError(problems)
         stats = passes.count(graph, shapes)

@@ -829,6 +829,47 @@ spec.yaml:7:19: layers[2].filter: unknown key 'filter' (valid keys: activation, 
         """\
 netspec: 1
 name: Net
+input: {shape: [3, 32, 32]}
+layers:
+  - {type: conv2d, name: a, filters: 8, kernel: 3}
+  - {type: conv2d, name: side, filters: 8, kernel: 1, inputs: [input]}
+  - {type: dense, name: fc, units: 10, inputs: [a]}
+""",
+        """\
+spec.yaml:6:5: output of 'side' is never used
+spec.yaml:7:5: fc: dense needs (F,) features or a (T, F) sequence, got an image (8, 30, 30); add a flatten or a global pool
+""",
+        id="a shape error is reported with an unused layer",
+    ),
+    pytest.param(
+        """\
+netspec: 1
+name: Net
+input: {shape: [3, 32, 32]}
+blocks:
+  b:
+    layers:
+      - {type: conv2d, name: c, filters: 4, kernel: 3, inputs: [nowhere]}
+layers:
+  - {type: conv2d, name: a, filters: 8, kernel: 3}
+  - {type: block, name: u, block: b}
+  - {type: block, name: v, block: nob}
+  - {type: conv2d, name: d, filters: 8, kernel: 3, share: a, padding: 1}
+  - {type: add, inputs: [d, a]}
+  - {type: conv2d, name: big, filters: 8, kernel: 64, inputs: [input]}
+""",
+        """\
+spec.yaml:7:65: input 'nowhere' is not defined
+spec.yaml:11:35: unknown block 'nob'
+spec.yaml:12:59: share: 'a' is configured differently: padding: 1 vs valid
+spec.yaml:14:5: big: kernel (64, 64) is larger than its input (3, 32, 32)
+""",
+        id="wiring problems with the shape problems of layers they do not feed",
+    ),
+    pytest.param(
+        """\
+netspec: 1
+name: Net
 input: {shape: [1, 8, 8]}
 layers:
   - {type: conv2d, name: a, filters: 8, kernel: 3, bias: no}

@@ -298,7 +298,8 @@ def _conv1d(item: Item, ctx: Context, ins: list[str]) -> dict[str, Any]:
     if layer.padding == "same":  # known per input size: the same for every use, or refused
         shapes = ctx.network.shapes
         before, after = item.uniform("'same' padding", lambda n: n.layer.pads(shapes[n.inputs[0]]))  # type: ignore[attr-defined]
-        padding = _kw("padding", before, 0) if before == after else f"pad={literal((before, after))}"
+        both = before == after
+        padding = _kw("padding", before, 0) if both else f"pad={literal((before, after))}"
     else:  # a number, or a block's parameter
         padding = None if layer.padding == "valid" else _kw("padding", layer.padding, 0)
     return _joined(

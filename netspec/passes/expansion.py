@@ -95,7 +95,11 @@ class _Expander:
             if layer.share is not None:
                 shares = self._share(layer, path, outputs, written, prefix)
             written[name] = layer
-            if inputs is None or not ok:
+            if inputs is None or not ok or (layer.share is not None and shares is None):
+                # held back behind a broken layer or its own broken share (each reported); a
+                # block use's block and arguments are still checked
+                if isinstance(layer, BlockCall):
+                    self._call(layer, path, full, None, args, chain, shares)
                 outputs[name] = previous = None
                 continue
             if isinstance(layer, BlockCall):
@@ -310,13 +314,15 @@ class _Expander:
         call: BlockCall,
         path: Path_,
         full: str,
-        inputs: tuple[str, ...],
+        inputs: tuple[str, ...] | None,
         outer_args: dict[str, Any] | None,
         chain: tuple[str, ...],
         shares: str | None,
     ) -> str | None:
         """Expand a block use (each copy, if it repeats); a use that shares an earlier one
-        points each of its nodes at the owner's node that holds the weights."""
+        points each of its nodes at the owner's node that holds the weights. With `inputs`
+        None (held back behind a broken layer), only check the use: its block, its arguments
+        and the block's layers bound to them."""
         if call.block in self.broken_blocks:
             return None  # its definition is reported
         block = self.spec.blocks.get(call.block)
@@ -349,6 +355,9 @@ class _Expander:
                     return None
                 args[key] = default
         args = {k: _substitute(v, outer_args or {}) for k, v in args.items()}
+        if inputs is None:
+            layers, base = list(block.layers), ("blocks", call.block, "layers")
+            return self.body(layers, base, full + ".", None, args, (*chain, call.block))
         copies = call.repeat if "repeat" in call.model_fields_set else None
         out = inputs[0]
         for i in range(copies or 1):
@@ -446,8 +455,10 @@ def _substitute(value: Any, args: dict[str, Any]) -> Any:
     return value
 
 
-def expand(spec: NetworkSpec, source: SourceMap) -> Graph:
-    """Flatten blocks and repeats into a graph of concrete layers with hierarchical names."""
+def expand(spec: NetworkSpec, source: SourceMap) -> tuple[Graph, list[Problem]]:
+    """Flatten blocks and repeats into a graph of concrete layers with hierarchical names, and
+    the wiring problems found. With problems, the graph holds the layers that could be wired
+    (no outputs), so that their shapes can still be checked: every problem at once."""
     expander = _Expander(spec, source)
     names = tuple(spec.sources())
     try:
@@ -457,9 +468,10 @@ def expand(spec: NetworkSpec, source: SourceMap) -> Graph:
     outputs = _outputs(expander, spec, last)
     if not expander.problems:  # after a wiring error, "never used" is mostly its echo
         _check_used(expander, outputs, names)
-    if expander.problems or not outputs:
-        raise SpecError(expander.problems or [source.problem((), "network has no output")])
-    return Graph(tuple(expander.nodes), tuple(expander.instances), outputs, names)
+    if not expander.problems and not outputs:
+        expander.fail((), "network has no output")
+    graph = Graph(tuple(expander.nodes), tuple(expander.instances), outputs, names)
+    return (graph, []) if not expander.problems else (replace(graph, outputs=()), expander.problems)
 
 
 def expand_remains(remains: parse_.Remains, source: SourceMap) -> tuple[Graph, list[Problem]]:
