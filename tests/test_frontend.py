@@ -845,6 +845,25 @@ spec.yaml:7:5: fc: dense needs (F,) features or a (T, F) sequence, got an image 
         """\
 netspec: 1
 name: Net
+input: {shape: [3, 8, 8]}
+blocks:
+  b:
+    params: {k: 3}
+    layers:
+      - {type: conv2d, filters: 4, kernel: $k}
+layers:
+  - {type: block, block: b, args: {k: [1, 7]}}
+  - {type: global_avgpool2d}
+""",
+        """\
+spec.yaml:10:39: layers[0].args.k: a block parameter holds one number, string or true/false, got list [1, 7]; for a pair, give the block a parameter for each value ([$height, $width] in its layer)
+""",
+        id="a list as a block argument is one problem, not one per kind of value",
+    ),
+    pytest.param(
+        """\
+netspec: 1
+name: Net
 input: {shape: [3, 32, 32]}
 blocks:
   b:

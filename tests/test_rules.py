@@ -774,6 +774,35 @@ CASES: dict[str, list[tuple[str, str]]] = {
             "pool size (9, 9) is larger than its input (3, 8, 8)",
         ),
     ],
+    "ir.core._one_value: a block argument needs a value, got null (leave it out to take the default)": [
+        (
+            net(
+                "{type: block, block: b, args: {k: null}}",
+                blocks=block("{type: dense, units: $k}", params="{k: 2}"),
+            ),
+            "layers[0].args.k: a block argument needs a value, got null (leave it out to take "
+            "the default)",
+        ),
+    ],
+    "ir.core._one_value: a block parameter holds one number, string or true/false, got {} {}; for a pair, give the block a parameter for each value ([$height, $width] in its layer)": [
+        (
+            net(
+                "{type: block, block: b, args: {k: [1, 7]}}",
+                blocks=block("{type: dense, units: $k}", params="{k: 2}"),
+            ),
+            "layers[0].args.k: a block parameter holds one number, string or true/false, got list "
+            "[1, 7]; for a pair, give the block a parameter for each value ([$height, $width] in "
+            "its layer)",
+        ),
+        (
+            net(
+                "{type: block, block: b}",
+                blocks=block("{type: dense, units: $k}", params="{k: {a: 1}}"),
+            ),
+            "blocks.b.params.k: a block parameter holds one number, string or true/false, got "
+            "mapping {'a': 1}; for a pair",
+        ),
+    ],
     "ir.core.Dense.output_shape: dense needs (F,) features or a (T, F) sequence, got {}; add a flatten or a global pool": [
         (
             net("{type: dense, units: 2}", shape=IMAGE),

@@ -1,9 +1,10 @@
 """Layers on any shape: dense, flatten, regularisers, merges (add, concat) and block uses."""
 
 import math
-from typing import Annotated, ClassVar, Literal
+from typing import Annotated, Any, ClassVar, Literal
 
-from pydantic import Field
+from pydantic import BeforeValidator, Field
+from pydantic_core import PydanticCustomError
 
 from netspec.ir.activations import Activation
 from netspec.ir.base import (
@@ -166,7 +167,26 @@ class DropPath(LayerBase):
     rate: Rate
 
 
-Scalar = int | float | bool | str
+def _one_value(value: Any) -> Any:
+    """Say once, not once per member of the union, that a block's argument is one value."""
+    if value is None:
+        raise PydanticCustomError(
+            "block_argument",
+            "a block argument needs a value, got null (leave it out to take the default)",
+        )
+    if isinstance(value, (bool, int, float, str)):
+        return value
+    kind = "mapping" if isinstance(value, dict) else type(value).__name__
+    raise PydanticCustomError(
+        "block_argument",
+        "a block parameter holds one number, string or true/false, got {kind} {value}; for a "
+        "pair, give the block a parameter for each value ([$height, $width] in its layer)",
+        {"kind": kind, "value": repr(value)[:60]},
+    )
+
+
+Scalar = Annotated[int | float | bool | str, BeforeValidator(_one_value)]
+"""A block's argument, or a parameter's default (`null` there: the parameter is required)."""
 
 
 class BlockCall(LayerBase):
