@@ -92,7 +92,11 @@ def _needs(loss: str, activation: str | None, shape: Shape) -> str | None:
                 f"loss {loss} needs one vector per sample"
                 + (" or, per step, a (T, K) sequence" if loss in PER_STEP_LOSSES else "")
                 + f", but the network outputs {fmt(shape)}; "
-                "end it in global_avgpool2d or flatten and a dense layer"
+                + (
+                    "end it in global_avgpool1d or select and a dense layer"
+                    if len(shape) == 2
+                    else "end it in global_avgpool2d or flatten and a dense layer"
+                )
             )
     if loss in CLASS_LOSSES and shape[-1] < 2:
         return (

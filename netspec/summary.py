@@ -16,7 +16,7 @@ import math
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from netspec.ir import fmt
+from netspec.ir import Shape, fmt
 from netspec.network import Network
 from netspec.passes import activation_elements
 
@@ -167,10 +167,10 @@ def render(network: Network, batch: int = 1, depth: int | None = None) -> str:
     lines = [
         f"{network.name} ({network.file})",
         *(
-            [f"Input shape: {fmt(network.input_shape)} (per sample, channels first)"]
+            [f"Input shape: {fmt(network.input_shape)} ({_per_sample(network.input_shape)})"]
             if not network.several_inputs
             else [
-                f"Input {name}: {fmt(shape)} (per sample, channels first)"
+                f"Input {name}: {fmt(shape)} ({_per_sample(shape)})"
                 for name, shape in network.input_shapes.items()
             ]
         ),
@@ -199,3 +199,8 @@ def render(network: Network, batch: int = 1, depth: int | None = None) -> str:
         f"{s.optimizer_slots} optimizer slot(s) per weight)",
     ]
     return "\n".join(lines) + "\n"
+
+
+def _per_sample(shape: Shape) -> str:
+    """What an input's shape holds: images say their layout, which the Keras model differs in."""
+    return "per sample, channels first" if len(shape) == 3 else "per sample"

@@ -138,6 +138,11 @@ def test_github_escaping_follows_the_actions_toolkit(
 # ----------------------------------------------------------------------------- summary
 
 
+def test_summary_says_channels_first_of_images_only() -> None:
+    result = netspec("summary", "specs/text_bilstm.yaml")
+    assert result.stdout.splitlines()[1] == "Input shape: (64,) (per sample)"
+
+
 def test_summary_prints_the_totals_and_states_the_macs_convention() -> None:
     result = netspec("summary", "specs/vgg16_bn.yaml")
     assert result.returncode == 0

@@ -851,7 +851,7 @@ CASES: dict[str, list[tuple[str, str]]] = {
         ),
     ],
     # --- the output against the loss
-    "objective._needs: {}: loss {} needs one vector per sample{}, but the network outputs {}; end it in global_avgpool2d or flatten and a dense layer{}": [
+    "objective._needs: {}: loss {} needs one vector per sample{}, but the network outputs {}; {}{}": [
         (
             net(
                 "{type: conv2d, name: conv, filters: 2, kernel: 3}",
@@ -859,11 +859,13 @@ CASES: dict[str, list[tuple[str, str]]] = {
                 train="{loss: cross_entropy}",
             ),
             "conv: loss cross_entropy needs one vector per sample or, per step, a (T, K) "
-            "sequence, but the network outputs (2, 6, 6)",
+            "sequence, but the network outputs (2, 6, 6); end it in global_avgpool2d or flatten "
+            "and a dense layer",
         ),
         (
             net("{type: dense, units: 3}", shape=SEQUENCE, train="{loss: kl_div}"),
-            "loss kl_div needs one vector per sample, but the network outputs (6, 3)",
+            "loss kl_div needs one vector per sample, but the network outputs (6, 3); end it in "
+            "global_avgpool1d or select and a dense layer",
         ),
         (
             net(
