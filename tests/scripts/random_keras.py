@@ -126,6 +126,7 @@ def run(entry):
                     results[f"{mode}/stats/{layer}/{key}"] = np.array(value)
     train = importlib.import_module(f"{package}.train")
     if getattr(train, "MIXING", False):  # as random_torch.py: the loss of mixed batches
+        weights.load(model, network, entry["weights"])  # (the running statistics moved)
         images = next(iter(x.values())) if named else x
         classes = network.shapes[network.objective.output][0]
         rows = t if t.ndim == 2 else np.eye(classes)[t]

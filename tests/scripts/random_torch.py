@@ -122,6 +122,9 @@ def run(entry):
                 if key.startswith("running_") and layer not in shared:
                     results[f"{mode}/stats/{layer}/{key}"] = np.array(value)
     if getattr(train, "MIXING", False):  # the loss of batches the program mixes (eval mode)
+        # from the given weights again: a training-mode pass has moved the running statistics
+        # of a shared BatchNorm in an order each backend schedules (docs/spec.md)
+        weights.load(model, network, entry["weights"])
         model.eval()
         (name, x), *_ = inputs.items()
         for step in range(3):
