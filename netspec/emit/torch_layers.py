@@ -295,9 +295,10 @@ def _select(item: Item, ctx: Context, ins: list[str]) -> dict[str, Any]:
 def _conv1d(item: Item, ctx: Context, ins: list[str]) -> dict[str, Any]:
     layer = item.layer
     assert isinstance(layer, Conv1d)
-    if layer.padding == "same":  # known per input size: the same for every use, or refused
-        shapes = ctx.network.shapes
-        before, after = item.uniform("'same' padding", lambda n: n.layer.pads(shapes[n.inputs[0]]))  # type: ignore[attr-defined]
+    if runtime_same(item, ctx):  # padded in forward as each input's length needs
+        padding = 'pad="same"'
+    elif layer.padding == "same":  # known per input length, the same for every use
+        before, after = _same_pads(item, ctx)
         both = before == after
         padding = _kw("padding", before, 0) if both else f"pad={literal((before, after))}"
     else:  # a number, or a block's parameter
@@ -378,13 +379,13 @@ def _conv_padding(item: Item, ctx: Context, layer: Conv2d) -> str | None:
         return None
     if layer.padding != "same":
         return _kw("padding", layer.padding, (0, 0))
-    if asymmetric_pad(item, ctx) is not None:
+    if runtime_same(item, ctx) or asymmetric_pad(item, ctx) is not None:
         return None  # padded explicitly in forward
-    (top, _), (left, _) = _same_pads(item, ctx, layer)
+    (top, _), (left, _) = _same_pads(item, ctx)
     return _kw("padding", (top, left), (0, 0))
 
 
-def _same_pads(item: Item, ctx: Context, layer: Conv2d) -> Any:
+def _same_pads(item: Item, ctx: Context) -> Any:
     shapes = ctx.network.shapes
     return item.uniform(
         "'same' padding",
@@ -392,10 +393,22 @@ def _same_pads(item: Item, ctx: Context, layer: Conv2d) -> Any:
     )
 
 
+def runtime_same(item: Item, ctx: Context) -> bool:
+    """A 'same' convolution whose padding differs between its uses (a block used at several
+    input sizes, or the copies of a repeat): `same_padding` pads each input in `forward` as
+    its size needs, since the module's own padding is fixed."""
+    if not isinstance(item.layer, (Conv2d, Conv1d)) or item.layer.padding != "same":
+        return False
+    shapes = ctx.network.shapes
+    pads = {n.layer.pads(shapes[n.inputs[0]]) for use in item.uses for n in use}  # type: ignore[attr-defined]
+    return len(pads) > 1
+
+
 def asymmetric_pad(item: Item, ctx: Context) -> tuple[int, int, int, int] | None:
-    """torch pads both sides alike; netspec's 'same' pads the end more when the total is odd."""
+    """torch pads both sides alike; netspec's 'same' pads the end more when the total is odd
+    (None also where `runtime_same` pads)."""
     layer = item.layer
-    if not isinstance(layer, Conv2d) or layer.padding != "same":
+    if not isinstance(layer, Conv2d) or layer.padding != "same" or runtime_same(item, ctx):
         return None
-    (top, bottom), (left, right) = _same_pads(item, ctx, layer)
+    (top, bottom), (left, right) = _same_pads(item, ctx)
     return None if (top == bottom and left == right) else (left, right, top, bottom)

@@ -49,8 +49,9 @@ class TokenEmbedding(layers.Embedding):
     def build(self, input_shape=None) -> None:
         super().build(input_shape)
         if self.padding_index is not None:
-            rows = keras.ops.not_equal(keras.ops.arange(self.input_dim), self.padding_index)
-            kept = keras.ops.cast(keras.ops.expand_dims(rows, -1), self.embeddings.dtype)
+            ids = keras.ops.arange(self.input_dim)
+            kept = keras.ops.not_equal(ids, self.padding_index)[:, None]
+            kept = keras.ops.cast(kept, self.embeddings.dtype)
             self.embeddings.assign(self.embeddings * kept)
 
     def call(self, inputs, reverse: bool = False):
