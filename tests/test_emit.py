@@ -227,21 +227,22 @@ def test_output_never_goes_through_a_symlink(tmp_path):
 
 
 def test_what_a_backend_cannot_express_is_a_clear_error(tmp_path):
-    """A block whose 'same' padding differs between its uses (torch pads explicitly), and a
-    strided dilated convolution (Keras refuses it): refused at build time, nothing written."""
+    """A block whose flatten gives its dense layer another size in each use (the torch
+    block's constructor takes its input channels only), and a strided dilated convolution
+    (Keras refuses it): refused at build time, nothing written."""
     block_at_two_sizes = """netspec: 1
 name: TwoSizes
-input: {shape: [3, 15, 15]}
+input: {shape: [3, 8, 8]}
 blocks:
-  down:
-    layers: [{type: conv2d, name: conv, filters: 4, kernel: 3, stride: 2, padding: same}]
+  head:
+    layers: [{type: flatten, name: flat}, {type: dense, name: fc, units: 4}]
 layers:
-  - {type: block, name: first, block: down}
-  - {type: block, name: second, block: down}
-  - {type: flatten}
-  - {type: dense, units: 2}
+  - {type: block, name: first, block: head, inputs: [input]}
+  - {type: maxpool2d, name: pool, size: 2, inputs: [input]}
+  - {type: block, name: second, block: head}
+  - {type: add, inputs: [first, second]}
 """
-    with pytest.raises(ValueError, match=r"'conv' \(line 6\) needs a 'same' padding that differs"):
+    with pytest.raises(ValueError, match=r"'flat' \(line 6\) needs a flattened size that differs"):
         netspec.build(block_at_two_sizes, backend="torch", out=tmp_path / "a")
     netspec.build(block_at_two_sizes, backend="keras", out=tmp_path / "b")
     strided_dilated = """netspec: 1
@@ -266,15 +267,6 @@ layers:
         assert emit(netspec.load(spec), "torch")  # torch runs it
         with pytest.raises(ValueError, match=message):
             netspec.build(spec, backend="keras", out=tmp_path / "keras_gap")
-    repeated_strided_same = """netspec: 1
-name: Repeated
-input: {shape: [1, 7, 7]}
-layers:
-  - {type: conv2d, name: c, filters: 2, kernel: 3, stride: 2, padding: same, repeat: 2}
-train: {loss: mse}
-"""
-    with pytest.raises(ValueError, match="differs between the copies of its repeat .*; write the"):
-        netspec.build(repeated_strided_same, backend="torch", out=tmp_path / "d")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["b"]
 
 

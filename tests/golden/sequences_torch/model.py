@@ -23,7 +23,10 @@ def same_padding(x: torch.Tensor, conv: nn.Module) -> torch.Tensor:
     sizes = x.shape[-len(conv.kernel_size) :]
     pads: list[int] = []  # F.pad takes the last axis first
     for size, k, s, d in zip(sizes, conv.kernel_size, conv.stride, conv.dilation):
-        total = max((-(-size // s) - 1) * s + d * (k - 1) + 1 - size, 0)
+        # no comparisons and nothing negative divided: an ONNX export traces this arithmetic
+        # on the sizes (its Div truncates towards zero, Python's // rounds down)
+        missing = ((size + s - 1) // s - 1) * s + d * (k - 1) + 1 - size
+        total = (missing + abs(missing)) // 2  # max(missing, 0)
         pads = [total // 2, total - total // 2, *pads]
     return F.pad(x, pads)
 
