@@ -267,6 +267,11 @@ layers:
         assert emit(netspec.load(spec), "torch")  # torch runs it
         with pytest.raises(ValueError, match=message):
             netspec.build(spec, backend="keras", out=tmp_path / "keras_gap")
+    repeated_flatten = "netspec: 1\nname: Flat\ninput: {shape: [3, 4, 4]}\nlayers:\n"
+    repeated_flatten += "  - {type: flatten, name: flat, repeat: 2}\n"  # (its copies: 3-D, 1-D)
+    for backend, message in [("torch", "input rank that differs"), ("keras", "repeated flatten")]:
+        with pytest.raises(ValueError, match=message):
+            netspec.build(repeated_flatten, backend=backend, out=tmp_path / "e")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["b"]
 
 

@@ -108,6 +108,12 @@ class _Emitter:
         (`netspec.emit.orders`)."""
         flat = (n.path in self.torch_order for use in item.uses for n in use)
         if item.kind == "flatten" and any(flat):
+            if item.repeated:  # each copy would permute, the second a flat input
+                raise EmitError(
+                    f"layer {item.name!r} (line {item.line}): a repeated flatten whose features "
+                    "reach an output: Keras permutes the image before it, which the later "
+                    "copies cannot take; drop repeat (a flatten of flat features changes nothing)"
+                )
             name = self.layer_name(body, local, ".permute")
             return ".permute", f"layers.Permute((3, 1, 2), name={name})"
         pad = getattr(item.layer, "padding", None)
