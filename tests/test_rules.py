@@ -774,6 +774,15 @@ CASES: dict[str, list[tuple[str, str]]] = {
             "pool size (9, 9) is larger than its input (3, 8, 8)",
         ),
     ],
+    "ir.core._one_value: NaN and infinity are not allowed, got {}": [
+        (
+            net(
+                "{type: block, block: b, args: {k: .nan}}",
+                blocks=block("{type: dropout, rate: $k}", params="{k: 0.5}"),
+            ),
+            "layers[0].args.k: NaN and infinity are not allowed, got nan",
+        ),
+    ],
     "ir.core._one_value: a block argument needs a value, got null (leave it out to take the default)": [
         (
             net(

@@ -174,6 +174,10 @@ def _one_value(value: Any) -> Any:
             "block_argument",
             "a block argument needs a value, got null (leave it out to take the default)",
         )
+    if isinstance(value, float) and not math.isfinite(value):
+        raise PydanticCustomError(
+            "block_argument", "NaN and infinity are not allowed, got {value}", {"value": value}
+        )
     if isinstance(value, (bool, int, float, str)):
         return value
     kind = "mapping" if isinstance(value, dict) else type(value).__name__

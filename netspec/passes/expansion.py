@@ -42,6 +42,10 @@ class _Expander:
         self.source = source
         self.broken_blocks = broken_blocks
         self.problems: list[Problem] = []
+        self.checked: set[tuple[str, tuple[tuple[str, str], ...]]] = set()
+        """Block uses held back behind a broken layer, checked already: (block, arguments)."""
+        self.held_back = 0
+        """Layers walked in checking those (bounded as a network's expansion is)."""
         self.nodes: list[Node] = []
         self.by_name: dict[str, Node] = {}
         self.instances: list[Instance] = []
@@ -355,7 +359,12 @@ class _Expander:
                     return None
                 args[key] = default
         args = {k: _substitute(v, outer_args or {}) for k, v in args.items()}
-        if inputs is None:
+        if inputs is None:  # each block with each set of arguments checked once, and no more
+            key = (call.block, tuple(sorted((k, repr(v)) for k, v in args.items())))  # layers
+            if key in self.checked or self.held_back > MAX_LAYERS:  # than a network may hold
+                return None
+            self.checked.add(key)
+            self.held_back += len(block.layers)
             layers, base = list(block.layers), ("blocks", call.block, "layers")
             return self.body(layers, base, full + ".", None, args, (*chain, call.block))
         copies = call.repeat if "repeat" in call.model_fields_set else None
@@ -471,7 +480,9 @@ def expand(spec: NetworkSpec, source: SourceMap) -> tuple[Graph, list[Problem]]:
     if not expander.problems and not outputs:
         expander.fail((), "network has no output")
     graph = Graph(tuple(expander.nodes), tuple(expander.instances), outputs, names)
-    return (graph, []) if not expander.problems else (replace(graph, outputs=()), expander.problems)
+    if not expander.problems:
+        return graph, []
+    return _checkable(replace(graph, outputs=())), expander.problems
 
 
 def expand_remains(remains: parse_.Remains, source: SourceMap) -> tuple[Graph, list[Problem]]:
@@ -484,7 +495,17 @@ def expand_remains(remains: parse_.Remains, source: SourceMap) -> tuple[Graph, l
     except _TooLarge:
         pass  # reported; the nodes so far are still checked
     names = tuple(remains.spec.sources())
-    return Graph(tuple(expander.nodes), tuple(expander.instances), (), names), expander.problems
+    graph = Graph(tuple(expander.nodes), tuple(expander.instances), (), names)
+    return _checkable(graph), expander.problems
+
+
+def _checkable(graph: Graph) -> Graph:
+    """`graph`, or an empty one where a name is given twice (reported): nodes of one name, or
+    of an input's, would be taken for each other by the shape and sharing checks."""
+    names = [n.name for n in graph.nodes]
+    if len(set(names)) == len(names) and not set(names) & set(graph.inputs):
+        return graph
+    return replace(graph, nodes=(), instances=())
 
 
 def _network_body(expander: _Expander, spec: NetworkSpec) -> str | None:
