@@ -133,6 +133,12 @@ class _Emitter:
                 pool = f"{pool} if {expr(ceil)} else None"
             return ".pad", f"NegInfPadding2D({expr(pad)}, ceil={pool}, name={name})"
         if item.kind == "conv1d":
+            given = {n.layer.padding for use in item.uses for n in use}  # type: ignore[attr-defined]
+            if given == {"same"}:  # given by a block's argument: Keras's own "same" pads so
+                return None
+            if not all(isinstance(p, int) for p in given):  # 'valid' too: the steps of each use
+                shapes = self.network.shapes
+                pad = item.uniform("padding", lambda n: n.layer.pads(shapes[n.inputs[0]]))  # type: ignore[attr-defined]
             return ".pad", f"layers.ZeroPadding1D({expr(pad)}, name={name})"
         return ".pad", f"layers.ZeroPadding2D({expr(pad)}, name={name})"
 

@@ -338,11 +338,12 @@ def _conv1d(network: Network, item: Item, name: str) -> dict[str, Any]:
         "convolutions do not take a stride above 1 together with a dilation above 1",
     )
     act, _ = fused(layer.activation)
+    given = {n.layer.padding for use in item.uses for n in use}  # (a block's arguments)
     return _call(
         expr(layer.filters),
         expr(layer.kernel),
         strides=_kw(layer.stride, 1),
-        padding=literal("same") if keras_same(layer) else None,
+        padding=literal("same") if keras_same(layer) or given == {"same"} else None,
         dilation_rate=_kw(layer.dilation, 1),
         use_bias=_kw(layer.bias, True),
         activation=act,

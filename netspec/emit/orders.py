@@ -44,9 +44,31 @@ def _flattens_in_place(network: Network) -> dict[str, frozenset[Path_]]:
 def torch_order(network: Network) -> frozenset[Path_]:
     """The flattens (by where they are written, so every use of a block and every copy of a
     repeat alike) that the Keras code flattens in the spec's (C, H, W) order: those whose
-    features reach a model output in place."""
+    features reach a model output in place, and those that must agree with one of them:
+    added or multiplied with its features, or read by a layer that shares the weights of the
+    layer reading them (one weight per feature, one order)."""
     carried = _flattens_in_place(network)
-    return frozenset().union(*(carried[name] for name in network.graph.outputs))
+    group = {path: path for paths in carried.values() for path in paths}
+
+    def root(path: Path_) -> Path_:
+        while group[path] != path:
+            path = group[path]
+        return path
+
+    def join(paths: frozenset[Path_]) -> None:
+        roots = sorted({root(p) for p in paths}, key=repr)
+        for other in roots[1:]:
+            group[other] = roots[0]
+
+    by_name = {node.name: node for node in network.nodes}
+    for node in network.nodes:
+        if node.layer.type in ("add", "multiply"):  # type: ignore[attr-defined]
+            join(frozenset().union(*(carried[i] for i in node.inputs)))
+        owner = by_name.get(node.shares or "")
+        if owner is not None:
+            join(carried[node.inputs[0]] | carried[owner.inputs[0]])
+    shown = {root(path) for name in network.graph.outputs for path in carried[name]}
+    return frozenset(path for path in group if root(path) in shown)
 
 
 def feature_orders(network: Network) -> dict[str, Order]:

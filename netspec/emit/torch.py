@@ -279,8 +279,11 @@ def _forward(item: Item, ctx: Context) -> list[str]:
             [] if item.input_vars[0] == item.var else [f"{pad}{item.var} = {item.input_vars[0]}"]
         )
         lines.append(f"{pad}for module in self.{target}:")
-        padded = runtime_same(item, ctx) and item.kind == "conv2d"  # (SequenceConv1d pads itself)
-        x = f"same_padding({item.var}, module)" if padded else item.var
+        x, pads = item.var, asymmetric_pad(item, ctx)
+        if pads is not None:  # the same uneven padding for every copy
+            x = f"F.pad({x}, {literal(pads)})"
+        elif runtime_same(item, ctx) and item.kind == "conv2d":  # (SequenceConv1d pads itself)
+            x = f"same_padding({x}, module)"
         lines.append(wrap(f"{item.var} = {fused(f'module({x})')}", 12))
         return lines
     args = ", ".join(item.input_vars)

@@ -295,14 +295,15 @@ def _select(item: Item, ctx: Context, ins: list[str]) -> dict[str, Any]:
 def _conv1d(item: Item, ctx: Context, ins: list[str]) -> dict[str, Any]:
     layer = item.layer
     assert isinstance(layer, Conv1d)
-    if runtime_same(item, ctx):  # padded in forward as each input's length needs
+    given = {n.layer.padding for use in item.uses for n in use}  # type: ignore[attr-defined]
+    if all(isinstance(p, int) for p in given):  # numbers: Conv1d's own (a block's parameter too)
+        padding = _kw("padding", layer.padding, 0)
+    elif runtime_same(item, ctx):  # padded in forward as each input's length needs
         padding = 'pad="same"'
-    elif layer.padding == "same":  # known per input length, the same for every use
+    else:  # 'same' or 'valid' (maybe a block's argument): the steps every use needs alike
         before, after = _same_pads(item, ctx)
         both = before == after
         padding = _kw("padding", before, 0) if both else f"pad={literal((before, after))}"
-    else:  # a number, or a block's parameter
-        padding = None if layer.padding == "valid" else _kw("padding", layer.padding, 0)
     return _joined(
         ins[0],
         expr(layer.filters),
@@ -397,11 +398,14 @@ def runtime_same(item: Item, ctx: Context) -> bool:
     """A 'same' convolution whose padding differs between its uses (a block used at several
     input sizes, or the copies of a repeat): `same_padding` pads each input in `forward` as
     its size needs, since the module's own padding is fixed."""
-    if not isinstance(item.layer, (Conv2d, Conv1d)) or item.layer.padding != "same":
+    nodes = [n for use in item.uses for n in use]
+    if not isinstance(item.layer, (Conv2d, Conv1d)) or any(
+        n.layer.padding != "same"  # type: ignore[attr-defined]
+        for n in nodes  # (a conv1d's, maybe a block's argument)
+    ):
         return False
     shapes = ctx.network.shapes
-    pads = {n.layer.pads(shapes[n.inputs[0]]) for use in item.uses for n in use}  # type: ignore[attr-defined]
-    return len(pads) > 1
+    return len({n.layer.pads(shapes[n.inputs[0]]) for n in nodes}) > 1  # type: ignore[attr-defined]
 
 
 def asymmetric_pad(item: Item, ctx: Context) -> tuple[int, int, int, int] | None:
