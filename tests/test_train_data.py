@@ -61,6 +61,27 @@ train:
     eval_resize: 20
 """
 
+MASKS = """\
+netspec: 1
+name: Masks
+input: {shape: [3, 16, 16]}
+layers:
+  - {type: conv2d, name: conv, filters: 2, kernel: 1}
+train: {loss: mse}
+"""
+"""Values of an image's shape as targets (a segmentation's masks), not the input itself."""
+
+TARGETS = """
+import json, sys
+import numpy as np
+from masks import train
+y = np.random.default_rng(0).integers(0, 2, (4, 2, 16, 16)).astype(np.uint8)
+t = train.check_targets(y, 4, "y")
+if hasattr(train, "to_float"):  # Keras: as its pipelines prepare targets, channels last
+    t = train.to_float(t, train.TARGET).transpose(0, 3, 1, 2)
+print(json.dumps({"dtype": str(t.dtype), "values": sorted({float(v) for v in t.ravel()})}))
+"""
+
 VIEWS = """
 import json, sys
 from crops.train import eval_view, train_view
@@ -107,9 +128,11 @@ def packages(tmp_path_factory) -> Path:
         "      horizontal_flip: true\n      trivial_augment: true\n",
     )
     (root / "trivial.yaml").write_text(trivial, encoding="utf-8")
+    (root / "masks.yaml").write_text(MASKS, encoding="utf-8")
     for backend in PROGRAMS:
         build(root / "crops.yaml", backend=backend, out=root / backend / "crops")
         build(root / "trivial.yaml", backend=backend, out=root / backend / "trivial")
+        build(root / "masks.yaml", backend=backend, out=root / backend / "masks")
     rng = np.random.default_rng(0)
     sizes = [(24, 20), (20, 30), (16, 16), (33, 21)]
     for part, count in (("train", 8), ("val", 3)):
@@ -413,6 +436,17 @@ def test_images_leave_host_memory_as_uint8_and_are_scaled_on_the_device(
     if backend == "keras":
         assert result["model_input"] == "uint8"
     assert result["diff"] < 1e-5, result
+
+
+@pytest.mark.parametrize("backend", ["torch", "keras"])
+def test_uint8_value_targets_are_taken_as_the_numbers_they_are(
+    backend: str, packages: Path
+) -> None:
+    """A uint8 mask of 0 and 1 as mse targets trains towards 0 and 1 in both programs (Keras
+    used to scale it by 1/255 as if it were pixels; only an autoencoder's uint8 targets, its
+    input, are scaled, as the input is)."""
+    result = json.loads(run(backend, packages, TARGETS).splitlines()[-1])
+    assert result == {"dtype": "float32", "values": [0.0, 1.0]}
 
 
 # ----------------------------------------------------------------------------- tar shards

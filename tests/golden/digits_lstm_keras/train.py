@@ -421,7 +421,9 @@ def check_targets(y: np.ndarray, count: int, what: str) -> np.ndarray:
             raise TrainingError(f"{what}: rows of class probabilities must sum to 1")
         return y.astype(np.float32)
     if TARGETS in ("values", "input") and y.shape[1:] == OUTPUT_SHAPE:
-        return channels_last(y if y.dtype == np.uint8 else y.astype(np.float32))
+        # an autoencoder's uint8 images are scaled as its input is; other values are numbers
+        uint8 = TARGETS == "input" and y.dtype == np.uint8
+        return channels_last(y if uint8 else y.astype(np.float32))
     raise TrainingError(f"{what} has shape {y.shape}; expected {EXPECTED_TARGETS}")
 
 
