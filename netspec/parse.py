@@ -284,8 +284,10 @@ def _message(error: dict[str, Any], owner: Any) -> str:
     if kind == "union_tag_invalid":
         tag = ctx["tag"]
         tags = [t.strip(" '") for t in ctx["expected_tags"].split(",")]
+        none = "; leave the key out for none" if tag == "none" and "none" not in tags else ""
         return (
-            f"unknown type {ascii(tag)}{suggest(str(tag), tags)} (valid types: {', '.join(tags)})"
+            f"unknown type {ascii(tag)}{suggest(str(tag), tags)}{none} "
+            f"(valid types: {', '.join(tags)})"
         )
     if kind == "union_tag_not_found":
         return "missing key 'type'"

@@ -799,7 +799,7 @@ train: {epochs: 0, batch_size: 1.5}
 """,
         """\
 spec.yaml:5:29: layers[0].filters: must be at least 1, got 0
-spec.yaml:5:51: layers[0].stride: expected at most 2 items, got 3
+spec.yaml:5:51: layers[0].stride: expected a number or a list of two, got a list of 3
 spec.yaml:6:23: layers[1].sise: unknown key 'sise'; did you mean 'size'? (valid keys: ceil_mode, inputs, name, padding, repeat, share, size, stride)
 spec.yaml:7:26: layers[2].units: expected an integer, got str '10'
 spec.yaml:8:17: train.epochs: must be at least 1, got 0
@@ -859,6 +859,17 @@ layers:
 spec.yaml:10:39: layers[0].args.k: a block parameter holds one number, string or true/false, got list [1, 7]; for a pair, give the block a parameter for each value ([$height, $width] in its layer)
 """,
         id="a list as a block argument is one problem, not one per kind of value",
+    ),
+    pytest.param(
+        IMAGE
+        + """\
+layers:
+  - {type: conv2d, filters: 2, kernel: 3, activation: none}
+""",
+        """\
+spec.yaml:5:55: layers[0].activation: unknown type 'none'; leave the key out for none (valid types: relu, sigmoid, tanh, leaky_relu, elu, softmax, log_softmax, relu6, silu, gelu, hardswish, hardsigmoid)
+""",
+        id="activation none says to leave the key out",
     ),
     pytest.param(
         """\

@@ -318,6 +318,18 @@ CASES: dict[str, list[tuple[str, str]]] = {
     "ir.base._check_identifier: {} is a Python keyword": [
         (net("{type: relu, name: lambda}"), "'lambda' is a Python keyword"),
     ],
+    "ir.base._as_pair: expected an integer or a list of two, got float {}": [
+        (
+            net("{type: upsample, scale: 1.5}", shape=IMAGE),
+            "layers[0].scale: expected an integer or a list of two, got float 1.5",
+        ),
+    ],
+    "ir.base._as_pair: expected a number or a list of two, got a list of {}": [
+        (
+            net("{type: conv2d, filters: 2, kernel: [3]}", shape=IMAGE),
+            "layers[0].kernel: expected a number or a list of two, got a list of 1",
+        ),
+    ],
     "ir.base._as_pair: expected a number or a list of two, got str {}": [
         (
             net("{type: maxpool2d, size: 2, padding: same}", shape="[1, 8, 8]"),

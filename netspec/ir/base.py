@@ -159,6 +159,16 @@ def _as_pair(value: Any) -> Any:
         )
     if isinstance(value, (int, str)) and not isinstance(value, bool):
         return (value, value)
+    if isinstance(value, float):
+        raise PydanticCustomError(
+            "pair", "expected an integer or a list of two, got float {value}", {"value": value}
+        )
+    if isinstance(value, list) and len(value) != 2:  # (pydantic: "missing" the second)
+        raise PydanticCustomError(
+            "pair",
+            "expected a number or a list of two, got a list of {count}",
+            {"count": len(value)},
+        )
     return tuple(value) if isinstance(value, list) else value
 
 
