@@ -392,8 +392,8 @@ def emitted(layer: dict[str, Any], ins: list[Shape], out: Shape) -> dict[str, An
     """What the emitters write as one constant for a written layer, which every use of its block
     and copy of its repeat must agree on (netspec.emit refuses a spec where they differ): the
     feature count of an attention (Keras's key_dim), the shape to_sequence reshapes to (Keras),
-    the length of a position_embedding without max_length, conv1d's zero padding (torch), a
-    flatten's size (torch, for the layer after it)."""
+    the length of a position_embedding without max_length, conv1d's numeric zero padding
+    (torch), a flatten's size (torch, for the layer after it)."""
     kind = layer["type"]
     if kind == "multihead_attention":
         return {"features": ins[0][-1]}
@@ -401,7 +401,7 @@ def emitted(layer: dict[str, Any], ins: list[Shape], out: Shape) -> dict[str, An
         return {"shape": out}
     if kind == "position_embedding" and "max_length" not in layer:
         return {"length": ins[0][0]}
-    if kind == "conv1d":
+    if kind == "conv1d" and layer.get("padding") != "same":  # ('same': as each length needs)
         return {"pads": conv1d_pads(layer, ins[0][0])}
     if kind == "flatten":
         return {"size": out}
@@ -983,7 +983,6 @@ def make_conv(
     k = [gen.int(1, 3), gen.int(1, 3)]
     d = [1, 1] if keep else [gen.pick([1, 1, 2]), gen.pick([1, 1, 2])]
     s = [1, 1] if keep else [gen.pick([1, 1, 2]), gen.pick([1, 1, 2])]
-    in_block = b.draft is not None
     if mult is not None:  # Keras refuses unequal depthwise strides
         s = [s[0], s[0]]
     if refuse:
@@ -991,9 +990,7 @@ def make_conv(
     elif max(s) > 1 and max(d) > 1:
         d = [1, 1]
     modes = ["number", "pair"] if numeric else ["valid", "same", "number", "pair"]
-    if in_block and max(s) > 1 and "same" in modes:
-        modes.remove("same")  # 'same' at a stride pads by input size: one block, many sizes
-    mode = gen.pick(modes)
+    mode = gen.pick(modes)  # ('same' at a stride in a block: padded as each use's size needs)
     if keep:
         k = [gen.pick([1, 3]), gen.pick([1, 3])]
         d = [gen.pick([1, 2]), 1]
@@ -1573,12 +1570,12 @@ def make_conv1d(
 ) -> dict[str, Any]:
     """A conv1d that fits `shape`; `keep` keeps the steps (stride 1, `same` or the matching
     number); `mode`: its padding (`valid`, `same` or `number`), `stride` and `dilation`, each
-    drawn if None. Never a stride and a dilation above 1 together (Keras refuses it), nor in a
-    block `same` at a stride (its padding would depend on the length each use gives it)."""
+    drawn if None. Never a stride and a dilation above 1 together (Keras refuses it); in a
+    block, `same` at a stride too (padded as the length each use gives it needs)."""
     steps = shape[0]
     mode = mode or gen.pick(["same", "number"] if keep else ["valid", "same", "number"])
     k = gen.int(1, 3)
-    s = stride or (1 if keep or (mode == "same" and b.draft is not None) else gen.pick([1, 1, 2]))
+    s = stride or (1 if keep else gen.pick([1, 1, 2]))
     d = dilation or (1 if s > 1 else gen.pick([1, 1, 2]))
     pad = 0
     if mode == "number":
