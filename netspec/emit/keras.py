@@ -139,6 +139,8 @@ class _Emitter:
             if not all(isinstance(p, int) for p in given):  # 'valid' too: the steps of each use
                 shapes = self.network.shapes
                 pad = item.uniform("padding", lambda n: n.layer.pads(shapes[n.inputs[0]]))  # type: ignore[attr-defined]
+                if pad == (0, 0):
+                    return None
             return ".pad", f"layers.ZeroPadding1D({expr(pad)}, name={name})"
         return ".pad", f"layers.ZeroPadding2D({expr(pad)}, name={name})"
 

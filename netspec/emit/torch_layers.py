@@ -301,7 +301,8 @@ def _conv1d(item: Item, ctx: Context, ins: list[str]) -> dict[str, Any]:
     elif runtime_same(item, ctx):  # padded in forward as each input's length needs
         padding = 'pad="same"'
     else:  # 'same' or 'valid' (maybe a block's argument): the steps every use needs alike
-        before, after = _same_pads(item, ctx)
+        shapes = ctx.network.shapes
+        before, after = item.uniform("padding", lambda n: n.layer.pads(shapes[n.inputs[0]]))  # type: ignore[attr-defined]
         both = before == after
         padding = _kw("padding", before, 0) if both else f"pad={literal((before, after))}"
     return _joined(
