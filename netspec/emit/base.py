@@ -276,9 +276,24 @@ class Item:
     def kind(self) -> str:
         return self.layer.type  # type: ignore[attr-defined]
 
+    @property
+    def nodes(self) -> list[Node]:
+        """Every concrete node of the item: each copy in each use."""
+        return [n for use in self.uses for n in use]
+
+    @property
+    def paddings(self) -> set[Any]:
+        """The `padding` each concrete node has (a block's argument may differ per use)."""
+        return {n.layer.padding for n in self.nodes}  # type: ignore[attr-defined]
+
+    def pads(self, shapes: dict[str, Any], what: str = "padding") -> Any:
+        """The zeros a convolution adds, by its layer's `pads` for each node's input, which
+        must be the same for every use (else refused, saying `what` differs)."""
+        return self.uniform(what, lambda n: n.layer.pads(shapes[n.inputs[0]]))  # type: ignore[attr-defined]
+
     def uniform(self, what: str, fn: Callable[[Node], Any]) -> Any:
         """A value derived from the concrete nodes that must be the same for every use."""
-        values = {repr(fn(n)): fn(n) for use in self.uses for n in use}
+        values = {repr(fn(n)): fn(n) for n in self.nodes}
         if len(values) != 1:
             where, fix = (
                 ("copies of its repeat", "write the copies as separate layers")

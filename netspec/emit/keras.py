@@ -106,8 +106,7 @@ class _Emitter:
         constructor): explicit padding (zeros, or -inf before a max-pool, as torch pads), or
         the permutation to (C, H, W) before a flatten whose order an output shows
         (`netspec.emit.orders`)."""
-        flat = (n.path in self.torch_order for use in item.uses for n in use)
-        if item.kind == "flatten" and any(flat):
+        if item.kind == "flatten" and any(n.path in self.torch_order for n in item.nodes):
             if item.repeated:  # each copy would permute, the second a flat input
                 raise EmitError(
                     f"layer {item.name!r} (line {item.line}): a repeated flatten whose features "
@@ -133,12 +132,10 @@ class _Emitter:
                 pool = f"{pool} if {expr(ceil)} else None"
             return ".pad", f"NegInfPadding2D({expr(pad)}, ceil={pool}, name={name})"
         if item.kind == "conv1d":
-            given = {n.layer.padding for use in item.uses for n in use}  # type: ignore[attr-defined]
-            if given == {"same"}:  # given by a block's argument: Keras's own "same" pads so
+            if item.paddings == {"same"}:  # a block's argument: Keras's own "same" pads so
                 return None
-            if not all(isinstance(p, int) for p in given):  # 'valid' too: the steps of each use
-                shapes = self.network.shapes
-                pad = item.uniform("padding", lambda n: n.layer.pads(shapes[n.inputs[0]]))  # type: ignore[attr-defined]
+            if not all(isinstance(p, int) for p in item.paddings):  # 'valid' too: each use's
+                pad = item.pads(self.network.shapes)
                 if pad == (0, 0):
                     return None
             return ".pad", f"layers.ZeroPadding1D({expr(pad)}, name={name})"

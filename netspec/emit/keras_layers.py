@@ -98,7 +98,7 @@ def keras_same(layer: Any) -> bool:
 def _refuse(item: Item, unsupported: Callable[[Any], bool], what: str) -> None:
     """Refuse what Keras (or TensorFlow's CPU kernels) cannot run, checked on every concrete
     copy of the item (block parameters may differ between uses)."""
-    if any(unsupported(n.layer) for use in item.uses for n in use):
+    if any(unsupported(n.layer) for n in item.nodes):
         raise EmitError(f"layer {item.name!r} (line {item.line}): Keras {what}")
 
 
@@ -300,7 +300,7 @@ def _embedding(network: Network, item: Item, name: str) -> dict[str, Any]:
         padding_index=None if pad is None else expr(pad),
         name=name,
     )
-    helper = any(token_embedding(network, n) for use in item.uses for n in use)
+    helper = any(token_embedding(network, n) for n in item.nodes)
     return {**view, "cls": "TokenEmbedding" if helper else "layers.Embedding"}
 
 
@@ -338,12 +338,11 @@ def _conv1d(network: Network, item: Item, name: str) -> dict[str, Any]:
         "convolutions do not take a stride above 1 together with a dilation above 1",
     )
     act, _ = fused(layer.activation)
-    given = {n.layer.padding for use in item.uses for n in use}  # (a block's arguments)
     return _call(
         expr(layer.filters),
         expr(layer.kernel),
         strides=_kw(layer.stride, 1),
-        padding=literal("same") if keras_same(layer) or given == {"same"} else None,
+        padding=literal("same") if keras_same(layer) or item.paddings == {"same"} else None,
         dilation_rate=_kw(layer.dilation, 1),
         use_bias=_kw(layer.bias, True),
         activation=act,
@@ -363,7 +362,7 @@ def _multihead_attention(network: Network, item: Item, name: str) -> dict[str, A
     shapes = network.shapes
     width = item.uniform("feature count", lambda n: shapes[n.inputs[0]][-1])
     heads = layer.heads
-    if any(_misplaced_biases(n, shapes) for use in item.uses for n in use):
+    if any(_misplaced_biases(n, shapes) for n in item.nodes):
         raise EmitError(
             f"layer {item.name!r} (line {item.line}): Keras (3.15, on TensorFlow) adds the "
             "biases of one-feature heads along the steps when there are as many steps as "

@@ -274,27 +274,28 @@ def _forward(item: Item, ctx: Context) -> list[str]:
     def fused(x: str) -> str:
         return _FUSED[act.type](act, x, feature_dim(item, ctx)) if act is not None else x
 
+    uneven = asymmetric_pad(item, ctx)
+    sized = runtime_same(item, ctx) and item.kind == "conv2d"  # (SequenceConv1d pads itself)
+
+    def padded(x: str, conv: str) -> str:
+        """`x` as a 'same' conv2d that torch cannot pad itself takes it."""
+        if uneven is not None:  # the same for every use and copy
+            return f"F.pad({x}, {literal(uneven)})"
+        return f"same_padding({x}, {conv})" if sized else x
+
     if item.repeated:
         lines = (
             [] if item.input_vars[0] == item.var else [f"{pad}{item.var} = {item.input_vars[0]}"]
         )
         lines.append(f"{pad}for module in self.{target}:")
-        x, pads = item.var, asymmetric_pad(item, ctx)
-        if pads is not None:  # the same uneven padding for every copy
-            x = f"F.pad({x}, {literal(pads)})"
-        elif runtime_same(item, ctx) and item.kind == "conv2d":  # (SequenceConv1d pads itself)
-            x = f"same_padding({x}, module)"
+        x = padded(item.var, "module")
         lines.append(wrap(f"{item.var} = {fused(f'module({x})')}", 12))
         return lines
     args = ", ".join(item.input_vars)
     if item.tied:  # the embedding's (vocab, dim) table is an (out, in) weight
         call = f"self.{item.name}({args}, self.{target}.weight)"
         return [wrap(f"{item.var} = {fused(call)}", 8)]
-    pad_ = asymmetric_pad(item, ctx)
-    if pad_ is not None:
-        args = f"F.pad({args}, {literal(pad_)})"
-    elif runtime_same(item, ctx) and item.kind == "conv2d":  # (SequenceConv1d pads itself)
-        args = f"same_padding({args}, self.{target})"
+    args = padded(args, f"self.{target}")
     return [wrap(f"{item.var} = {fused(f'self.{target}({args})')}", 8)]
 
 

@@ -295,14 +295,12 @@ def _select(item: Item, ctx: Context, ins: list[str]) -> dict[str, Any]:
 def _conv1d(item: Item, ctx: Context, ins: list[str]) -> dict[str, Any]:
     layer = item.layer
     assert isinstance(layer, Conv1d)
-    given = {n.layer.padding for use in item.uses for n in use}  # type: ignore[attr-defined]
-    if all(isinstance(p, int) for p in given):  # numbers: Conv1d's own (a block's parameter too)
+    if all(isinstance(p, int) for p in item.paddings):  # numbers: Conv1d's own (a $param too)
         padding = _kw("padding", layer.padding, 0)
     elif runtime_same(item, ctx):  # padded in forward as each input's length needs
         padding = 'pad="same"'
     else:  # 'same' or 'valid' (maybe a block's argument): the steps every use needs alike
-        shapes = ctx.network.shapes
-        before, after = item.uniform("padding", lambda n: n.layer.pads(shapes[n.inputs[0]]))  # type: ignore[attr-defined]
+        before, after = item.pads(ctx.network.shapes)
         both = before == after
         padding = _kw("padding", before, 0) if both else f"pad={literal((before, after))}"
     return _joined(
@@ -383,30 +381,18 @@ def _conv_padding(item: Item, ctx: Context, layer: Conv2d) -> str | None:
         return _kw("padding", layer.padding, (0, 0))
     if runtime_same(item, ctx) or asymmetric_pad(item, ctx) is not None:
         return None  # padded explicitly in forward
-    (top, _), (left, _) = _same_pads(item, ctx)
+    (top, _), (left, _) = item.pads(ctx.network.shapes, "'same' padding")
     return _kw("padding", (top, left), (0, 0))
-
-
-def _same_pads(item: Item, ctx: Context) -> Any:
-    shapes = ctx.network.shapes
-    return item.uniform(
-        "'same' padding",
-        lambda n: n.layer.pads(shapes[n.inputs[0]]),  # type: ignore[attr-defined]
-    )
 
 
 def runtime_same(item: Item, ctx: Context) -> bool:
     """A 'same' convolution whose padding differs between its uses (a block used at several
     input sizes, or the copies of a repeat): `same_padding` pads each input in `forward` as
     its size needs, since the module's own padding is fixed."""
-    nodes = [n for use in item.uses for n in use]
-    if not isinstance(item.layer, (Conv2d, Conv1d)) or any(
-        n.layer.padding != "same"  # type: ignore[attr-defined]
-        for n in nodes  # (a conv1d's, maybe a block's argument)
-    ):
-        return False
+    if not isinstance(item.layer, (Conv2d, Conv1d)) or item.paddings != {"same"}:
+        return False  # (a conv1d's 'same' may be a block's argument)
     shapes = ctx.network.shapes
-    return len({n.layer.pads(shapes[n.inputs[0]]) for n in nodes}) > 1  # type: ignore[attr-defined]
+    return len({n.layer.pads(shapes[n.inputs[0]]) for n in item.nodes}) > 1  # type: ignore[attr-defined]
 
 
 def asymmetric_pad(item: Item, ctx: Context) -> tuple[int, int, int, int] | None:
@@ -415,5 +401,5 @@ def asymmetric_pad(item: Item, ctx: Context) -> tuple[int, int, int, int] | None
     layer = item.layer
     if not isinstance(layer, Conv2d) or layer.padding != "same" or runtime_same(item, ctx):
         return None
-    (top, bottom), (left, right) = _same_pads(item, ctx)
+    (top, bottom), (left, right) = item.pads(ctx.network.shapes, "'same' padding")
     return None if (top == bottom and left == right) else (left, right, top, bottom)
